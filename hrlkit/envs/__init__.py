@@ -1,0 +1,16 @@
+"""Environments of the collection, registered with Gymnasium on import of ``hrlkit.envs``.
+
+| id                   | class                                  | notebook        |
+|----------------------|----------------------------------------|-----------------|
+| hrlkit/Slice5G-v0    | :class:`hrlkit.envs.slice5g.Slice5GEnv` | teleop_slicing |
+
+The vectorised cores (e.g. :class:`~hrlkit.envs.slice5g.Slice5GCore`) are what the notebooks train on;
+the Gymnasium classes wrap one instance for the standard API and ``check_env``.
+"""
+
+from gymnasium.envs.registration import register, registry
+
+ENV_IDS = ("hrlkit/Slice5G-v0",)
+
+if "hrlkit/Slice5G-v0" not in registry:
+    register(id="hrlkit/Slice5G-v0", entry_point="hrlkit.envs.slice5g:Slice5GEnv")
