@@ -15,6 +15,7 @@ import matplotlib
 from hrlkit.provenance import git_commit, params_hash
 
 PALETTE = "colorblind"
+MAX_SVG_BYTES = 150_000  # keep reports lean: an SVG larger than this (dense scatter, many lines) is not kept
 
 
 def set_theme() -> None:
@@ -44,8 +45,11 @@ def save_figure(fig, name: str, caption: str, *, out_dir: Path, slug: str, param
     fig.savefig(png, metadata={"Title": name, "Description": caption, "Source": tag, "Software": None,
                                **{f"hrl:{k}": v for k, v in prov.items()}})
     if svg:
-        fig.savefig(fig_dir / f"{name}.svg", metadata={"Title": name, "Description": f"{caption} [{tag}]",
-                                                       "Date": None, "Creator": None})
+        svg_path = fig_dir / f"{name}.svg"
+        fig.savefig(svg_path, metadata={"Title": name, "Description": f"{caption} [{tag}]", "Date": None,
+                                        "Creator": None})
+        if svg_path.stat().st_size > MAX_SVG_BYTES:
+            svg_path.unlink()
     print(f"Figure {name}: {caption}  [{tag}]")
     return png
 

@@ -139,3 +139,24 @@ def round_sig(x: float, digits: int = 6) -> float:
     if x is None or not np.isfinite(x) or x == 0:
         return float(x) if x is not None else None
     return float(f"{x:.{digits}g}")
+
+
+def paired_bootstrap_ci(statistic: Callable[[np.ndarray], float], n_seeds: int, *, confidence: float = 0.95,
+                        n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED):
+    """Value and percentile CI of ``statistic(seed_indices)`` when seeds are resampled jointly.
+
+    For statistics that combine several methods or levels measured on the same seeds (e.g. "at how many SNR
+    levels does A dominate B and C"), resampling the seed indices keeps each seed's results together.
+    """
+    idx = np.arange(n_seeds)
+    value = float(statistic(idx))
+    if not np.isfinite(value):
+        raise FloatingPointError(f"paired_bootstrap_ci: statistic is not finite ({value})")
+    if n_seeds < 2:
+        return value, (value, value)
+    res = _sps.bootstrap((idx,), statistic, vectorized=False, paired=True, confidence_level=confidence,
+                         n_resamples=n_resamples, method="percentile", random_state=np.random.default_rng(seed))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (np.isfinite(lo) and np.isfinite(hi)):   # no spread across resamples
+        return value, (value, value)
+    return value, (lo, hi)

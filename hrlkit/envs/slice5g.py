@@ -72,7 +72,7 @@ class Slice5GConfig:
     di_error_scale_m: float = 0.05  # e_0
     di_offset: float = 0.0         # exogenous task difficulty added to DI (swept in the notebook)
     max_pending_commands: int = 64
-    error_limit_m: float = 2.0     # |e| beyond this counts as loss of control (the loop is reported unstable)
+    error_limit_m: float = 0.5     # |e| beyond this (the path's amplitude) counts as a loss of control
     # --- fixed controller used by check_env / default (level 2 sets gains at run time) ---
     kp: float = 625.0
     kd: float = 35.0
@@ -140,6 +140,8 @@ class Slice5GCore:
         self.di = np.zeros(n)
         self.lost_control = np.zeros(n, dtype=bool)
         self.tracking_error = np.zeros(n)
+        self.loss_events = np.zeros(n)                 # times the operator had to re-engage the robot
+        self.delay_hist = np.zeros((n, c.ring_slots))  # URLLC departures by queueing delay (slots - 1)
         self.delay_log: list[np.ndarray] = []        # delays (slots) of delivered commands, read by level 2
         self._draw_channels()
         return self.observe()
@@ -282,8 +284,9 @@ class Slice5GCore:
         self.t += 1
         self._draw_channels()
         info = {
-            "urllc_departed": departed_u, "urllc_late": late_u, "urllc_dropped": dropped_u,
-            "urllc_arrivals": arrivals_u, "embb_served_packets": served_e, "embb_dropped": dropped_e,
+            "urllc_service": service_u, "urllc_departed": departed_u, "urllc_late": late_u,
+            "urllc_dropped": dropped_u, "urllc_arrivals": arrivals_u, "embb_arrivals": arrivals_e,
+            "embb_rate": r_e, "embb_served_packets": served_e, "embb_dropped": dropped_e,
             "violation": violation, "hol_age": hol, "prbs_used": used, "F": self.F.copy(), "G": self.G.copy(),
             "drift": drift, "penalty": penalty, "tracking_error": self.tracking_error.copy(),
             "di": self.di.copy(), "lost_control": self.lost_control.copy(),
@@ -308,6 +311,7 @@ class Slice5GCore:
         take = np.clip(service[:, None] - prev, 0.0, ring)
         ring_after = ring - take
         delay = np.arange(c.ring_slots)[::-1] + 1       # a packet of age a leaves after a + 1 slots
+        self.delay_hist += take[:, ::-1]                # packets departed, by delay - 1 (index = age)
         departed = take.sum(axis=1)
         late = (take * (delay > c.delay_bound_ms)).sum(axis=1)
         self.ring = ring_after[:, ::-1].copy()
@@ -371,7 +375,14 @@ class Slice5GCore:
         p, v, _, kappa = self._reference((self.t + 1) * dt)
         err = p[None, :] - self.pos
         self.tracking_error = np.linalg.norm(err, axis=1)
-        self.lost_control |= self.tracking_error > c.error_limit_m
+        # loss of control: the error left the workspace; the operator re-engages (robot re-synced to the path)
+        lost = self.tracking_error > c.error_limit_m
+        if lost.any():
+            self.loss_events += lost
+            self.pos[lost], self.vel[lost] = p, v
+            self.u_applied[lost] = 0.0
+            self.tracking_error = np.where(lost, c.error_limit_m, self.tracking_error)
+        self.lost_control = lost
         heading_ref = np.arctan2(v[1], v[0])
         heading = np.arctan2(self.vel[:, 1], self.vel[:, 0])
         dtheta = np.abs(np.angle(np.exp(1j * (heading - heading_ref))))
@@ -413,7 +424,10 @@ class Slice5GEnv(gym.Env):
         self.snr_db = float(snr_db)
         self.episode_slots = int(episode_slots)
         self.core = Slice5GCore(1, self.cfg, snr_db=self.snr_db, seed=0)
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(Slice5GCore.obs_dim,), dtype=np.float32)
+        # every feature is non-negative except the mean-SNR indicator (snr_db / 20)
+        low = np.zeros(Slice5GCore.obs_dim, dtype=np.float32)
+        low[-1] = -10.0
+        self.observation_space = spaces.Box(low, np.float32(1e6), dtype=np.float32)
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
 
     def reset(self, *, seed=None, options=None):
@@ -426,5 +440,5 @@ class Slice5GEnv(gym.Env):
         phi = np.asarray(action, dtype=float).reshape(1)
         obs, reward, info = self.core.step("slicing", phi)
         truncated = self.core.t >= self.episode_slots
-        terminated = bool(self.core.lost_control[0])
+        terminated = False  # a continuing task: losses of control are counted, the robot is re-engaged
         return obs[0], float(reward[0]), terminated, truncated, {k: float(v[0]) for k, v in info.items()}

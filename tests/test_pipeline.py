@@ -1,0 +1,121 @@
+"""The pipeline's contract: params.yaml ↔ notebooks, dvc.yaml, offline DVC, pinned installs, clean notebooks."""
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hrlkit import pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+PAPERS = list(PARAMS["papers"])
+REQUIRED_PARAMETERS = {"seeds", "workers", "out_dir", "profile", "device"}
+
+
+@pytest.mark.parametrize("slug", PAPERS)
+def test_every_params_key_is_a_notebook_parameter(slug):
+    assert slug in PARAMS, f"params.yaml has no section for paper {slug}"
+    pipeline.check_section(slug, PARAMS[slug])
+    nb = pipeline.read_notebook(slug)
+    assert REQUIRED_PARAMETERS <= set(pipeline.notebook_parameters(nb))
+    assert PARAMS[slug]["profile"] == "repro" and PARAMS[slug]["out_dir"] == f"reports/{slug}"
+
+
+def test_a_typo_in_params_fails():
+    slug = PAPERS[0]
+    with pytest.raises(KeyError, match="seedz"):
+        pipeline.check_section(slug, {"seedz": [0]})
+    with pytest.raises(TypeError, match="workers"):
+        pipeline.check_section(slug, {"workers": "2"})
+
+
+def test_parameters_cell_must_be_literals():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("a = 1\nb = a + 1", metadata={"tags": ["parameters"]}))
+    with pytest.raises(ValueError, match="literal"):
+        pipeline.notebook_parameters(nb)
+
+
+def test_paper_registry_matches_files():
+    for slug, meta in PARAMS["papers"].items():
+        assert (ROOT / "notebooks" / f"{slug}.py").exists()
+        for key in ("title", "arxiv", "env", "kit"):
+            assert key in meta, f"papers.{slug} lacks {key}"
+        for key in ("env", "kit"):
+            assert (ROOT / meta[key]).exists(), f"papers.{slug}.{key} = {meta[key]} does not exist"
+
+
+def test_dvc_yaml_stages_and_scorecard_deps():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    assert dvc["stages"]["notebook"]["foreach"] == "${papers}"
+    deps = dvc["stages"]["scorecard"]["deps"]
+    for slug in PAPERS:
+        assert f"reports/{slug}/metrics.json" in deps and f"reports/{slug}/timing.json" in deps
+    # every hrlkit module a notebook imports is a dependency of its stage (the core list, or its env / kit)
+    stage_deps = set(dvc["stages"]["notebook"]["do"]["deps"])
+    for slug in PAPERS:
+        meta = PARAMS["papers"][slug]
+        tracked = stage_deps | {meta["env"], meta["kit"]}
+        src = (ROOT / "notebooks" / f"{slug}.py").read_text()
+        for dotted, names in re.findall(r"^from hrlkit((?:\.\w+)*) import ([\w, ]+)", src, flags=re.M):
+            modules = [dotted[1:]] if dotted else [n.strip() for n in names.split(",")]
+            for mod in modules:
+                path = "hrlkit/" + mod.split(" as ")[0].replace(".", "/")
+                assert f"{path}.py" in tracked or path in tracked, f"{slug} imports {path}, not a stage dep"
+
+
+def test_dvc_parses_and_is_offline():
+    config = (ROOT / ".dvc" / "config").read_text()
+    assert re.search(r"analytics\s*=\s*false", config) and re.search(r"check_update\s*=\s*false", config)
+    dvc = Path(sys.executable).with_name("dvc")
+    out = subprocess.run([str(dvc), "repro", "--dry", "--force"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={"DVC_NO_ANALYTICS": "1", "PATH": str(dvc.parent)})
+    assert out.returncode == 0, out.stderr
+    for slug in PAPERS:
+        assert f"notebook@{slug}" in out.stdout
+    assert "scorecard" in out.stdout
+
+
+def test_pins_are_consistent():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[re.sub(r"[-_.]+", "-", name.lower())] = version
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    for req in wanted:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!\[ ;]", req, maxsplit=1)[0].lower())
+        assert name in lock, f"{name} is a dependency in pyproject.toml but not pinned in requirements.lock"
+    assert lock["torch"].startswith("2.13."), "torch must stay on 2.13.* (a newer range pulls a CUDA build)"
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
+    assert python == ["python=3.11"] and "3.11" in project["requires-python"]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-r requirements.lock" in pip_section and "-e ." in pip_section
+
+
+def test_committed_notebooks_carry_no_outputs():
+    tracked = subprocess.run(["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    for path in tracked:
+        if path.endswith(".ipynb"):
+            nb = json.loads((ROOT / path).read_text())
+            assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), path
+    for slug in PAPERS:
+        text = (ROOT / "notebooks" / f"{slug}.py").read_text()
+        assert "format_name: percent" in text, f"notebooks/{slug}.py must be a jupytext py:percent notebook"
+
+
+def test_ci_calls_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 tasks.py test" in readme and "python3 tasks.py test" in ci
+    assert "python3 tasks.py repro" in readme
