@@ -47,7 +47,11 @@ def notebook_parameters(nb) -> dict[str, Any]:
     for node in ast.parse(cells[0].source).body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             raise ValueError(f"parameters cell: only `name = literal` lines are allowed, got {ast.unparse(node)!r}")
-        out[node.targets[0].id] = ast.literal_eval(node.value)
+        try:
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError as exc:
+            raise ValueError(f"parameters cell: {node.targets[0].id} must be a plain literal "
+                             f"(papermill cannot update derived values), got {ast.unparse(node.value)!r}") from exc
     return out
 
 

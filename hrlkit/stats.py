@@ -131,7 +131,9 @@ def slope(x: Sequence[float], y: Sequence[float]) -> float:
     """Least-squares slope of y on x (degradation per unit of x)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    return float(np.polyfit(x, y, 1)[0])
+    dx = x - x.mean()
+    # β = Σ (x − x̄)(y − ȳ) / Σ (x − x̄)²  — exactly 0 for a constant y (polyfit leaves ~1e-17 noise)
+    return float(np.sum(dx * (y - y.mean())) / np.sum(dx * dx))
 
 
 def round_sig(x: float, digits: int = 6) -> float:

@@ -2,6 +2,7 @@
 whatever the worker count, and rejects bad parameters before any compute."""
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def test_smoke_run_within_budget_and_valid(slug, smoke_runs):
     assert (out / "runs.csv").read_text().startswith("method,seed,metric,value")
     assert list((out / "figures").glob("*.png")), "no figure written"
     html = (out.parent / f"{slug}.html").read_text()
-    assert "<math" in html and "<details" in html and "cdn" not in html.lower()
+    assert "<math" in html and "<details" in html
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']https?:""", html), "report loads from the network"
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) + len(html)
     assert total <= 5_000_000, f"{slug} reports weigh {total / 1e6:.1f} MB (limit 5 MB)"
 

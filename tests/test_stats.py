@@ -80,6 +80,8 @@ def test_paired_bootstrap_keeps_seeds_together():
 
 def test_slope():
     assert stats.slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
+    assert stats.slope([5, 10, 20, 40], [4.0, 4.0, 4.0, 4.0]) == 0.0   # exactly: a flat line has no slope
+    np.testing.assert_allclose(stats.slope([1, 2, 4, 7], [3, 1, 4, 1]), np.polyfit([1, 2, 4, 7], [3, 1, 4, 1], 1)[0])
 
 
 def test_round_sig():
