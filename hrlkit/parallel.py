@@ -61,7 +61,7 @@ def run_tasks(fn: Callable[..., Any], tasks: Iterable[Mapping[str, Any]], *, wor
 
 
 def _progress(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bar: no widget state in executed notebooks
 
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False, mininterval=2.0)
 
