@@ -22,7 +22,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".hrl-installed"
-# Pulled in by jupyterlab's dependencies; adds ~1.8 s to every papermill/nbconvert start (see TOOLCHAIN.md).
+# Pulled in by jupyterlab's dependencies; adds ~1.8 s to every papermill/nbconvert start (see TOOLCHAIN.md),
+# so `tasks.py lock` leaves it out of requirements.lock (installs use --no-deps, so it is never installed).
 SLOW_IMPORTS = ["rfc3987-syntax"]
 
 
@@ -56,7 +57,6 @@ def setup() -> None:
     for step in steps:
         if _run(step) != 0:
             sys.exit(f"install step failed: {' '.join(map(str, step))}")
-    _run([py, "-m", "pip", "uninstall", "--quiet", "--yes", *SLOW_IMPORTS])
     STAMP.write_text(_install_hash())
 
 

@@ -14,6 +14,7 @@ cloudpickle; Ray does the same).
 from __future__ import annotations
 
 import itertools
+import sys
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from hrlkit.seeding import seed_everything
@@ -71,6 +72,10 @@ def _run_ray(fn: Callable[..., Any], tasks: list[dict[str, Any]], address: str) 
         import ray
     except ImportError as exc:  # pragma: no cover - depends on the optional extra
         raise ImportError("ray_address was given but Ray is not installed: pip install -e '.[ray]'") from exc
+    module = fn.__module__
+    if module != "__main__" and not module.startswith("hrlkit") and module in sys.modules:
+        # a function from a script or test module that cluster workers cannot import: ship it by value
+        ray.cloudpickle.register_pickle_by_value(sys.modules[module])
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=None if address == "local" else address, include_dashboard=False,

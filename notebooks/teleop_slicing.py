@@ -658,6 +658,11 @@ SNR_THROUGHPUT = {m: sweep_matrix("embb_throughput_mbps", "snr", m, "snr_db")[0]
 
 def dominated_levels(idx) -> float:
     """Number of SNR levels where DRL dominates both PF and static, on the seeds ``idx``."""
+    return float(dominance_mask(idx).sum())
+
+
+def dominance_mask(idx) -> np.ndarray:
+    """Per SNR level: does DRL dominate both PF and static on the seeds ``idx``?"""
     viol = {m: SNR_VIOLATION[m][idx].mean(0) for m in (OURS, "proportional-fair", "static")}
     thr = {m: SNR_THROUGHPUT[m][idx].mean(0) for m in (OURS, "proportional-fair", "static")}
     dominates_all = np.ones_like(viol[OURS], dtype=bool)
@@ -667,7 +672,7 @@ def dominated_levels(idx) -> float:
         better = (viol[OURS] < viol[b] - DOMINANCE_TOL_VIOLATION) | \
                  (thr[OURS] > thr[b] * (1 + DOMINANCE_TOL_THROUGHPUT))
         dominates_all &= no_worse & better
-    return float(dominates_all.sum())
+    return dominates_all
 
 
 def slope_gap(metric: str, sweep_name: str, x: str, sign: float):
@@ -676,7 +681,9 @@ def slope_gap(metric: str, sweep_name: str, x: str, sign: float):
     pf, _ = sweep_matrix(metric, sweep_name, "proportional-fair", x)
     per_seed_pf = np.array([stats.slope(sign * lv, row) for row in pf])
     per_seed_ours = np.array([stats.slope(sign * lv, row) for row in ours])
-    return stats.difference_ci(per_seed_pf, per_seed_ours, "iqm")
+    value, ci = stats.difference_ci(per_seed_pf, per_seed_ours, "iqm")
+    note = f"IQM slopes: DRL {stats.iqm(per_seed_ours):.3g}, PF {stats.iqm(per_seed_pf):.3g}"
+    return value, ci, note
 
 
 def control_gap(metric: str, only_where_fixed_stable: bool):
@@ -684,19 +691,24 @@ def control_gap(metric: str, only_where_fixed_stable: bool):
     d = EVAL[EVAL["metric"].isin([metric, "losses_of_control_per_min"])]
     wide = d.pivot_table(index=["method", "sweep", "snr_db", "control_period_ms", "di_offset", "seed"],
                          columns=["metric", "gains"], values="value")
+    fixed_failed = wide[("losses_of_control_per_min", "fixed")] > 0
+    note = (f"fixed gains lost control in {int(fixed_failed.sum())} of {len(wide)} (scheduler, condition, seed) "
+            f"cells, under {sorted(set(wide[fixed_failed].index.get_level_values('method')))}")
     if only_where_fixed_stable:
-        wide = wide[wide[("losses_of_control_per_min", "fixed")] == 0]
+        wide = wide[~fixed_failed]
+        note = f"{len(wide)} (scheduler, condition, seed) cells where the fixed gains never lost control"
     if wide.empty:
         return None
     fixed = wide[(metric, "fixed")].groupby(level="seed").mean()
     adaptive = wide[(metric, "razumikhin")].groupby(level="seed").mean()
-    return stats.difference_ci(fixed.to_numpy(), adaptive.to_numpy(), "iqm")
+    return (*stats.difference_ci(fixed.to_numpy(), adaptive.to_numpy(), "iqm"), note)
 
 
 can_compare = {"proportional-fair", "static"} <= set(methods)
 if can_compare:
     v, ci = stats.paired_bootstrap_ci(dominated_levels, len(seeds))
-    CLAIMS["C1"].measure(v, ci)
+    levels = np.asarray(sorted(snr_levels_db))[dominance_mask(np.arange(len(seeds)))]
+    CLAIMS["C1"].measure(v, ci, f"on all seeds, DRL dominates at SNR (dB) {levels.tolist()}")
 else:
     CLAIMS["C1"].untestable("needs proportional-fair and static in `methods`")
 if "proportional-fair" in methods:
@@ -705,8 +717,8 @@ if "proportional-fair" in methods:
         CLAIMS[cid].measure(v, ci)
     for cid, name, x, sign in [("C4a", "snr", "snr_db", -1.0), ("C4b", "control_period", "control_period_ms", 1.0),
                                ("C4c", "di", "di_offset", 1.0)]:
-        v, ci = slope_gap("urllc_delay_p99_ms", name, x, sign)
-        CLAIMS[cid].measure(v, ci)
+        v, ci, note = slope_gap("urllc_delay_p99_ms", name, x, sign)
+        CLAIMS[cid].measure(v, ci, note)
 else:
     for cid in ("C2a", "C2b", "C4a", "C4b", "C4c"):
         CLAIMS[cid].untestable("needs proportional-fair in `methods`")
@@ -715,7 +727,7 @@ for cid, metric, only_stable in [("C3a", "losses_of_control_per_min", False), ("
     if result is None:
         CLAIMS[cid].untestable("the fixed gains lost control in every evaluated cell")
     else:
-        CLAIMS[cid].measure(result[0], result[1])
+        CLAIMS[cid].measure(*result)
 display(CLAIMS)
 
 # %% [markdown]
