@@ -76,6 +76,7 @@ import copy
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import scipy.linalg
@@ -258,10 +259,11 @@ def select_gains(tau_hat_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class ControlLevel:
     """Level 2: every retune period, τ̂ from level 1's command delays → gains certified for τ̂."""
 
-    def __init__(self, core: Slice5GCore, mode: str):
-        self.core, self.mode = core, mode
+    def __init__(self, core: Slice5GCore, mode: str, log_cell: int | None = None):
+        self.core, self.mode, self.log_cell = core, mode, log_cell
         self.window_slots = int(delay_window_ms / (CFG.slot_s * 1e3))
         self.history: list[list[np.ndarray]] = []
+        self.log: list[tuple[int, float, float, float]] = []  # (slot, τ̂ ms, ω_n, DI) of log_cell per retune
         core.set_gains(FIXED_KP, FIXED_KD)             # both modes start from the zero-delay gains
 
     def tau_hat(self) -> np.ndarray:
@@ -279,8 +281,13 @@ class ControlLevel:
         if self.core.t % retune_period_ms:
             return
         self.history.append(self.core.pop_command_delays())
+        tau_hat = self.tau_hat()
         if self.mode == "razumikhin":
-            self.core.set_gains(*select_gains(self.tau_hat()))
+            self.core.set_gains(*select_gains(tau_hat))
+        if self.log_cell is not None:
+            i = self.log_cell
+            self.log.append((self.core.t, 1e3 * tau_hat[i], float(np.sqrt(self.core.kp[i])),
+                             float(self.core.di[i])))
 
 
 # %% [markdown]
@@ -415,11 +422,11 @@ def evaluate(method: str, gain_mode: str, seed: int, trained: dict | None) -> di
     core.lagrange_multiplier = trained["lambda"] if trained else 0.0
     policy = load_policy(trained) if method == OURS else None
     static_phi = static_share(core.snr_db)
-    control = ControlLevel(core, gain_mode)
-    acc = {k: np.zeros(core.n) for k in ["arrived", "late", "dropped", "departed", "embb", "F", "G", "used",
-                                         "sq_err", "di"]}
     trace_cell = int(np.flatnonzero((CONDITIONS["sweep"] == "snr")
                                     & (CONDITIONS["snr_db"] == default_snr_db))[0]) * cells_per_condition
+    control = ControlLevel(core, gain_mode, log_cell=trace_cell)
+    acc = {k: np.zeros(core.n) for k in ["arrived", "late", "dropped", "departed", "embb", "F", "G", "used",
+                                         "sq_err", "di"]}
     trace = []
     for t in range(eval_slots):
         _, _, info = scheduler_step(core, method, policy, static_phi)
@@ -432,7 +439,7 @@ def evaluate(method: str, gain_mode: str, seed: int, trained: dict | None) -> di
         if t < trace_slots:
             trace.append((t, info["F"][trace_cell], info["G"][trace_cell]))
     return {"method": method, "gains": gain_mode, "seed": seed,
-            "per_cell": summarise_cells(core, acc), "trace": trace}
+            "per_cell": summarise_cells(core, acc), "trace": trace, "coupling": control.log}
 
 
 def summarise_cells(core: Slice5GCore, acc: dict) -> pd.DataFrame:
@@ -493,6 +500,12 @@ def runs_rows() -> list[dict]:
                           "gains": r["gains"]},
                          {"method": r["method"], "seed": r["seed"], "metric": "trace_G", "value": G, "step": t,
                           "gains": r["gains"]}]
+        if r["seed"] == seeds[0] and r["gains"] == "razumikhin":
+            for t, tau_ms, wn, di in r["coupling"]:
+                rows += [{"method": r["method"], "seed": r["seed"], "metric": name, "value": value, "step": t,
+                          "gains": r["gains"]}
+                         for name, value in (("coupling_tau_hat_ms", tau_ms), ("coupling_wn", wn),
+                                             ("coupling_di", di))]
     return rows
 
 
@@ -541,6 +554,32 @@ figures.save_figure(g.figure, "queue_traces", f"F(t) and G(t) at {default_snr_db
 plt.show()
 
 # %% [markdown]
+# ### The two-way coupling, level by level (seed 0, operating point)
+#
+# Every 100 ms level 2 reads the delay quantile τ̂ that level 1's scheduling produced and picks the fastest
+# certified gains (ω_n); the resulting tracking quality, with the path's curvature, sets DI, which lowers the URLLC
+# service level 1 must provision for.
+
+# %%
+coupling = RUNS[RUNS["metric"].str.startswith("coupling_")].copy()
+coupling["time_s"] = coupling["step"] * CFG.slot_s
+fig, axes = plt.subplots(3, 1, figsize=(9, 6.5), sharex=True)
+for ax, (metric, label) in zip(axes, [("coupling_tau_hat_ms", "level 1 → 2: τ̂ (ms)"),
+                                      ("coupling_wn", "level 2: certified ω_n (rad/s)"),
+                                      ("coupling_di", "level 2 → 1: DI")]):
+    sns.lineplot(data=coupling[coupling["metric"] == metric], x="time_s", y="value", hue="method",
+                 hue_order=methods, drawstyle="steps-post", ax=ax, legend=(metric == "coupling_tau_hat_ms"))
+    ax.set(ylabel=label, xlabel="time (s)")
+axes[0].set_yscale("log")
+axes[0].yaxis.set_major_formatter(mticker.ScalarFormatter())
+axes[0].yaxis.set_minor_formatter(mticker.NullFormatter())
+fig.tight_layout()
+figures.save_figure(fig, "coupling", f"The hierarchy at work at {default_snr_db} dB, T_s = "
+                    f"{default_control_period_ms} ms (seed {seeds[0]}): command-delay quantile τ̂ from level 1, the "
+                    "gains level 2 certifies for it, and the DI fed back to level 1.", **SAVE)
+plt.show()
+
+# %% [markdown]
 # ### URLLC violation probability and eMBB throughput vs mean SNR, sampling interval and DI
 
 # %%
@@ -559,6 +598,8 @@ for col, (name, x, xlabel) in enumerate(SWEEPS):
             ax.set_yscale("symlog", linthresh=1e-4)
         elif metric == "urllc_delay_p99_ms":
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(mticker.ScalarFormatter())
+            ax.yaxis.set_minor_formatter(mticker.NullFormatter())
 fig.tight_layout()
 figures.save_figure(fig, "sweeps", "URLLC violation probability, eMBB throughput and URLLC 99th-percentile delay "
                     "vs mean SNR, control interval T_s and DI offset (Razumikhin gains; median, IQR over seeds).",
