@@ -64,7 +64,7 @@ def run_tasks(fn: Callable[..., Any], tasks: Iterable[Mapping[str, Any]], *, wor
 def _progress(total: int, enabled: bool, desc: str):
     from tqdm import tqdm  # plain text bar: no widget state in executed notebooks
 
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False, mininterval=2.0)
+    return tqdm(total=total, disable=not enabled, desc=desc, leave=True, mininterval=2.0)
 
 
 def _run_ray(fn: Callable[..., Any], tasks: list[dict[str, Any]], address: str) -> list[Any]:
