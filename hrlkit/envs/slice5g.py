@@ -188,10 +188,8 @@ class Slice5GCore:
         n_u = np.clip(np.rint(phi * c.n_prb), 0, c.n_prb).astype(np.int64)
         # URLLC gets the PRBs where its channel is relatively best (largest ratio of URLLC to eMBB rate)
         order = np.argsort(-(best_u / (best_e + 1e-9)), axis=1, kind="stable")
-        in_urllc = np.zeros((self.n, c.n_prb), dtype=bool)
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(c.n_prb)[None, :].repeat(self.n, 0), axis=1)
-        in_urllc = ranks < n_u[:, None]
+        rank = np.argsort(order, axis=1)                 # position of each PRB in that order
+        in_urllc = rank < n_u[:, None]
         cap_u = np.where(in_urllc, best_u, 0.0) / c.urllc_packet_bits
         cap_e = np.where(~in_urllc, best_e, 0.0) / c.embb_packet_bits
         return cap_u, cap_e, n_u
