@@ -72,8 +72,7 @@ trace_slots = 400                 # length of the F/G trace figure (seed 0, oper
 # ## Setup: imports, parameter validation, seeding
 
 # %%
-import copy
-from dataclasses import replace
+import functools
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -152,18 +151,24 @@ print(f"profile={profile} seeds={seeds} workers={workers} device={DEVICE} out={O
 #   $u = \ddot p_\mathrm{ref} + K_p e + K_d \dot e$ is applied when the URLLC queue delivers it;
 #   $\mathrm{DI} = w_e |e|/e_0 + w_o |\Delta\theta|/\pi + w_\kappa \kappa/\kappa_0$ (Eq. 3's three terms).
 #
-# Mean spectral efficiency per PRB at each SNR (best of the slice's users), which sets the offered load:
+# Offered PRB demand of each slice at each mean SNR (each PRB goes to the slice's best user), and the load:
 
 # %%
-SE_TABLE = pd.DataFrame([
-    {"snr_db": s,
-     "URLLC bits/PRB": CFG.prb_bandwidth_hz * CFG.slot_s * mean_spectral_efficiency(s, CFG.n_urllc_users),
-     "eMBB bits/PRB": CFG.prb_bandwidth_hz * CFG.slot_s * mean_spectral_efficiency(s, CFG.n_embb_users)}
-    for s in snr_levels_db])
-# offered PRB demand = offered bits per slot / bits per PRB; load = demand / k
-SE_TABLE["offered load (PRB share)"] = (
-    CFG.lambda0 * (1 + CFG.app_delay_ms) * CFG.urllc_packet_bits / SE_TABLE["URLLC bits/PRB"]
-    + CFG.lambda_embb * CFG.embb_packet_bits / SE_TABLE["eMBB bits/PRB"]) / CFG.n_prb
+@functools.cache
+def offered_prb_demand(snr_db: float) -> tuple[float, float]:
+    """Offered PRBs per slot of each slice at a mean SNR: offered bits per slot / mean bits per PRB."""
+    bits_per_prb = CFG.prb_bandwidth_hz * CFG.slot_s
+    bits_u = bits_per_prb * mean_spectral_efficiency(snr_db, CFG.n_urllc_users)
+    bits_e = bits_per_prb * mean_spectral_efficiency(snr_db, CFG.n_embb_users)
+    return (CFG.lambda0 * (1 + CFG.app_delay_ms) * CFG.urllc_packet_bits / bits_u,
+            CFG.lambda_embb * CFG.embb_packet_bits / bits_e)
+
+
+# load = (URLLC demand + eMBB demand) / k
+SE_TABLE = pd.DataFrame([{"snr_db": s, "URLLC PRBs/slot": offered_prb_demand(s)[0],
+                          "eMBB PRBs/slot": offered_prb_demand(s)[1],
+                          "offered load (PRB share)": sum(offered_prb_demand(s)) / CFG.n_prb}
+                         for s in snr_levels_db])
 display(SE_TABLE.round(2))
 
 
@@ -381,11 +386,8 @@ def train_level1(seed: int) -> dict:
 # %%
 def static_share(snr_db: np.ndarray) -> np.ndarray:
     """φ = URLLC share of the offered PRB demand at each cell's mean SNR."""
-    bits_u = np.array([mean_spectral_efficiency(s, CFG.n_urllc_users) for s in snr_db])
-    bits_e = np.array([mean_spectral_efficiency(s, CFG.n_embb_users) for s in snr_db])
-    demand_u = CFG.lambda0 * (1 + CFG.app_delay_ms) * CFG.urllc_packet_bits / bits_u
-    demand_e = CFG.lambda_embb * CFG.embb_packet_bits / bits_e
-    return demand_u / (demand_u + demand_e)
+    demand = np.array([offered_prb_demand(float(s)) for s in snr_db])
+    return demand[:, 0] / demand.sum(axis=1)
 
 
 def load_policy(trained: dict):
