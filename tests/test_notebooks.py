@@ -20,8 +20,13 @@ SMOKE_BUDGET_S = 60.0
 BAD_PARAMETERS = {
     "teleop_slicing": [({"methods": ["hierarchical-drl", "round-robin"]}, "methods"),
                        ({"train_updates": -5}, "train_updates")],
+    "share_grpo": [({"methods": ["share-grpo", "dapo"]}, "methods"),
+                   ({"variants_m": 5}, "variants_m"),
+                   ({"lm_backend": "gpt2"}, "lm_backend"),
+                   ({"warmup_section": "no_such_section"}, "warmup_section")],
 }
-DETERMINISM_PAPER = "teleop_slicing"
+# one paper per shared code path: the RL/PPO core and the LM/GRPO core
+DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo")
 
 pytestmark = pytest.mark.notebook
 
@@ -58,10 +63,11 @@ def test_smoke_run_within_budget_and_valid(slug, smoke_runs):
     assert total <= 5_000_000, f"{slug} reports weigh {total / 1e6:.1f} MB (limit 5 MB)"
 
 
-def test_determinism_across_reruns_and_workers(smoke_runs, tmp_path):
-    first, _ = smoke_runs[DETERMINISM_PAPER]
-    again, _ = _smoke(DETERMINISM_PAPER, tmp_path / "again")
-    two_workers, _ = _smoke(DETERMINISM_PAPER, tmp_path / "workers2", workers=2)
+@pytest.mark.parametrize("slug", DETERMINISM_PAPERS)
+def test_determinism_across_reruns_and_workers(slug, smoke_runs, tmp_path):
+    first, _ = smoke_runs[slug]
+    again, _ = _smoke(slug, tmp_path / "again")
+    two_workers, _ = _smoke(slug, tmp_path / "workers2", workers=2)
     for name in ("metrics.json", "runs.csv"):
         reference = (first / name).read_bytes()
         assert (again / name).read_bytes() == reference, f"{name} differs between two identical runs"

@@ -47,9 +47,9 @@ def test_parameters_cell_must_be_literals():
 def test_paper_registry_matches_files():
     for slug, meta in PARAMS["papers"].items():
         assert (ROOT / "notebooks" / f"{slug}.py").exists()
-        for key in ("title", "arxiv", "env", "kit"):
+        for key in ("title", "arxiv", "env", "kit", "data"):
             assert key in meta, f"papers.{slug} lacks {key}"
-        for key in ("env", "kit"):
+        for key in ("env", "kit", "data"):
             assert (ROOT / meta[key]).exists(), f"papers.{slug}.{key} = {meta[key]} does not exist"
 
 

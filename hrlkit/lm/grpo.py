@@ -104,3 +104,59 @@ def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
     """
     r = ref_logprobs - logprobs
     return torch.exp(r) - r - 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Share-GRPO (R1-ShareVL, Yao et al. 2025, arXiv 2505.16673): re-paired batch and hierarchical advantage
+# --------------------------------------------------------------------------------------
+
+
+def share_grpo_layout(num_questions: int, m: int, n: int, cross: bool = True) -> dict[str, Tensor]:
+    """Index arrays of the (prompt, response) pairs of a Share-GRPO batch, in the authors' slot order.
+
+    For question ``b`` with ``m`` variants ``Q_0 .. Q_{m-1}`` and ``n`` responses ``R[j][i] ~ π_old(· | Q_j)`` per
+    variant, slot ``s`` of the ``m·m·n`` slots of ``b`` (R1-ShareVL ``vllm_rollout_spmd.py::group_and_repeat``) is::
+
+        k = s // (n·m)      prompt variant the response is scored under
+        j = (s // n) % m    variant that generated the response
+        i = s % n           sample index;   inter_bool = (k == j)
+
+    Returns ``question`` (b), ``prompt_variant`` (k), ``response_variant`` (j), ``sample`` (i), ``inter_bool``,
+    ``response_index`` (row of the response in a generation batch laid out as ``(b, j, i)``, i.e.
+    ``b·m·n + j·n + i``) and ``prompt_index`` (``b·m + k``). With ``cross=False`` only the ``j == k`` slots are
+    kept (the "without cross-variant pairing" ablation). All are 1-D long tensors.
+    """
+    for name, value in (("num_questions", num_questions), ("m", m), ("n", n)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    s = torch.arange(m * m * n)
+    k, j, i = s // (n * m), (s // n) % m, s % n
+    b = torch.arange(num_questions).repeat_interleave(m * m * n)
+    k, j, i = k.repeat(num_questions), j.repeat(num_questions), i.repeat(num_questions)
+    inter = (k == j).long()
+    keep = torch.ones_like(inter, dtype=torch.bool) if cross else inter.bool()
+    out = {"question": b, "prompt_variant": k, "response_variant": j, "sample": i, "inter_bool": inter,
+           "response_index": b * m * n + j * n + i, "prompt_index": b * m + k}
+    return {key: value[keep] for key, value in out.items()}
+
+
+def share_grpo_advantages(scores: Tensor, uid: Tensor, inter_uid: Tensor, inter_bool: Tensor, *,
+                          local: bool = True, eps: float = EPS) -> Tensor:
+    """Share-GRPO hierarchical advantage (R1-ShareVL ``core_algos.compute_grpo_outcome_advantage``).
+
+    Global group ``uid`` = every pair of one original question (each response counted once per prompt it is
+    paired with, exactly as the code does); local group ``inter_uid`` = the pairs with ``inter_bool == 1``
+    of one prompt variant (the ``n`` responses generated from that variant)::
+
+        Â = (s − μ_uid)/(σ_uid + ε) + 1[inter_bool]·(s − μ_inter_uid)/(σ_inter_uid + ε)
+
+    with unbiased σ (``torch.std``) and ε = 1e-6. ``local=False`` drops the second term (the global-only
+    ablation). ``uid`` and ``inter_uid`` are 1-D integer tensors of group ids.
+    """
+    scores64 = scores.to(torch.float64)
+    adv = group_advantages(scores64, uid, eps)
+    if local:
+        on = inter_bool.bool()
+        if bool(on.any()):
+            adv[on] = adv[on] + group_advantages(scores64[on], inter_uid[on], eps)
+    return adv.to(scores.dtype)
