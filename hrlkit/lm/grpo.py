@@ -98,7 +98,7 @@ def token_clip_loss(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, 
 
 
 def kl_k3(logprobs: Tensor, ref_logprobs: Tensor) -> Tensor:
-    """Per-token KL(π_θ ‖ π_ref) estimator k3 (Schulman 2020), used by GRPO: e^{r} − r − 1 with r = log π_ref − log π_θ.
+    """Per-token KL(π_θ ‖ π_ref) estimator k3 (Schulman 2020), used by GRPO: e^{r} − r − 1, r = log π_ref − log π_θ.
 
     Unbiased for the KL when tokens are sampled from π_θ, and never negative.
     """

@@ -1,7 +1,8 @@
 """A tiny hand-written causal transformer used as the language-model policy of the LM notebooks.
 
 Share-GRPO, DeepRec, Tool-Star and FRANK train a small LM policy with RL on CPU. A
-``transformers`` ``LlamaForCausalLM`` of the same size is ~3x slower on CPU (framework
+``transformers`` ``LlamaForCausalLM`` of the same size is 1.2-1.4x slower on CPU (measured:
+sampling 128x40 tokens and forward + backward on 128x60, d = 64, 3 layers, 1 thread; framework
 overhead dominates at this scale), so this module writes the few pieces it needs by hand:
 
 * :class:`TinyLMConfig` -- sizes, validated on construction.
