@@ -97,7 +97,7 @@ from hrlkit import figures, params as P, parallel, runs, stats
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.lm import grpo
 from hrlkit.lm.tiny import count_parameters
-from hrlkit.lm.vlm import BACKENDS, PolicyConfig, build_policy, score_responses
+from hrlkit.lm.vlm import BACKENDS, PolicyConfig, build_policy, response_words, score_responses
 from hrlkit.lm.warmup import WarmupConfig, greedy_accuracy, load_or_warmup
 from hrlkit.pipeline import load_params
 from hrlkit.provenance import repo_root
@@ -208,6 +208,23 @@ def fixed_eval_set(split: str, count: int) -> list:
 
 
 EVAL_SETS = {split: fixed_eval_set(split, final_eval_problems) for split in gm.SPLITS}
+
+
+@torch.no_grad()
+def final_evaluation(policy) -> dict:
+    """Greedy pass@1 per split, and on the ID split the share of answers that reason (a non-empty chain)
+    for each paraphrase template: the behaviour the warm-up made depend on the wording."""
+    result = {}
+    for split, problems in EVAL_SETS.items():
+        out = policy.generate(problems, max_new_tokens, temperature=0.0)
+        graded = score_responses(out, [p.answer for p in problems])
+        result[f"final_accuracy_{'id' if split == 'train' else split}"] = float(graded.accuracy.mean())
+        if split == "train":
+            reasoned = np.array([len(w) > 1 and w[1] != "</think>" for w in response_words(out)])
+            templates = np.array([p.template for p in problems])
+            for t in range(gm.N_TEMPLATES):
+                result[f"final_reasoning_template{t}"] = float(reasoned[templates == t].mean())
+    return result
 
 # %% [markdown]
 # ## Method: Share-GRPO
@@ -364,9 +381,7 @@ def run_training(method: str, seed: int, m: int, n: int) -> dict:
         curve.append({"step": step, **batch["stats"], **info})
         if step % eval_every == 0 or step == rl_steps:
             evaluate(step)
-    final = {f"final_accuracy_{'id' if split == 'train' else split}": float(greedy_accuracy(policy, probs).mean())
-             for split, probs in EVAL_SETS.items()}
-    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final)
+    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final_evaluation(policy))
 
 
 def relative_cost(task: dict) -> int:
@@ -386,8 +401,7 @@ _done = parallel.run_tasks(run_training, [TASKS[i] for i in longest_first], work
 RESULTS = [result for _, result in sorted(zip(longest_first, _done), key=lambda pair: pair[0])]
 
 # the base model (no RL) on the same held-out sets, for reference
-BASE_FINAL = {f"final_accuracy_{'id' if split == 'train' else split}":
-              float(greedy_accuracy(BASE_POLICY, probs).mean()) for split, probs in EVAL_SETS.items()}
+BASE_FINAL = final_evaluation(BASE_POLICY)
 
 
 # %%
@@ -508,6 +522,32 @@ g.set_xticklabels(rotation=20, ha="right")
 g.figure.tight_layout()
 figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per method (median and IQR over seeds) on "
                     f"the in-distribution and hard splits after {rl_steps} RL steps.", **SAVE)
+plt.show()
+
+# %% [markdown]
+# ### Does RL elicit reasoning for every wording? (the mechanism sharing acts on)
+#
+# The warm-up reasons for some paraphrase templates and guesses for others. Share-GRPO pairs a response generated
+# under one wording with the prompts of the other wordings, so a reasoning trajectory found under a "good" wording
+# is also trained under the "poor" ones. GRPO only sees each question's own wording. Below: the share of greedy
+# answers with a non-empty reasoning chain on the held-out ID problems, per template, before and after RL.
+
+# %%
+reasoning = RUNS[RUNS["metric"].str.startswith("final_reasoning_template")
+                 & ((RUNS["method"] == "warm-up (no RL)") | ((RUNS["m"] == variants_m) & (RUNS["n"] == samples_n)))]
+reasoning = reasoning.assign(template=reasoning["metric"].str.removeprefix("final_reasoning_template").astype(int))
+fig, ax = plt.subplots(figsize=(9, 3.6))
+palette = {"warm-up (no RL)": "0.6", **dict(zip(methods, sns.color_palette(n_colors=len(methods))))}
+sns.barplot(data=reasoning, x="template", y="value", hue="method", hue_order=["warm-up (no RL)", *methods],
+            palette=palette, errorbar=("pi", 50), ax=ax)
+ax.set(xlabel="paraphrase template (warm-up reasoning probability: "
+       + ", ".join(f"{t}: {p:g}" for t, p in enumerate(WARMUP_CONFIG.reason_probs)) + ")",
+       ylabel="greedy answers that reason")
+sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+fig.tight_layout()
+figures.save_figure(fig, "reasoning", "Share of greedy answers with a non-empty reasoning chain per paraphrase "
+                    f"template, on the held-out ID problems, for the warm-up model and after {rl_steps} RL steps "
+                    "(median, IQR over seeds).", **SAVE)
 plt.show()
 
 # %% [markdown]

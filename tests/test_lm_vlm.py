@@ -89,3 +89,14 @@ def test_warmup_config_rejects_bad_settings():
         W.WarmupConfig.from_dict({"backend": "gpt2"})
     config = W.WarmupConfig.from_dict({"backend": "tiny", "d_model": 32, "steps": 5, "reason_probs": [1, 1, 0, 0]})
     assert config.policy.d_model == 32 and config.reason_probs == (1.0, 1.0, 0.0, 0.0)
+
+
+def test_transformers_backend_drives_the_same_policy_interface():
+    policy = build_policy(PolicyConfig(backend="hf", d_model=32, n_layers=1, n_heads=2, d_vis=8), seed=1)
+    problems = _problems(3, seed=4)
+    out = policy.generate(problems, 10, generator=torch.Generator().manual_seed(0))
+    recomputed = policy.token_logprobs(problems, out.tokens, out.response_mask)
+    torch.testing.assert_close(recomputed, out.logprobs, atol=1e-4, rtol=1e-4)
+    loss = W.sft_loss(policy, problems)
+    loss.backward()
+    assert policy.projector.weight.grad is not None and torch.isfinite(loss)
