@@ -90,3 +90,102 @@ def test_bad_scheduler_and_missing_action():
         core.step("round-robin")
     with pytest.raises(ValueError, match="phi"):
         core.step("slicing")
+
+
+# ---------------------------------------------------------------------------- PettingZoo + EBFleet
+
+import importlib  # noqa: E402
+
+from hrlkit.envs import ebfleet as eb  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(hrlkit.envs.PARALLEL_ENVS))
+def test_parallel_api(name):
+    from pettingzoo.test import parallel_api_test
+
+    module, cls = hrlkit.envs.PARALLEL_ENVS[name].split(":")
+    env = getattr(importlib.import_module(module), cls)()
+    parallel_api_test(env, num_cycles=200)
+
+
+def _core(**kw):
+    defaults = dict(n_buses=2, n_chargers=1, uncertain=False, soc_init=(0.5, 0.5))
+    return eb.EBFleetCore(eb.EBFleetConfig(**{**defaults, **kw}), n_days=1, seed=0)
+
+
+def test_charging_energy_cost_and_conflicts_by_hand():
+    core = _core()
+    # both buses ask for charger 1: bus 0 wins (fixed priority), bus 1 is a conflict; bus 0 charges at 100 kW
+    reward, info = core.step(np.array([[1, 1]]), np.array([[0, 0]]), np.array([[2, 3]]))
+    stored = 0.95 * 100.0 * 0.25                                       # η c Δt = 23.75 kWh
+    assert core.soc[0, 0] == pytest.approx(0.5 + stored / 300.0)
+    assert core.soc[0, 1] == pytest.approx(0.5)
+    price0 = eb.tou_price(core.cfg)[0]
+    assert info["cost"][0] == pytest.approx(price0 * stored / 0.95)   # grid energy = stored / η
+    assert info["conflicts"][0] == 1
+    assert reward[0] == pytest.approx(-info["cost"][0] - 0.5 * 1)      # w_conflict = 0.5
+    # a full battery takes only what fits
+    core = _core(soc_init=(0.99, 0.99))
+    _, info = core.step(np.array([[1, 0]]), np.array([[0, 0]]), np.array([[3, 0]]))
+    assert core.soc[0, 0] == pytest.approx(1.0)
+    assert info["energy_kwh"][0] == pytest.approx(0.01 * 300.0 / 0.95)
+
+
+def test_dispatch_lateness_and_missed_trips():
+    core = _core(n_buses=2, soc_init=(0.5, 0.9))
+    core.departures = np.array([2, 6])          # a hand-made timetable: one trip at step 2, one at step 6
+    core.reset(0)
+    core.soc[0] = [0.5, 0.9]
+    idle = np.zeros((1, 2), dtype=int)
+    for _ in range(2):                          # nothing is due before the first departure
+        _, info = core.step(idle, idle, idle)
+        assert info["late"][0] == 0 and info["missed"][0] == 0
+    # nobody assigned: the trip waits (late) for max_wait_steps steps, then it is missed
+    for _ in range(core.cfg.max_wait_steps):
+        _, info = core.step(idle, idle, idle)
+        assert info["late"][0] == 1 and info["missed"][0] == 0
+    _, info = core.step(idle, idle, idle)
+    assert info["missed"][0] == 1 and info["late"][0] == 0
+    core.step(idle, idle, idle)
+    assert core.t == 6
+    # both buses assigned: the one with the higher SoC (bus 1) serves the trip, bus 0 stays
+    core.step(idle, np.array([[1, 1]]), idle)
+    assert core.remaining[0, 1] == core.trips.duration[0, 1] - 1 and core.remaining[0, 0] == 0
+    assert core.trips.served[0].tolist() == [False, True] and core.trips.missed[0].tolist() == [True, False]
+    # on the trip, SoC falls by energy / duration per step (deterministic day: 36 kWh over 5 steps)
+    soc_before = core.soc[0, 1]
+    core.step(idle, idle, idle)
+    assert core.soc[0, 1] == pytest.approx(soc_before - 36.0 / 5 / 300.0)
+
+
+def test_timetable_and_price_follow_the_configuration():
+    cfg = eb.EBFleetConfig(n_buses=8)
+    deps = eb.timetable(cfg)
+    hours = deps * cfg.step_hours
+    assert hours.min() >= cfg.service_hours[0] and hours.max() <= cfg.service_hours[1]
+    peak = ((hours >= 7) & (hours < 9)).sum() / 8          # departures per step in the morning peak
+    off = ((hours >= 10) & (hours < 14)).sum() / 16
+    assert peak == pytest.approx(0.75 * 8 / cfg.trip_steps_median, abs=0.2)
+    assert off == pytest.approx(0.4 * 8 / cfg.trip_steps_median, abs=0.2)
+    tou = eb.tou_price(cfg)
+    assert tou[0] == 0.08 and tou[int(17 / 0.25)] == 0.30
+    # price noise is AR(1): deterministic days keep the TOU price exactly
+    core = eb.EBFleetCore(eb.EBFleetConfig(n_buses=4, uncertain=False), 3, 0)
+    zeros = np.zeros((3, 4), dtype=int)
+    for t in range(10):
+        np.testing.assert_allclose(core.price, tou[t])
+        core.step(zeros, zeros, zeros)
+
+
+def test_ebfleet_is_reproducible_and_validates_actions():
+    a, b = (eb.EBFleetCore(eb.EBFleetConfig(n_buses=4), 5, 7) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for _ in range(96):
+        acts = [rng.integers(0, hi, size=(5, 4)) for hi in (2, 2, 4)]
+        ra, _ = a.step(*acts)
+        rb, _ = b.step(*acts)
+        np.testing.assert_array_equal(ra, rb)
+    with pytest.raises(RuntimeError, match="day is over"):
+        a.step(*acts)
+    with pytest.raises(ValueError, match="charger"):
+        eb.EBFleetCore(eb.EBFleetConfig(n_buses=4), 5, 7).step(np.full((5, 4), 9), acts[1], acts[2])

@@ -4,6 +4,13 @@
 |----------------------|----------------------------------------|-----------------|
 | hrlkit/Slice5G-v0    | :class:`hrlkit.envs.slice5g.Slice5GEnv` | teleop_slicing |
 
+Multi-agent environments (PettingZoo ``ParallelEnv``, checked with ``parallel_api_test``), in
+:data:`PARALLEL_ENVS`:
+
+| name        | class                                           | notebook        |
+|-------------|-------------------------------------------------|-----------------|
+| ebfleet_v0  | :class:`hrlkit.envs.ebfleet.EBFleetParallelEnv` | ebus_charging   |
+
 The vectorised cores (e.g. :class:`~hrlkit.envs.slice5g.Slice5GCore`) are what the notebooks train on;
 the Gymnasium classes wrap one instance for the standard API and ``check_env``.
 """
@@ -11,6 +18,8 @@ the Gymnasium classes wrap one instance for the standard API and ``check_env``.
 from gymnasium.envs.registration import register, registry
 
 ENV_IDS = ("hrlkit/Slice5G-v0",)
+#: name -> "module:class" of the PettingZoo parallel environments
+PARALLEL_ENVS = {"ebfleet_v0": "hrlkit.envs.ebfleet:EBFleetParallelEnv"}
 
 if "hrlkit/Slice5G-v0" not in registry:
     register(id="hrlkit/Slice5G-v0", entry_point="hrlkit.envs.slice5g:Slice5GEnv")
