@@ -189,3 +189,36 @@ def test_ebfleet_is_reproducible_and_validates_actions():
         a.step(*acts)
     with pytest.raises(ValueError, match="charger"):
         eb.EBFleetCore(eb.EBFleetConfig(n_buses=4), 5, 7).step(np.full((5, 4), 9), acts[1], acts[2])
+
+
+def test_milp_bound_hand_computed_day():
+    # one bus, no trips, deterministic TOU price: it must store (SoC_end − SoC_0)·C at the cheapest price
+    cfg = eb.EBFleetConfig(n_buses=1, n_chargers=1, uncertain=False, soc_init=(0.5, 0.5), peak_utilisation=0.0,
+                           offpeak_utilisation=0.0)
+    (day,) = eb.realise_days(cfg, 1, 0)
+    assert len(day.departures) == 0
+    out = eb.perfect_information_bound(cfg, day)
+    stored = (cfg.soc_end - 0.5) * cfg.battery_kwh
+    assert out["status"] == 0
+    assert out["bound"] == pytest.approx(min(eb.tou_price(cfg)) * stored / cfg.efficiency, rel=1e-6)
+
+
+def test_milp_bound_is_below_what_policies_achieve():
+    cfg = eb.EBFleetConfig(n_buses=4)
+    days = eb.realise_days(cfg, 2, 3)
+    bounds = np.array([eb.perfect_information_bound(cfg, d, time_limit=30)["bound"] for d in days])
+    rng = np.random.default_rng(0)
+    for policy in ("charge-when-low", "random"):
+        core = eb.EBFleetCore(cfg, 2, 3)
+        np.testing.assert_allclose(core.soc, np.stack([d.soc0 for d in days]))
+        total = np.zeros(2)
+        for t in range(cfg.steps_per_day):
+            np.testing.assert_allclose(core.price, [d.price[t] for d in days])
+            if policy == "random":
+                acts = [rng.integers(0, hi, size=(2, 4)) for hi in (cfg.chargers + 1, 2, 4)]
+            else:
+                low = core.soc < 0.6
+                acts = [np.where(low, 1, 0), (~low).astype(int), np.full((2, 4), 3)]
+            reward, _ = core.step(*acts)
+            total -= reward
+        assert bool((bounds <= total + 1e-6).all()), (policy, bounds, total)

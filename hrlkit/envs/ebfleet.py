@@ -20,6 +20,9 @@ One day = 96 steps of 15 min. ``M`` buses, ``K`` chargers (default ``M // 4``) a
    ~ N(e·L, (cv·e·L)²); price_t = TOU(t)·(1 + ε_t) with AR(1) ε_t = φ ε_{t−1} + N(0, σ_p²), revealed step by step.
 6. **Reward** (weights reconstructed): r_t = −cost_t − w_late·#late − w_miss·#missed − w_soc·Σ_i [SoC_min − SoC_i]^+
    − w_conf·#conflicts, and at the end of the day − w_end·Σ_i [SoC_end − SoC_i]^+ (buses must be ready next day).
+
+:func:`perfect_information_bound` solves a relaxed MILP (scipy ``milp`` / HiGHS) for one day revealed in advance
+(:func:`realise_days`): a lower bound on the penalised cost any policy can reach on that day.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 __all__ = ["EBFleetConfig", "EBFleetCore", "timetable", "tou_price", "EBFleetParallelEnv", "BUS_FEATURES",
+           "DayRealisation", "realise_days", "perfect_information_bound",
            "N_GLOBAL_FEATURES"]
 
 #: Per-bus features of :meth:`EBFleetCore.bus_features`.
@@ -351,3 +355,134 @@ class EBFleetParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         return None
+
+
+# --------------------------------------------------------------------------------------
+# Perfect-information lower bound (MILP)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class DayRealisation:
+    """Everything uncertain about one day, revealed in advance: trip durations and energies, prices, morning SoC."""
+
+    departures: np.ndarray   # (J,) departure steps
+    duration: np.ndarray     # (J,) steps
+    energy: np.ndarray       # (J,) kWh
+    price: np.ndarray        # (T,) $/kWh at each step
+    soc0: np.ndarray         # (M,)
+
+
+def realise_days(config: EBFleetConfig, n_days: int, seed: int) -> list[DayRealisation]:
+    """The days ``EBFleetCore(config, n_days, seed)`` will simulate, whatever the actions.
+
+    Trips are drawn at reset and the price noise once per step, independently of the actions, so stepping a copy
+    with idle actions reveals each day's price path.
+    """
+    core = EBFleetCore(config, n_days, seed)
+    soc0 = core.soc.copy()
+    duration, energy = core.trips.duration.copy(), core.trips.energy.copy()
+    prices = np.zeros((n_days, config.steps_per_day))
+    idle = np.zeros((n_days, config.n_buses), dtype=int)
+    for t in range(config.steps_per_day):
+        prices[:, t] = core.price
+        core.step(idle, idle, idle)
+    return [DayRealisation(core.departures.copy(), duration[d], energy[d], prices[d], soc0[d]) for d in range(n_days)]
+
+
+def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_limit: float = 60.0) -> dict:
+    """A lower bound on the penalised cost of any policy on ``day``, from a MILP that knows the day in advance.
+
+    Relaxations (so the optimum is a valid bound): charging power continuous in [0, max level] instead of the
+    discrete levels; charger holding y ∈ [0, 1] with Σ_i y_{i,t} ≤ K and p_{i,t} ≤ P_max·y_{i,t}; no conflicts.
+    Exact: which bus serves each trip and with what delay ℓ < max_wait_steps (binary x_{i,j,ℓ}; late cost
+    w_late·ℓ; a missed trip costs w_miss + w_late·max_wait_steps as in the simulator), one trip at a time, no
+    charging while driving, SoC dynamics, SoC ≤ 1, shortfall below SoC_min each step and below SoC_end at the end.
+    The simulator clamps SoC at 0 (the MILP keeps SoC ≥ 0 as a constraint instead); a policy that drains a battery
+    to 0 pays ≥ w_soc·SoC_min per step and is never near the bound.
+
+    Returns ``{"bound", "objective", "status", "gap"}``: ``bound`` is HiGHS's dual bound (= the optimum when solved).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import lil_matrix
+
+    cfg = config
+    m, k, t_max, w = cfg.n_buses, cfg.chargers, cfg.steps_per_day, cfg.max_wait_steps
+    dt, cap, eta, p_max = cfg.step_hours, cfg.battery_kwh, cfg.efficiency, max(cfg.power_levels_kw)
+    trips = [(j, int(day.departures[j]) + ell, ell) for j in range(len(day.departures)) for ell in range(w)
+             if int(day.departures[j]) + ell < t_max]
+    n_x, n_miss, n_y = m * len(trips), len(day.departures), m * t_max
+    # variable blocks: x (bus, trip-start), miss, y, p, soc (T+1 per bus), s (shortfall per step), e (end shortfall)
+    offsets = np.cumsum([0, n_x, n_miss, n_y, n_y, m * (t_max + 1), n_y, m])
+    ix = lambda i, a: offsets[0] + i * len(trips) + a          # noqa: E731
+    imiss = lambda j: offsets[1] + j                             # noqa: E731
+    iy = lambda i, t: offsets[2] + i * t_max + t                 # noqa: E731
+    ip = lambda i, t: offsets[3] + i * t_max + t                 # noqa: E731
+    isoc = lambda i, t: offsets[4] + i * (t_max + 1) + t         # noqa: E731
+    isf = lambda i, t: offsets[5] + i * t_max + t                # noqa: E731
+    ie = lambda i: offsets[6] + i                                # noqa: E731
+    n_var = int(offsets[-1])
+    cost = np.zeros(n_var)
+    lo, hi = np.zeros(n_var), np.full(n_var, np.inf)
+    integrality = np.zeros(n_var)
+    for i in range(m):
+        for a, (j, start, ell) in enumerate(trips):
+            cost[ix(i, a)] = cfg.w_late * ell
+            hi[ix(i, a)], integrality[ix(i, a)] = 1, 1
+        for t in range(t_max):
+            hi[iy(i, t)] = 1
+            hi[ip(i, t)] = p_max
+            cost[ip(i, t)] = day.price[t] * dt                   # grid energy p Δt at price_t
+            cost[isf(i, t)] = cfg.w_soc
+        cost[ie(i)] = cfg.w_end
+        for t in range(t_max + 1):
+            hi[isoc(i, t)] = 1.0
+        lo[isoc(i, 0)] = hi[isoc(i, 0)] = day.soc0[i]
+    for j in range(n_miss):
+        cost[imiss(j)] = cfg.w_miss + cfg.w_late * w
+        hi[imiss(j)], integrality[imiss(j)] = 1, 1
+
+    rows, lb, ub = [], [], []
+    a_mat = lil_matrix((0, n_var))
+
+    def add(coeffs: dict, low: float, high: float) -> None:
+        rows.append(coeffs)
+        lb.append(low)
+        ub.append(high)
+
+    # each trip: served once (by some bus, at some delay) or missed
+    for j in range(n_miss):
+        coeffs = {imiss(j): 1.0}
+        for a, (jj, _, _) in enumerate(trips):
+            if jj == j:
+                coeffs.update({ix(i, a): 1.0 for i in range(m)})
+        add(coeffs, 1.0, 1.0)
+    for i in range(m):
+        for t in range(t_max):
+            # busy_{i,t} = Σ x over trips covering t;  busy + y ≤ 1 (one trip at a time, no charging while driving)
+            covering = [a for a, (j, start, _) in enumerate(trips) if start <= t < start + int(day.duration[j])]
+            add({**{ix(i, a): 1.0 for a in covering}, iy(i, t): 1.0}, -np.inf, 1.0)
+            # p ≤ P_max y
+            add({ip(i, t): 1.0, iy(i, t): -p_max}, -np.inf, 0.0)
+            # SoC_{t+1} = SoC_t + η p Δt / C − Σ_covering x E_j / (L_j C)
+            coeffs = {isoc(i, t + 1): 1.0, isoc(i, t): -1.0, ip(i, t): -eta * dt / cap}
+            for a in covering:
+                j = trips[a][0]
+                coeffs[ix(i, a)] = float(day.energy[j]) / (int(day.duration[j]) * cap)
+            add(coeffs, 0.0, 0.0)
+            # shortfall s_{i,t} ≥ SoC_min − SoC_{t+1}
+            add({isf(i, t): 1.0, isoc(i, t + 1): 1.0}, cfg.soc_min, np.inf)
+        add({ie(i): 1.0, isoc(i, t_max): 1.0}, cfg.soc_end, np.inf)
+    for t in range(t_max):   # chargers
+        add({iy(i, t): 1.0 for i in range(m)}, -np.inf, float(k))
+    a_mat = lil_matrix((len(rows), n_var))
+    for r, coeffs in enumerate(rows):
+        for col, v in coeffs.items():
+            a_mat[r, col] = v
+    res = milp(cost, constraints=LinearConstraint(a_mat.tocsr(), lb, ub), integrality=integrality,
+               bounds=Bounds(lo, hi), options={"time_limit": time_limit, "disp": False})
+    bound = getattr(res, "mip_dual_bound", None)
+    if bound is None or not np.isfinite(bound):
+        bound = res.fun
+    return {"bound": float(bound), "objective": None if res.x is None else float(res.fun), "status": int(res.status),
+            "gap": float(getattr(res, "mip_gap", 0.0) or 0.0)}
