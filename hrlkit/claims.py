@@ -179,6 +179,16 @@ class ClaimsTable:
     def to_markdown(self) -> str:
         return self.to_frame().to_markdown(index=False)
 
+    def summary_lines(self) -> list[str]:
+        """One Markdown bullet per claim: statistic = value [CI], threshold → verdict (for the Summary section)."""
+        lines = []
+        for c in self.claims:
+            value = "n/a" if c.value is None else f"{c.value:.3g}"
+            ci = "" if c.ci95 is None else f" [{c.ci95[0]:.3g}, {c.ci95[1]:.3g}]"
+            lines.append(f"- **{c.id}** ({c.claim}): {c.statistic} = {value}{ci}, threshold {c.direction} "
+                         f"{c.threshold:g} → **{c.verdict}**")
+        return lines
+
 
 def headline_entry(per_method: Mapping[str, Sequence[float]], aggregate: str = "iqm") -> dict[str, Any]:
     """``{method: {"iqm": v, "ci95": [lo, hi]}}`` for one headline metric."""

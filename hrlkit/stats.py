@@ -87,13 +87,23 @@ def aggregate_ci(values: Sequence[float], aggregate: str = "iqm", **kw) -> dict[
 
 
 def difference_ci(a: Sequence[float], b: Sequence[float], aggregate: str = "iqm", **kw):
-    """Aggregate(a) − aggregate(b) with a CI from resampling a and b independently (stratified)."""
+    """Aggregate(a) − aggregate(b) with a CI from resampling a and b independently (stratified).
+
+    A difference within float rounding of zero (|d| ≤ 1e-12 × the larger aggregate, e.g. two equal IQMs summed in
+    another order) is reported as exactly 0.
+    """
     agg = AGGREGATES[aggregate]
 
     def diff(x, y, axis=-1):
         return agg(x, axis=axis) - agg(y, axis=axis)
 
-    return bootstrap_ci((a, b), diff, **kw)
+    value, (lo, hi) = bootstrap_ci((a, b), diff, **kw)
+    scale = 1e-12 * max(abs(float(agg(np.asarray(a, dtype=float)))), abs(float(agg(np.asarray(b, dtype=float)))))
+
+    def snap(x: float) -> float:
+        return 0.0 if abs(x) <= scale else x
+
+    return snap(value), (snap(lo), snap(hi))
 
 
 def ratio_ci(a: Sequence[float], b: Sequence[float], aggregate: str = "iqm", **kw):

@@ -675,9 +675,7 @@ metrics_doc = build_metrics(
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile)
 
-lines = [f"- **{c.id}** ({c.claim}): {c.statistic} = {'n/a' if c.value is None else f'{c.value:.3g}'}"
-         + ("" if c.ci95 is None else f" [{c.ci95[0]:.3g}, {c.ci95[1]:.3g}]")
-         + f", threshold {c.direction} {c.threshold:g} → **{c.verdict}**" for c in CLAIMS]
+lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
 lines.append(f"- Warm-up model (no RL): greedy pass@1 ID {BASE_FINAL['final_accuracy_id']:.3f}, hard "
              f"{BASE_FINAL['final_accuracy_hard']:.3f} on the same held-out problems")

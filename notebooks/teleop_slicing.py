@@ -816,9 +816,7 @@ metrics_doc = build_metrics(
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile)
 
-lines = [f"- **{c.id}** ({c.claim}): {c.statistic} = {'n/a' if c.value is None else f'{c.value:.3g}'}"
-         + ("" if c.ci95 is None else f" [{c.ci95[0]:.3g}, {c.ci95[1]:.3g}]")
-         + f", threshold {c.direction} {c.threshold:g} → **{c.verdict}**" for c in CLAIMS]
+lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
 for m in methods:
     lines.append(f"- At {default_snr_db} dB, **{m}**: URLLC violation {h['urllc_violation'][m]['iqm']:.3g}, "

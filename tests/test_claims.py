@@ -71,3 +71,15 @@ def test_claim_ids_unique_and_direction_checked():
         ClaimsTable([Claim("C1", "a", "t", "s", 0, ">"), Claim("C1", "b", "t", "s", 0, ">")])
     with pytest.raises(ValueError):
         Claim("C1", "a", "t", "s", 0, "=")
+
+
+def test_summary_lines_render_every_claim():
+    from hrlkit.claims import Claim, ClaimsTable
+
+    table = ClaimsTable([Claim("C1", "A beats B", "t", "A − B", threshold=0.0, direction=">"),
+                         Claim("C2", "untestable", "t", "—", threshold=1.0, direction="<")])
+    table["C1"].measure(0.5, (0.25, 0.75))
+    table["C2"].untestable("no data")
+    lines = table.summary_lines()
+    assert lines[0] == "- **C1** (A beats B): A − B = 0.5 [0.25, 0.75], threshold > 0 → **reproduced**"
+    assert lines[1] == "- **C2** (untestable): — = n/a, threshold < 1 → **inconclusive**"

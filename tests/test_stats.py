@@ -87,3 +87,12 @@ def test_slope():
 def test_round_sig():
     assert stats.round_sig(0.123456789, 3) == 0.123
     assert stats.round_sig(0.0) == 0.0
+
+
+def test_difference_of_equal_aggregates_is_exactly_zero():
+    # the same values in another order: the IQMs can differ in the last bit; the difference is reported as 0
+    a = np.array([0.7, 0.1, 0.2, 0.9, 0.3])
+    value, (lo, hi) = stats.difference_ci(a, a[::-1].copy())
+    assert value == 0.0
+    value, _ = stats.difference_ci(a, a + 1e-9)
+    assert value != 0.0                         # a real (if small) difference is kept
