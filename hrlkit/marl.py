@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from hrlkit.rl import compute_gae
+from hrlkit.rl import compute_gae, layer_init
 
 __all__ = ["with_agent_ids", "per_agent_gae", "sequence_minibatches", "mlp", "SharedActor", "CentralCritic",
            "EntityAttention"]
@@ -73,14 +73,11 @@ def sequence_minibatches(num_envs: int, num_agents: int, num_minibatches: int,
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0) -> nn.Sequential:
-    """Linear layers with ``activation`` between them, orthogonal init (gain √2, last layer ``out_gain``)."""
+    """Linear layers with ``activation`` between them, :func:`hrlkit.rl.layer_init` (gain √2, last ``out_gain``)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        linear = nn.Linear(a, b)
         last = i == len(sizes) - 2
-        nn.init.orthogonal_(linear.weight, out_gain if last else 2 ** 0.5)
-        nn.init.zeros_(linear.bias)
-        layers.append(linear)
+        layers.append(layer_init(nn.Linear(a, b), out_gain if last else 2 ** 0.5))
         if not last:
             layers.append(activation())
     return nn.Sequential(*layers)
