@@ -789,7 +789,8 @@ DEVIATIONS = pd.DataFrame([
      "the joint space is 256 options at M = 4 and ~1e16 at M = 16"),
     ("Training", "not published", f"{updates} PPO updates × {days_per_update} days, {ppo_epochs} epochs, "
      f"lr {learning_rate}", "CPU budget"),
-    ("Perfect-information MILP bound", "—", "not computed yet", "planned (issue 4 is open)"),
+    ("Perfect-information MILP bound", "—", "hrlkit.envs.ebfleet.perfect_information_bound exists, not yet "
+     "used here", "planned (issue 4 is open)"),
 ], columns=["what", "paper", "here", "why"])
 display(Markdown(DEVIATIONS.to_markdown(index=False)))
 
@@ -808,9 +809,7 @@ clock.write(OUT, workers=workers, device=DEVICE, profile=profile,
             seconds_per_update={f"{r['method']}@M={r['m']}/seed{r['seed']}": round(r["seconds_per_update"], 4)
                                 for r in RESULTS if r["method"] != "rule"})
 
-lines = [f"- **{c.id}** ({c.claim}): {c.statistic} = {'n/a' if c.value is None else f'{c.value:.3g}'}"
-         + ("" if c.ci95 is None else f" [{c.ci95[0]:.3g}, {c.ci95[1]:.3g}]")
-         + f", threshold {c.direction} {c.threshold:g} → **{c.verdict}**" for c in CLAIMS]
+lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
 for m in methods:
     lines.append(f"- **{m}** (M = {fleet_size}): penalised cost {h['penalised_cost_per_bus'][m]['iqm']:.3g} $, "
