@@ -30,9 +30,9 @@
 #
 # **Reproduced.**
 # - The DAC composition π^H(o | o_prev, S) = (1 − β)·1[o = o_prev] + β·μ(o | S), with one critic q(S, o) giving
-#   v^H and v^L, and PPO on both augmented MDPs from the same rollouts (`hrlkit.options`).
-# - The attention-based per-bus high-level actor (`hrlkit.marl.EntityAttention`) and the MAPPO low level
-#   (`hrlkit.marl`).
+#   v^H and v^L, and PPO on both augmented MDPs from the same rollouts (`hrlkit.rl.options`).
+# - The attention-based per-bus high-level actor (`hrlkit.rl.marl.EntityAttention`) and the MAPPO low level
+#   (`hrlkit.rl.marl`).
 # - A fleet simulator with the paper's three uncertainties: travel time, energy use and price (`hrlkit.envs.ebfleet`).
 # - Baselines: the original DAC with a centralised high-level actor, DAC with a single-agent low level, flat MAPPO
 #   without options, and a rule-based charger.
@@ -42,7 +42,8 @@
 # **Scaled or reconstructed.**
 # - The data are synthetic: timetable, tariff, trip distributions.
 # - The reward weights are reconstructed.
-# - Fleets have 4–16 buses, with a few hundred PPO updates.
+# - Fleets have 4–16 buses and training is tens of PPO updates (the lengths are in params.yaml and the deviations
+#   table).
 # - The network shapes are our own; the paper's are not published.
 
 # %% tags=["parameters"]
@@ -52,14 +53,14 @@ workers = 1                       # processes for independent runs (results do n
 out_dir = "reports/ebus_charging"  # where figures/, runs.csv, metrics.json, timing.json go
 device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
 methods = ["dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule"]  # the first is ours
-fleet_size = 8                    # M of the main comparison
-scaling_fleet_sizes = [4, 16]     # other M for the scalability study (DAC-MAPPO-E and dac-central)
+fleet_size = 4                    # M of the main comparison (a multiple of 4, for M/4 chargers)
+scaling_fleet_sizes = [8]         # other M for the scalability study (DAC-MAPPO-E and dac-central)
 scaling_seeds = [0]               # seeds of the scalability runs
 updates = 4                       # PPO updates (one rollout batch of days each)
 days_per_update = 8               # days simulated in parallel per rollout
 ppo_epochs = 4                    # PPO epochs per update
 ppo_minibatches = 4               # minibatches per epoch
-learning_rate = 0.0003            # Adam step size
+learning_rate = 0.0001            # Adam step size
 gamma = 0.99                      # discount per 15-minute step
 gae_lambda = 0.95                 # GAE lambda
 clip_coef = 0.2                   # PPO clip range
@@ -67,8 +68,11 @@ entropy_coef = 0.01               # entropy bonus of both levels
 value_coef = 0.5                  # weight of the critic loss
 reward_scale = 0.1                # each bus learns from team reward times reward_scale over M
 hidden = 64                       # width of the networks
-eval_days = 20                    # held-out days per evaluation (fresh uncertainty draws)
+eval_days = 20                    # validation days of the training curve (fresh uncertainty draws)
 eval_every = 2                    # updates between evaluations of the training curve
+final_eval_days = 10              # held-out test days of the final evaluation (other draws than validation)
+bound_days = 1                    # test days also solved by the perfect-information MILP (main fleet size)
+bound_mip_gap = 0.01              # the MILP stops at this relative gap (its dual bound is a valid bound)
 rule_threshold_soc = 0.35         # rule-based: charge whenever SoC is below this
 rule_cheap_soc = 0.9              # rule-based: charge up to this SoC when the price is off peak
 
@@ -86,10 +90,11 @@ import torch
 from IPython.display import Markdown, display
 from torch import nn
 
-from hrlkit import figures, marl, options, params as P, parallel, runs, stats
+from hrlkit import figures, params as P, parallel, runs, stats
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
-from hrlkit.envs.ebfleet import BUS_FEATURES, N_GLOBAL_FEATURES, EBFleetConfig, EBFleetCore, tou_price
-from hrlkit.rl import compute_gae
+from hrlkit.envs.ebfleet import (BUS_FEATURES, N_GLOBAL_FEATURES, EBFleetConfig, EBFleetCore,
+                                 perfect_information_bound, realise_days, tou_price)
+from hrlkit.rl import marl, options
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 
 SLUG = "ebus_charging"
@@ -103,18 +108,23 @@ NOTEBOOK_PARAMS = {k: v for k, v in dict(globals()).items() if k in {
     "profile", "seeds", "workers", "out_dir", "device", "methods", "fleet_size", "scaling_fleet_sizes",
     "scaling_seeds", "updates", "days_per_update", "ppo_epochs", "ppo_minibatches", "learning_rate", "gamma",
     "gae_lambda", "clip_coef", "entropy_coef", "value_coef", "reward_scale", "hidden", "eval_days", "eval_every",
-    "rule_threshold_soc", "rule_cheap_soc"}}
+    "final_eval_days", "bound_days", "bound_mip_gap", "rule_threshold_soc", "rule_cheap_soc"}}
 
 # Validate every parameter before any compute: the message names the parameter and what is allowed.
 P.check_common(seeds=seeds, workers=workers, profile=profile, device=device)
 P.check_subset("methods", methods, ALL_METHODS)
 P.check_choice("methods[0]", methods[0], (OURS,))
-P.check_int("fleet_size", fleet_size, minimum=4)
-for _i, _m in enumerate(scaling_fleet_sizes):
-    P.check_int(f"scaling_fleet_sizes[{_i}]", _m, minimum=4)
+for _name, _m in [("fleet_size", fleet_size), *((f"scaling_fleet_sizes[{i}]", m)
+                                                  for i, m in enumerate(scaling_fleet_sizes))]:
+    P.check_int(_name, _m, minimum=4)
+    if _m % 4:   # K = M/4 chargers (the brief's terminal)
+        raise P.ParameterError(f"{_name} must be a multiple of 4 (K = M/4 chargers), got {_m}")
 P.check_seeds(scaling_seeds, "scaling_seeds")
-for _name in ("updates", "days_per_update", "ppo_epochs", "ppo_minibatches", "hidden", "eval_days", "eval_every"):
+for _name in ("updates", "days_per_update", "ppo_epochs", "ppo_minibatches", "hidden", "eval_days", "eval_every",
+              "final_eval_days"):
     P.check_int(_name, globals()[_name], minimum=1)
+P.check_int("bound_days", bound_days, minimum=0, maximum=final_eval_days)
+P.check_number("bound_mip_gap", bound_mip_gap, minimum=0.0, maximum=1.0)
 P.check_int("ppo_minibatches", ppo_minibatches, maximum=days_per_update * 96)
 P.check_number("learning_rate", learning_rate, minimum=0.0, strict_min=True)
 P.check_number("gamma", gamma, minimum=0.0, maximum=1.0)
@@ -159,7 +169,7 @@ def fleet_config(m: int) -> EBFleetConfig:
 _cfg = fleet_config(fleet_size)
 display(Markdown(f"M = {fleet_size}: K = {_cfg.chargers} chargers, {len(EBFleetCore(_cfg).departures)} trips "
                  f"per day, median trip {_cfg.trip_steps_median} steps, battery {_cfg.battery_kwh:g} kWh, "
-                 f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg)))} $/kWh."))
+                 f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} $/kWh."))
 
 
 def observe(core: EBFleetCore) -> dict:
@@ -177,7 +187,7 @@ def observe(core: EBFleetCore) -> dict:
 # ## Method: DAC-MAPPO-E
 #
 # **Options.** The option of bus $i$ is $o_i = (\omega_i, k_i)$: charger $\omega_i \in \{0 = \text{none}, 1..K\}$
-# and trip assignment $k_i \in \{0, 1\}$, one categorical over $(K+1) \cdot 2$ values (`hrlkit.options`, row-major).
+# and trip assignment $k_i \in \{0, 1\}$, one categorical over $(K+1) \cdot 2$ values (`hrlkit.rl.options`, row-major).
 # DAC (Zhang & Whiteson 2019) turns the options into two augmented MDPs. The high MDP has state $(o_{t-1}, S_t)$,
 # action $o_t$ and policy
 #
@@ -190,7 +200,7 @@ def observe(core: EBFleetCore) -> dict:
 #
 # **"E": the attention high-level actor.** There is one network for every bus. Its query is the bus's embedding:
 # its features, previous option and the global features. Its keys and values are the embeddings of all buses and
-# all chargers (`hrlkit.marl.EntityAttention`), which gives $h_i$. The charger head is a pointer: the logit of
+# all chargers (`hrlkit.rl.marl.EntityAttention`), which gives $h_i$. The charger head is a pointer: the logit of
 # charger $c$ is $\langle W_q h_i, W_k e_c \rangle / \sqrt d$ plus a learned bonus for the previously held charger,
 # and "none" gets its own logit. The trip head and the termination $\beta_i = \sigma(w^\top h_i)$ read $h_i$.
 # Nothing in the actor depends on $M$ or $K$.
@@ -404,8 +414,12 @@ def rule_policy(core: EBFleetCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 #
 # Each PPO update simulates `days_per_update` fresh days (new uncertainty draws) of 96 steps. Every bus receives
 # the team reward divided by $M$, and GAE is computed per bus. A day ends by termination, with no bootstrap.
-# Evaluation runs each (stochastic) policy on `eval_days` held-out days with a fixed sampling stream. Those days
-# are the same for every method and seed.
+# Every `eval_every` updates the (stochastic) policy is evaluated on `eval_days` *validation* days with a fixed
+# sampling stream: that is the training curve. After training it is evaluated once on `final_eval_days` *test*
+# days, other draws of the same uncertainties. Both sets of days are the same for every method and seed. The
+# first `bound_days` test days are also solved by the perfect-information MILP (`hrlkit.envs.ebfleet`): with the
+# whole day revealed in advance, power continuous and no conflicts, its optimum is a lower bound on the penalised
+# cost of any policy on that day.
 
 # %%
 def play_day(agent, core: EBFleetCore, generator, greedy: bool, record: bool = False) -> dict:
@@ -518,19 +532,36 @@ def ppo_update(agent, optimiser, batch: dict, generator) -> None:
             optimiser.step()
 
 
-def evaluate(agent, m: int) -> dict:
-    """Per-day totals of the (stochastic) policy on the held-out days, mean over days; the sampling stream is
-    fixed, so the result is deterministic. (The mode of a factorised per-bus policy is a poor policy: when two
-    buses share a charger, "request it half of the time" has the mode "never".)"""
-    core = EBFleetCore(fleet_config(m), eval_days, seed=derive_seed("ebus-eval", m))
-    generator = torch.Generator().manual_seed(derive_seed("ebus-eval-sampling", m))
-    totals = play_day(agent, core, generator, greedy=False)["totals"]
+def held_out_days(m: int, split: str) -> tuple[int, int]:
+    """(number of days, simulator seed) of the validation or test days at fleet size m."""
+    return (eval_days, derive_seed("ebus-validation", m)) if split == "validation" else \
+        (final_eval_days, derive_seed("ebus-test", m))
+
+
+def evaluate(agent, m: int, split: str = "validation") -> dict:
+    """Per-day totals of the (stochastic) policy on the held-out days of ``split``; the sampling stream is fixed,
+    so the result is deterministic. (The mode of a factorised per-bus policy is a poor policy: when two buses
+    share a charger, "request it half of the time" has the mode "never".)"""
+    n_days, seed = held_out_days(m, split)
+    generator = torch.Generator().manual_seed(derive_seed("ebus-eval-sampling", m, split))
+    return play_day(agent, EBFleetCore(fleet_config(m), n_days, seed=seed), generator, greedy=False)["totals"]
+
+
+def day_means(totals: dict) -> dict:
     return {k: float(np.mean(v)) for k, v in totals.items()}
 
 
+def final_evaluation(agent, m: int) -> dict:
+    """Mean per-day totals on the test days, plus the penalised cost of the days the MILP also solves."""
+    totals = evaluate(agent, m, "test")
+    return {**day_means(totals), "bound_day_costs": [float(c) for c in totals["penalised_cost"][:bound_days]]}
+
+
 def run_training(method: str, seed: int, m: int) -> dict:
-    if method == "rule":
-        return {"method": method, "seed": seed, "m": m, "curve": [], "final": evaluate("rule", m),
+    if method == "rule":   # no training: its validation cost is the same at every point of the curve
+        validation = {f"eval_{k}": v / m for k, v in day_means(evaluate("rule", m)).items()}
+        curve = [{"update": u, **validation} for u in range(1, updates + 1) if u % eval_every == 0 or u == updates]
+        return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation("rule", m),
                 "actor_parameters": 0, "seconds_per_update": 0.0}
     agent = make_agent(method, m, seed).to("cpu")
     optimiser = torch.optim.Adam(agent.parameters(), lr=learning_rate)
@@ -544,18 +575,37 @@ def run_training(method: str, seed: int, m: int) -> dict:
         elapsed += time.perf_counter() - start
         point = {"update": update, "train_penalised_cost": float(np.mean(day["totals"]["penalised_cost"])) / m}
         if update % eval_every == 0 or update == updates:
-            point.update({f"eval_{k}": v / m for k, v in evaluate(agent, m).items()})
+            point.update({f"eval_{k}": v / m for k, v in day_means(evaluate(agent, m)).items()})
         curve.append(point)
-    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": evaluate(agent, m),
+    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation(agent, m),
             "actor_parameters": agent.actor_parameters(), "seconds_per_update": elapsed / updates,
             "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if m == fleet_size else None}
+
+
+def solve_bound(day: int) -> dict:
+    """The perfect-information MILP bound of test day ``day`` at M = fleet_size (stopped at ``bound_mip_gap``)."""
+    cfg = fleet_config(fleet_size)
+    n_days, seed = held_out_days(fleet_size, "test")
+    realised = realise_days(cfg, n_days, seed)[day]
+    return {"day": day, **perfect_information_bound(cfg, realised, time_limit=600.0, mip_rel_gap=bound_mip_gap)}
+
+
+def run_job(kind: str, **task) -> dict:
+    return run_training(**task) if kind == "train" else solve_bound(**task)
 
 
 MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size) for meth in methods for s in seeds]
 SCALING_METHODS = [meth for meth in (OURS, "dac-central") if meth in methods]
 SCALING_TASKS = [dict(method=meth, seed=s, m=mm) for mm in scaling_fleet_sizes if mm != fleet_size
                  for meth in SCALING_METHODS for s in scaling_seeds]
-RESULTS = parallel.run_tasks(run_training, MAIN_TASKS + SCALING_TASKS, workers=workers, desc="training runs")
+# longest jobs first, so that the last ones to finish are short (results are in a fixed order whatever the workers)
+COST_RANK = {OURS: 0, "dac-single-low": 1, "dac-central": 2, "flat-mappo": 3, "rule": 4}
+JOBS = sorted([dict(kind="train", **t) for t in MAIN_TASKS + SCALING_TASKS],
+              key=lambda t: (-t["m"], COST_RANK[t["method"]], t["seed"]))
+JOBS[1:1] = [dict(kind="bound", day=d) for d in range(bound_days)]
+OUTPUTS = parallel.run_tasks(run_job, JOBS, workers=workers, desc="training runs and MILP bounds")
+RESULTS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "train"]
+BOUNDS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "bound"]
 
 
 # %%
@@ -567,8 +617,16 @@ def runs_rows():
                 if metric != "update":
                     yield dict(key, metric=metric, value=value, step=point["update"])
         for metric, value in r["final"].items():
-            yield dict(key, metric=f"final_{metric}_per_bus", value=value / r["m"], step=updates)
+            if metric != "bound_day_costs":
+                yield dict(key, metric=f"final_{metric}_per_bus", value=value / r["m"], step=updates)
+        if r["m"] == fleet_size:
+            for day, value in enumerate(r["final"]["bound_day_costs"]):
+                yield dict(key, metric="test_day_penalised_cost_per_bus", value=value / r["m"], step=updates,
+                           test_day=day)
         yield dict(key, metric="actor_parameters", value=float(r["actor_parameters"]), step=updates)
+    for b in BOUNDS:   # deterministic: no seed of its own (seed column 0)
+        yield dict(method="milp-bound", seed=0, fleet_size=fleet_size, metric="bound_penalised_cost_per_bus",
+                   value=b["bound"] / fleet_size, test_day=b["day"])
 
 
 RUNS = runs.runs_frame(runs_rows())
@@ -579,21 +637,18 @@ print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} runs")
 # %% [markdown]
 # ## Results
 #
-# ### Training curves (held-out penalised daily cost per bus)
+# ### Training curves (penalised daily cost per bus on the validation days)
 
 # %%
 curve = MAIN[MAIN["metric"] == "eval_penalised_cost"]
-rule_cost = MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "final_penalised_cost_per_bus")]["value"]
 fig, ax = plt.subplots(figsize=(8, 4))
-sns.lineplot(data=curve, x="step", y="value", hue="method", hue_order=[m for m in methods if m in LEARNED],
-             errorbar=("pi", 50), ax=ax)
-if len(rule_cost):
-    ax.axhline(float(rule_cost.mean()), color="0.4", ls="--", label="rule")
-    ax.legend()
+sns.lineplot(data=curve, x="step", y="value", hue="method", hue_order=methods, style="method",
+             dashes={m: (4, 2) if m == "rule" else "" for m in methods}, errorbar=("pi", 50), ax=ax)
 ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day ($)", yscale="log")
 fig.tight_layout()
-figures.save_figure(fig, "training", f"Penalised daily cost per bus on {eval_days} held-out days vs PPO update, "
-                    f"M = {fleet_size} (median, IQR over seeds; dashed: rule-based).", **SAVE)
+figures.save_figure(fig, "training", f"Penalised daily cost per bus on the {eval_days} validation days vs PPO "
+                    f"update, M = {fleet_size} (median and IQR over seeds; dashed: rule-based, no training).",
+                    **SAVE)
 plt.show()
 
 # %% [markdown]
@@ -605,8 +660,11 @@ TABLE_METRICS = {"final_cost_per_bus": "energy cost ($)", "final_missed_per_bus"
                  "final_conflicts_per_bus": "conflicts", "final_penalised_cost_per_bus": "penalised cost ($)"}
 
 
-def per_seed(metric: str, method: str, m: int = fleet_size) -> np.ndarray:
+def per_seed(metric: str, method: str, m: int = fleet_size, among: list[int] | None = None) -> np.ndarray:
+    """One value per seed (all seeds, or those in ``among``), in seed order."""
     sel = RUNS[(RUNS["method"] == method) & (RUNS["metric"] == metric) & (RUNS["fleet_size"] == m)]
+    if among is not None:
+        sel = sel[sel["seed"].isin(among)]
     return sel.sort_values("seed")["value"].to_numpy()
 
 
@@ -615,10 +673,25 @@ def fmt(values: np.ndarray) -> str:
     return f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
 
 
+BOUND = RUNS[RUNS["metric"] == "bound_penalised_cost_per_bus"].sort_values("test_day")["value"].to_numpy()
+
+
+def gap_to_bound(method: str) -> np.ndarray:
+    """Per seed: mean over the MILP-solved test days of (penalised cost − perfect-information bound), per bus."""
+    sel = RUNS[(RUNS["method"] == method) & (RUNS["metric"] == "test_day_penalised_cost_per_bus")]
+    costs = sel.pivot(index="seed", columns="test_day", values="value").sort_index()
+    return (costs.to_numpy() - BOUND[None, :]).mean(axis=1)
+
+
+GAP_LABEL = f"gap to MILP bound ($, {bound_days} test days)"
 table = pd.DataFrame([{"method": meth, **{label: fmt(per_seed(metric, meth)) for metric, label in
-                                          TABLE_METRICS.items()}} for meth in methods])
-display(Markdown(f"Per bus and day, mean over {eval_days} held-out days, IQM over {len(seeds)} seeds [95 % CI], "
-                 f"M = {fleet_size}:\n\n" + table.to_markdown(index=False)))
+                                          TABLE_METRICS.items()},
+                       GAP_LABEL: fmt(gap_to_bound(meth)) if bound_days else "—"} for meth in methods])
+bound_text = (f"The perfect-information MILP bound on the first {bound_days} test days is "
+              f"{', '.join(f'{b:.3g}' for b in BOUND)} $ per bus (stopped at a relative gap ≤ {bound_mip_gap:g}; "
+              f"statuses {sorted({b['status'] for b in BOUNDS})}, 0 = stopped by the gap)." if bound_days else "")
+display(Markdown(f"Per bus and day, mean over {final_eval_days} test days, IQM over {len(seeds)} seeds [95 % CI], "
+                 f"M = {fleet_size}. {bound_text}\n\n" + table.to_markdown(index=False)))
 
 # %% [markdown]
 # ### Scalability with the fleet size: final cost, actor size, seconds per update
@@ -640,20 +713,32 @@ sns.lineplot(data=SECONDS, x="fleet_size", y="seconds_per_update", hue="method",
              legend=False)
 axes[2].set(xlabel="fleet size M", ylabel="seconds per update (this machine)")
 fig.tight_layout()
-figures.save_figure(fig, "scalability", f"Scalability (seeds {scaling_seeds}): held-out penalised cost per bus, "
+figures.save_figure(fig, "scalability", f"Scalability (seeds {scaling_seeds}): test-day penalised cost per bus, "
                     "actor parameter count and wall-clock seconds per PPO update vs fleet size.", **SAVE)
 plt.show()
 
+scaling_table = pd.DataFrame([
+    {"method": meth, "M": mm,
+     "penalised cost ($)": fmt(per_seed("final_penalised_cost_per_bus", meth, mm, scaling_seeds)),
+     "actor parameters": int(per_seed("actor_parameters", meth, mm)[0]),
+     "s / update": f"{SECONDS.query('method == @meth and fleet_size == @mm')['seconds_per_update'].median():.3g}"}
+    for mm in sorted({fleet_size, *scaling_fleet_sizes}) for meth in SCALING_METHODS])
+display(Markdown(f"Per bus and day on the test days, IQM over seeds {scaling_seeds} [95 % CI]; seconds per update "
+                 "are medians on this machine (wall clock, not seeded: they also go to timing.json).\n\n"
+                 + scaling_table.to_markdown(index=False)))
+
 # %% [markdown]
-# ### One held-out day under DAC-MAPPO-E: charger use, SoC and price
+# ### Test day 0 under DAC-MAPPO-E: charger use, SoC and price
 
 # %%
 trained = next((r for r in RESULTS if r["method"] == OURS and r["m"] == fleet_size and r["state"] is not None), None)
 if trained is not None:
     agent = make_agent(OURS, fleet_size, trained["seed"])
     agent.load_state_dict(trained["state"])
-    day = play_day(agent, EBFleetCore(fleet_config(fleet_size), 1, seed=derive_seed("ebus-eval", fleet_size)),
-                   None, greedy=True, record=True)["trace"]
+    _n, _seed = held_out_days(fleet_size, "test")   # test day 0 (the trace records the first day of the batch)
+    day = play_day(agent, EBFleetCore(fleet_config(fleet_size), _n, seed=_seed),
+                   torch.Generator().manual_seed(derive_seed("ebus-gantt", fleet_size)), greedy=False,
+                   record=True)["trace"]
     hours = np.array([p["t"] for p in day]) * fleet_config(fleet_size).step_hours
     fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.2]})
     axes[0].step(hours, [p["price"] for p in day], where="post", color="k")
@@ -671,7 +756,7 @@ if trained is not None:
                 axes[2].broken_barh([(hours[t], 0.25)], (c - 0.4, 0.8), color=colours[bus])
     axes[2].set(ylabel="charger", xlabel="hour of day", yticks=range(holder.shape[1]))
     fig.tight_layout()
-    figures.save_figure(fig, "day", f"One held-out day (M = {fleet_size}) under DAC-MAPPO-E (seed "
+    figures.save_figure(fig, "day", f"Test day 0 (M = {fleet_size}) under DAC-MAPPO-E (seed "
                         f"{trained['seed']}): price, every bus's SoC (dotted: SoC_min), and which bus holds each "
                         "charger (colours = buses, as in the SoC panel).", **SAVE)
     plt.show()
@@ -680,7 +765,7 @@ if trained is not None:
 # ## Claims
 #
 # The thresholds below were fixed before any result was seen. They are constants of the notebook, the same in every
-# profile. Costs are penalised daily costs per bus on the held-out days. Statistics are IQM differences over seeds
+# profile. Costs are penalised daily costs per bus on the test days. Statistics are IQM differences over seeds
 # with 95 % stratified bootstrap CIs.
 
 # %%
@@ -688,19 +773,19 @@ MISSED_TOLERANCE = 0.05      # missed trips per bus and day counted as "no more 
 FLAT_SIZE_RATIO = 1.1        # actor parameters at the largest M / at the smallest M, "independent of fleet size"
 CLAIMS = ClaimsTable([
     Claim("C1a", "DAC-MAPPO-E reaches a lower cost than the original DAC (centralised high level)",
-          "penalised daily cost per bus, held-out days", "IQM cost(dac-central) − IQM cost(DAC-MAPPO-E)",
+          "penalised daily cost per bus, test days", "IQM cost(dac-central) − IQM cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">"),
     Claim("C1b", "DAC-MAPPO-E reaches a lower cost than DAC with a single-agent low level",
-          "penalised daily cost per bus, held-out days", "IQM cost(dac-single-low) − IQM cost(DAC-MAPPO-E)",
+          "penalised daily cost per bus, test days", "IQM cost(dac-single-low) − IQM cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">"),
     Claim("C1c", "DAC-MAPPO-E reaches a lower cost than flat (option-free) MAPPO",
-          "penalised daily cost per bus, held-out days", "IQM cost(flat-mappo) − IQM cost(DAC-MAPPO-E)",
+          "penalised daily cost per bus, test days", "IQM cost(flat-mappo) − IQM cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">"),
     Claim("C1d", "DAC-MAPPO-E reaches a lower cost than rule-based charging",
-          "penalised daily cost per bus, held-out days", "IQM cost(rule) − IQM cost(DAC-MAPPO-E)",
+          "penalised daily cost per bus, test days", "IQM cost(rule) − IQM cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">"),
     Claim("C1e", "… with no more missed trips than the baselines",
-          "missed trips per bus and day, held-out days",
+          "missed trips per bus and day, test days",
           "IQM missed(DAC-MAPPO-E) − min over baselines of IQM missed", threshold=MISSED_TOLERANCE, direction="<"),
     Claim("C2a", "The attention-based decentralised high-level actor keeps the network size independent of M",
           "actor parameters (high + low) at the largest vs the smallest fleet size",
@@ -709,7 +794,7 @@ CLAIMS = ClaimsTable([
           "penalised daily cost per bus at the largest M", "IQM cost(dac-central) − IQM cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">"),
     Claim("C3", "The MAPPO low level converges faster than a single-agent low level",
-          "PPO updates until the held-out cost first falls below the rule-based cost (censored at the run length)",
+          "PPO updates until the validation cost first falls below the rule's (censored: run length + eval_every)",
           "IQM updates(dac-single-low) − IQM updates(DAC-MAPPO-E)", threshold=0.0, direction=">"),
     Claim("H1", "Superior performance on real-world data", "—", "—", threshold=0.0, direction=">"),
 ])
@@ -754,8 +839,9 @@ else:
 
 
 def updates_to_threshold(method: str) -> np.ndarray:
-    """Per seed: first evaluated update whose held-out cost is below the rule's (run length + eval_every if never)."""
-    threshold = float(np.mean(cost("rule")))
+    """Per seed: first evaluated update whose validation cost is below the rule's (run length + eval_every if
+    never)."""
+    threshold = float(MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "eval_penalised_cost")]["value"].mean())
     out = []
     for s in seeds:
         sel = MAIN[(MAIN["method"] == method) & (MAIN["seed"] == s) & (MAIN["metric"] == "eval_penalised_cost")]
@@ -789,8 +875,15 @@ DEVIATIONS = pd.DataFrame([
      "the joint space is 256 options at M = 4 and ~1e16 at M = 16"),
     ("Training", "not published", f"{updates} PPO updates × {days_per_update} days, {ppo_epochs} epochs, "
      f"lr {learning_rate}", "CPU budget"),
-    ("Perfect-information MILP bound", "—", "hrlkit.envs.ebfleet.perfect_information_bound exists, not yet "
-     "used here", "planned (issue 4 is open)"),
+    ("Perfect-information MILP bound", "not in the paper (issue's baseline)", f"{bound_days} test days at "
+     f"M = {fleet_size}; power continuous, charger holding relaxed, no conflicts; HiGHS dual bound at relative "
+     f"gap ≤ {bound_mip_gap:g}", "a valid lower bound that a MILP solves in seconds to a minute per day"),
+    ("Evaluation", "not described", f"stochastic policies with a fixed sampling stream; {eval_days} validation "
+     f"days for the curves, {final_eval_days} test days for the tables and claims",
+     "the mode of independent per-bus policies never requests a shared charger"),
+    ("PPO details", "not published", f"reward × {reward_scale:g}/M per bus; no-effect decisions masked out of the "
+     "policy losses (high level away from the terminal, power without a charger); gradient norm clipped at 0.5",
+     "MAPPO practice (Yu et al. 2022)"),
 ], columns=["what", "paper", "here", "why"])
 display(Markdown(DEVIATIONS.to_markdown(index=False)))
 
@@ -802,7 +895,9 @@ metrics_doc = build_metrics(
     paper=PAPER, profile=profile, seeds=seeds, methods=methods,
     headline={"penalised_cost_per_bus": headline_entry({m: cost(m) for m in methods}),
               "energy_cost_per_bus": headline_entry({m: per_seed("final_cost_per_bus", m) for m in methods}),
-              "missed_trips_per_bus": headline_entry({m: per_seed("final_missed_per_bus", m) for m in methods})},
+              "missed_trips_per_bus": headline_entry({m: per_seed("final_missed_per_bus", m) for m in methods}),
+              **({"gap_to_milp_bound_per_bus": headline_entry({m: gap_to_bound(m) for m in methods})}
+                 if bound_days else {})},
     claims=CLAIMS)
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrlkit import marl
+from hrlkit.rl import marl
 from hrlkit.rl import compute_gae
 
 

@@ -24,9 +24,13 @@ BAD_PARAMETERS = {
                    ({"variants_m": 5}, "variants_m"),
                    ({"lm_backend": "gpt2"}, "lm_backend"),
                    ({"warmup_section": "no_such_section"}, "warmup_section")],
+    "ebus_charging": [({"methods": ["dac-mappo-e", "hddqn"]}, "methods"),
+                      ({"fleet_size": 2}, "fleet_size"),
+                      ({"scaling_fleet_sizes": [4, 6]}, "scaling_fleet_sizes[1]"),
+                      ({"learning_rate": 0}, "learning_rate")],
 }
-# one paper per shared code path: the RL/PPO core and the LM/GRPO core
-DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo")
+# one paper per shared code path: the RL/PPO core, the LM/GRPO core, and the MAPPO/options core + MILP
+DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging")
 
 pytestmark = pytest.mark.notebook
 

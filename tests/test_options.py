@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hrlkit import options as O
+from hrlkit.rl import options as O
 
 
 def test_high_policy_hand_computed():

@@ -80,8 +80,9 @@ def test_dvc_yaml_stages_and_scorecard_deps():
         for dotted, names in re.findall(r"^from hrlkit((?:\.\w+)*) import ([\w, ]+)", src, flags=re.M):
             package = "hrlkit" + dotted.replace(".", "/")
             imported = [f"{package}/{n.split(' as ')[0].strip()}" for n in names.split(",")]
-            # `from hrlkit.x import y`: y is a submodule (hrlkit/x/y.py) or a name defined in hrlkit/x.py
-            for path in [p if (ROOT / f"{p}.py").exists() else package for p in imported]:
+            # `from hrlkit.x import y`: y is a submodule (hrlkit/x/y.py), a subpackage (hrlkit/x/y/) or a name
+            # defined in hrlkit/x.py
+            for path in [p if (ROOT / f"{p}.py").exists() or (ROOT / p).is_dir() else package for p in imported]:
                 covered = any(f"{path}.py" == t or path == t or path.startswith(t.rstrip("/") + "/") for t in tracked)
                 assert covered, f"{slug} imports {path}, not a stage dep"
 

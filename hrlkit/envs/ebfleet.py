@@ -390,7 +390,8 @@ def realise_days(config: EBFleetConfig, n_days: int, seed: int) -> list[DayReali
     return [DayRealisation(core.departures.copy(), duration[d], energy[d], prices[d], soc0[d]) for d in range(n_days)]
 
 
-def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_limit: float = 60.0) -> dict:
+def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_limit: float = 60.0,
+                              mip_rel_gap: float | None = None) -> dict:
     """A lower bound on the penalised cost of any policy on ``day``, from a MILP that knows the day in advance.
 
     Relaxations (so the optimum is a valid bound): charging power continuous in [0, max level] instead of the
@@ -402,6 +403,9 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
     to 0 pays ≥ w_soc·SoC_min per step and is never near the bound.
 
     Returns ``{"bound", "objective", "status", "gap"}``: ``bound`` is HiGHS's dual bound (= the optimum when solved).
+    The search stops at the relative gap ``mip_rel_gap`` (HiGHS's default 1e-4 when None) or after ``time_limit``
+    seconds, whichever comes first; the dual bound is a valid lower bound either way. Stopping by gap is
+    deterministic; stopping by time is not (status 1), so reproducible reports set a gap the time limit never cuts.
     """
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import lil_matrix
@@ -480,7 +484,8 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
         for col, v in coeffs.items():
             a_mat[r, col] = v
     res = milp(cost, constraints=LinearConstraint(a_mat.tocsr(), lb, ub), integrality=integrality,
-               bounds=Bounds(lo, hi), options={"time_limit": time_limit, "disp": False})
+               bounds=Bounds(lo, hi), options={"time_limit": time_limit, "disp": False,
+                                                   **({} if mip_rel_gap is None else {"mip_rel_gap": mip_rel_gap})})
     bound = getattr(res, "mip_dual_bound", None)
     if bound is None or not np.isfinite(bound):
         bound = res.fun

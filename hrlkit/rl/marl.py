@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from hrlkit.rl import compute_gae, layer_init
+from hrlkit.rl.core import compute_gae, layer_init
 
 __all__ = ["with_agent_ids", "per_agent_gae", "sequence_minibatches", "mlp", "SharedActor", "CentralCritic",
            "EntityAttention"]
@@ -36,7 +36,7 @@ def with_agent_ids(obs: Tensor) -> Tensor:
 
 def per_agent_gae(rewards: Tensor, values: Tensor, episode_starts: Tensor, last_values: Tensor,
                   last_episode_starts: Tensor, gamma: float, gae_lambda: float) -> tuple[Tensor, Tensor]:
-    """GAE for every (env, agent) stream: :func:`hrlkit.rl.compute_gae` with the agents as extra envs.
+    """GAE for every (env, agent) stream: :func:`hrlkit.rl.core.compute_gae` with the agents as extra envs.
 
     Args:
         rewards, values: ``(T, N, A)``; a shared team reward may be broadcast to ``(T, N, A)`` by the caller.
@@ -73,7 +73,7 @@ def sequence_minibatches(num_envs: int, num_agents: int, num_minibatches: int,
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh, out_gain: float = 1.0) -> nn.Sequential:
-    """Linear layers with ``activation`` between them, :func:`hrlkit.rl.layer_init` (gain √2, last ``out_gain``)."""
+    """Linear layers with ``activation`` between them, :func:`hrlkit.rl.core.layer_init` (gain √2, last ``out_gain``)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         last = i == len(sizes) - 2
