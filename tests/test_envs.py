@@ -232,3 +232,122 @@ def test_milp_bound_with_a_loose_gap_is_still_a_lower_bound_and_deterministic():
     assert loose[0] == loose[1]                              # gap-stopped solves repeat exactly
     assert loose[0]["bound"] <= tight["bound"] + 1e-6        # a dual bound never exceeds the optimum
     assert loose[0]["gap"] <= 0.05 + 1e-9 and loose[0]["status"] == 0
+
+
+# ---------------------------------------------------------------- AntTerrain (MuJoCo)
+
+def test_antterrain_quaternion_matrix_matches_mujoco():
+    import mujoco
+
+    from hrlkit.envs.antterrain import _quat_to_matrix
+
+    rng = np.random.default_rng(0)
+    quats = rng.normal(size=(5, 4))
+    quats /= np.linalg.norm(quats, axis=1, keepdims=True)
+    for q, mat in zip(quats, _quat_to_matrix(quats)):
+        expected = np.zeros(9)
+        mujoco.mju_quat2Mat(expected, q)
+        np.testing.assert_allclose(mat, expected.reshape(3, 3), atol=1e-12)
+
+
+def test_antterrain_ground_height_terrain_and_boxes():
+    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+
+    cfg = AntTerrainConfig(roughness=0.1, n_boxes=1, hfield_cells=5, arena=8.0)
+    core = AntTerrainCore(cfg, 1, seed=0)
+    # grid points are 4 m apart: (x, y) = (-8 + 4c, -8 + 4r) reads heights[r, c]
+    core.heights[0] = np.arange(25, dtype=float).reshape(5, 5) / 100
+    core.boxes[0, 0] = [4.0, -4.0, 0.5, 0.5, 0.9]          # centre (4, -4), half sides 0.5, top 0.9 m
+    pts = np.array([[-8.0, -8.0], [0.0, 0.0], [4.0, 8.0], [3.6, -4.4], [5.0, -4.0]])
+    # (5, -4) is outside the box, a quarter of the way from grid point (row 1, col 3) to (row 1, col 4)
+    expected = [0.0, 0.12, 0.23, 0.9, 0.0825]
+    np.testing.assert_allclose(core.ground_height(np.zeros(5, dtype=int), pts), expected)
+
+
+def test_antterrain_terrain_is_what_mujoco_collides_with():
+    import mujoco
+
+    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.2), 1, seed=3)
+    model, cells = core.models[0], core.cfg.hfield_cells
+    assert 0.0 <= core.heights.min() and core.heights.max() == pytest.approx(0.2)
+    np.testing.assert_allclose(model.hfield_data.reshape(cells, cells), core.heights[0])
+    # a ray cast straight down at a grid point hits the height field at the stored height
+    x, y = 1.0, -2.0
+    geomid = np.zeros(1, dtype=np.int32)
+    data = mujoco.MjData(model)
+    mujoco.mj_forward(model, data)
+    start = 5.0
+    dist = mujoco.mj_ray(model, data, np.array([x, y, start]), np.array([0.0, 0.0, -1.0]), None, 1, -1, geomid)
+    assert start - dist == pytest.approx(core.ground_height(np.array([0]), np.array([[x, y]]))[0], abs=0.02)
+
+
+def test_antterrain_standing_pose_holds_and_flip_is_a_fall():
+    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+
+    core = AntTerrainCore(AntTerrainConfig(), 2, seed=1)
+    for _ in range(50):                                     # 2 s holding the standing pose
+        info = core.step(np.tile(core.default_pose, (2, 1)))
+    assert not info["fell"].any() and info["foot_contact"].all()
+    assert (info["height"] > 0.4).all()
+    obs = core.observe()
+    np.testing.assert_allclose(obs["gravity"][:, 2], -1.0, atol=0.05)    # upright: gravity along body −z
+    np.testing.assert_allclose(obs["height_scan"], np.broadcast_to(obs["height"][:, None], (2, 49)))  # flat
+    # turn env 1 upside down: the next step reports a fall
+    core.datas[1].qpos[3:7] = [0.0, 1.0, 0.0, 0.0]
+    import mujoco
+
+    mujoco.mj_forward(core.models[1], core.datas[1])
+    info = core.step(np.tile(core.default_pose, (2, 1)))
+    assert info["fell"].tolist() == [False, True]
+
+
+def test_antterrain_goal_progress_and_body_frame():
+    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+
+    core = AntTerrainCore(AntTerrainConfig(), 3, seed=2)
+    obs = core.observe()
+    np.testing.assert_allclose(np.linalg.norm(obs["goal_body"], axis=1), obs["goal_distance"])
+    lo, hi = core.cfg.goal_distance
+    assert ((obs["goal_distance"] >= lo - 0.2) & (obs["goal_distance"] <= hi + 0.2)).all()
+    before = obs["goal_distance"]
+    info = core.step(np.tile(core.default_pose, (3, 1)))
+    np.testing.assert_allclose(info["progress"], before - info["goal_distance"])
+
+
+def test_antterrain_is_reproducible_and_validates_inputs():
+    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+
+    cfg = AntTerrainConfig(roughness=0.05, n_boxes=3)
+    runs = []
+    for _ in range(2):
+        core = AntTerrainCore(cfg, 2, seed=7)
+        rng = np.random.default_rng(0)
+        for _ in range(20):
+            info = core.step(core.default_pose + rng.uniform(-0.5, 0.5, (2, 8)))
+        core.reset([0])
+        runs.append((core.qpos.copy(), core.heights.copy(), core.goal.copy(), info["torque"].copy()))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        core.step(np.zeros((3, 8)))
+    with pytest.raises(FloatingPointError):
+        core.step(np.full((2, 8), np.nan))
+    with pytest.raises(ValueError, match="roughness"):
+        AntTerrainConfig(roughness=-1.0)
+
+
+def test_antterrain_rollout_threads_match_the_loop():
+    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+
+    cfg = AntTerrainConfig(roughness=0.05, n_boxes=2)
+    loop, pool = AntTerrainCore(cfg, 3, seed=4, threads=1), AntTerrainCore(cfg, 3, seed=4, threads=2)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        targets = loop.default_pose + rng.uniform(-0.4, 0.4, (3, 8))
+        loop.step(targets)
+        pool.step(targets)
+    pool.close()
+    # not bitwise: mujoco.rollout starts each call without the constraint solver's warm start
+    np.testing.assert_allclose(pool.qpos, loop.qpos, atol=1e-8)

@@ -3,6 +3,7 @@
 | id                   | class                                  | notebook        |
 |----------------------|----------------------------------------|-----------------|
 | hrlkit/Slice5G-v0    | :class:`hrlkit.envs.slice5g.Slice5GEnv` | teleop_slicing |
+| hrlkit/AntTerrain-v0 | :class:`hrlkit.envs.antterrain.AntTerrainEnv` | motion_priors (MuJoCo) |
 
 Multi-agent environments (PettingZoo ``ParallelEnv``, checked with ``parallel_api_test``), in
 :data:`PARALLEL_ENVS`:
@@ -17,9 +18,12 @@ the Gymnasium classes wrap one instance for the standard API and ``check_env``.
 
 from gymnasium.envs.registration import register, registry
 
-ENV_IDS = ("hrlkit/Slice5G-v0",)
+ENV_IDS = ("hrlkit/Slice5G-v0", "hrlkit/AntTerrain-v0")
 #: name -> "module:class" of the PettingZoo parallel environments
 PARALLEL_ENVS = {"ebfleet_v0": "hrlkit.envs.ebfleet:EBFleetParallelEnv"}
 
 if "hrlkit/Slice5G-v0" not in registry:
     register(id="hrlkit/Slice5G-v0", entry_point="hrlkit.envs.slice5g:Slice5GEnv")
+if "hrlkit/AntTerrain-v0" not in registry:
+    register(id="hrlkit/AntTerrain-v0", entry_point="hrlkit.envs.antterrain:AntTerrainEnv",
+             kwargs={"config": None})
