@@ -269,10 +269,12 @@ def test_antterrain_terrain_is_what_mujoco_collides_with():
 
     from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
 
-    core = AntTerrainCore(AntTerrainConfig(roughness=0.2), 1, seed=3)
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.2), 2, seed=3)
     model, cells = core.models[0], core.cfg.hfield_cells
     assert 0.0 <= core.heights.min() and core.heights.max() == pytest.approx(0.2)
-    np.testing.assert_allclose(model.hfield_data.reshape(cells, cells), core.heights[0])
+    for i in range(2):   # each env has its own model, hence its own terrain
+        np.testing.assert_allclose(core.models[i].hfield_data.reshape(cells, cells), core.heights[i])
+    assert np.abs(core.heights[0] - core.heights[1]).max() > 0.01
     # a ray cast straight down at a grid point hits the height field at the stored height
     x, y = 1.0, -2.0
     geomid = np.zeros(1, dtype=np.int32)
