@@ -210,6 +210,10 @@ class AntTerrainCore:
         self.qvel = np.zeros((n_envs, self.nv))
         self.sensors = np.zeros((n_envs, base.nsensordata))
         self._nstate = mujoco.mj_stateSize(base, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        offsets = (np.arange(SCAN_SIDE) - SCAN_SIDE // 2) * config.scan_spacing
+        gx, gy = np.meshgrid(offsets, offsets, indexing="xy")
+        self._scan_local = np.stack([gx.ravel(), gy.ravel()], -1)   # (P, 2) in the heading frame
+        self._rows = np.arange(n_envs)
         self.reset()
 
     # ------------------------------------------------------------------ terrain
@@ -290,10 +294,11 @@ class AntTerrainCore:
             self.qpos[i], self.qvel[i], self.sensors[i] = data.qpos, data.qvel, data.sensordata
             self.steps[i] = 0
             self.prev_goal_distance[i] = np.linalg.norm(self.goal[i] - qpos[:2])
+        self._refresh()
 
     @property
     def default_pose(self) -> np.ndarray:
-        """Ant's standing pose (the middle of each joint range, ankles as in Gymnasium's init_qpos)."""
+        """Ant's standing pose (hips centred, ankles as in Gymnasium's init_qpos)."""
         return np.array([0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0])
 
     def clip_targets(self, targets: np.ndarray) -> np.ndarray:
@@ -337,13 +342,17 @@ class AntTerrainCore:
             self.qpos[i], self.qvel[i] = data.qpos, data.qvel
         self.sensors[:] = sensors[:, -1]
 
+    def _refresh(self) -> None:
+        """Per-step quantities used by both ``step``'s info and ``observe``: torso rotation and height."""
+        self._rot = _quat_to_matrix(self.qpos[:, 3:7])                      # body -> world
+        self._height = self.qpos[:, 2] - self.ground_height(self._rows, self.qpos[:, :2])
+
     def _info(self, targets: np.ndarray, prev_qvel: np.ndarray) -> dict:
         cfg = self.cfg
-        idx = np.arange(self.n)
+        self._refresh()
         xy = self.qpos[:, :2]
-        ground = self.ground_height(idx, xy)
-        height = self.qpos[:, 2] - ground
-        up_z = _quat_to_matrix(self.qpos[:, 3:7])[:, 2, 2]
+        height = self._height
+        up_z = self._rot[:, 2, 2]
         fell = (height < cfg.fall_height) | (up_z < cfg.fall_tilt)
         distance = np.linalg.norm(self.goal - xy, axis=1)
         progress = self.prev_goal_distance - distance
@@ -366,22 +375,20 @@ class AntTerrainCore:
 
     def observe(self) -> dict:
         """Per-env observation parts (all float64, body frame where it says so)."""
-        rot = _quat_to_matrix(self.qpos[:, 3:7])                  # body -> world
+        rot = self._rot                                           # body -> world
         yaw = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
         c, s = np.cos(yaw), np.sin(yaw)
         to_goal = self.goal - self.qpos[:, :2]
         goal_body = np.stack([c * to_goal[:, 0] + s * to_goal[:, 1], -s * to_goal[:, 0] + c * to_goal[:, 1]], -1)
-        offsets = (np.arange(SCAN_SIDE) - SCAN_SIDE // 2) * self.cfg.scan_spacing
-        gx, gy = np.meshgrid(offsets, offsets, indexing="xy")
-        local = np.stack([gx.ravel(), gy.ravel()], -1)             # (P, 2) in the heading frame
+        local = self._scan_local
         world = self.qpos[:, None, :2] + np.stack([c[:, None] * local[:, 0] - s[:, None] * local[:, 1],
                                                    s[:, None] * local[:, 0] + c[:, None] * local[:, 1]], -1)
-        scan = self.qpos[:, 2:3] - self.ground_height(np.arange(self.n)[:, None], world)
+        scan = self.qpos[:, 2:3] - self.ground_height(self._rows[:, None], world)
         return {
             "joint_pos": self.qpos[:, self.joint_qpos], "joint_vel": self.qvel[:, self.joint_dof],
             "gravity": -rot[:, 2, :],                              # world −z in the body frame
             "lin_vel": self.sensors[:, _S_VEL], "ang_vel": self.sensors[:, _S_GYRO],
-            "height": self.qpos[:, 2] - self.ground_height(np.arange(self.n), self.qpos[:, :2]),
+            "height": self._height.copy(),
             "foot_contact": (self.sensors[:, _S_TOUCH] > 0).astype(float),
             "height_scan": scan, "goal_body": goal_body,
             "goal_distance": np.linalg.norm(to_goal, axis=1), "xy": self.qpos[:, :2].copy(),
