@@ -46,7 +46,7 @@ def bench_gymnasium_ant(steps: int) -> float:
 
 
 def bench_antterrain(steps: int, n_envs: int, threads: int, **config) -> tuple[float, float]:
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     cfg = AntTerrainConfig(**config)
     core = AntTerrainCore(cfg, n_envs, seed=0, threads=threads)

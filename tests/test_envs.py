@@ -239,7 +239,7 @@ def test_milp_bound_with_a_loose_gap_is_still_a_lower_bound_and_deterministic():
 def test_antterrain_quaternion_matrix_matches_mujoco():
     import mujoco
 
-    from hrlkit.envs.antterrain import _quat_to_matrix
+    from hrlkit.envs.ant.terrain import _quat_to_matrix
 
     rng = np.random.default_rng(0)
     quats = rng.normal(size=(5, 4))
@@ -251,7 +251,7 @@ def test_antterrain_quaternion_matrix_matches_mujoco():
 
 
 def test_antterrain_ground_height_terrain_and_boxes():
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     cfg = AntTerrainConfig(roughness=0.1, n_boxes=1, hfield_cells=5, arena=8.0)
     core = AntTerrainCore(cfg, 1, seed=0)
@@ -267,7 +267,7 @@ def test_antterrain_ground_height_terrain_and_boxes():
 def test_antterrain_terrain_is_what_mujoco_collides_with():
     import mujoco
 
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     core = AntTerrainCore(AntTerrainConfig(roughness=0.2), 2, seed=3)
     model, cells = core.models[0], core.cfg.hfield_cells
@@ -286,7 +286,7 @@ def test_antterrain_terrain_is_what_mujoco_collides_with():
 
 
 def test_antterrain_standing_pose_holds_and_flip_is_a_fall():
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     core = AntTerrainCore(AntTerrainConfig(), 2, seed=1)
     for _ in range(50):                                     # 2 s holding the standing pose
@@ -306,7 +306,7 @@ def test_antterrain_standing_pose_holds_and_flip_is_a_fall():
 
 
 def test_antterrain_goal_progress_and_body_frame():
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     core = AntTerrainCore(AntTerrainConfig(), 3, seed=2)
     obs = core.observe()
@@ -319,7 +319,7 @@ def test_antterrain_goal_progress_and_body_frame():
 
 
 def test_antterrain_is_reproducible_and_validates_inputs():
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     cfg = AntTerrainConfig(roughness=0.05, n_boxes=3)
     runs = []
@@ -341,7 +341,7 @@ def test_antterrain_is_reproducible_and_validates_inputs():
 
 
 def test_antterrain_rollout_threads_match_the_loop():
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     cfg = AntTerrainConfig(roughness=0.05, n_boxes=2)
     loop, pool = AntTerrainCore(cfg, 3, seed=4, threads=1), AntTerrainCore(cfg, 3, seed=4, threads=2)

@@ -1,9 +1,9 @@
-"""hrlkit.tasks.gaits: the reference-gait formula on hand-computed cases, and that the heading steers the Ant."""
+"""hrlkit.envs.ant.gaits: the reference-gait formula on hand-computed cases, and that the heading steers the Ant."""
 
 import numpy as np
 import pytest
 
-from hrlkit.tasks import gaits as G
+from hrlkit.envs.ant import gaits as G
 
 
 def latent(**kw):
@@ -40,7 +40,7 @@ def test_gait_phase_offsets_and_phase_dynamics():
 
 @pytest.mark.parametrize("heading_deg", [0, 90, -135])
 def test_open_loop_trot_walks_towards_the_heading(heading_deg):
-    from hrlkit.envs.antterrain import AntTerrainConfig, AntTerrainCore
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
 
     core = AntTerrainCore(AntTerrainConfig(), 1, seed=0)
     import mujoco

@@ -3,7 +3,7 @@
 | id                   | class                                  | notebook        |
 |----------------------|----------------------------------------|-----------------|
 | hrlkit/Slice5G-v0    | :class:`hrlkit.envs.slice5g.Slice5GEnv` | teleop_slicing |
-| hrlkit/AntTerrain-v0 | :class:`hrlkit.envs.antterrain.AntTerrainEnv` | motion_priors (MuJoCo) |
+| hrlkit/AntTerrain-v0 | :class:`hrlkit.envs.ant.terrain.AntTerrainEnv` | motion_priors (MuJoCo) |
 
 Multi-agent environments (PettingZoo ``ParallelEnv``, checked with ``parallel_api_test``), in
 :data:`PARALLEL_ENVS`:
@@ -25,5 +25,5 @@ PARALLEL_ENVS = {"ebfleet_v0": "hrlkit.envs.ebfleet:EBFleetParallelEnv"}
 if "hrlkit/Slice5G-v0" not in registry:
     register(id="hrlkit/Slice5G-v0", entry_point="hrlkit.envs.slice5g:Slice5GEnv")
 if "hrlkit/AntTerrain-v0" not in registry:
-    register(id="hrlkit/AntTerrain-v0", entry_point="hrlkit.envs.antterrain:AntTerrainEnv",
+    register(id="hrlkit/AntTerrain-v0", entry_point="hrlkit.envs.ant.terrain:AntTerrainEnv",
              kwargs={"config": None})

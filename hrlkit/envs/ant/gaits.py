@@ -2,7 +2,7 @@
 
 The motion-prior paper (arXiv 2505.16084) imitates animal walk, pace and canter clips retargeted to ANYmal-D. With
 no motion data to download, a central-pattern generator produces reference joint trajectories for the Ant of
-:mod:`hrlkit.envs.antterrain` (legs 1..4 at 45°, 135°, 225°, 315° in the torso frame; joints hip_i (yaw) and
+:mod:`hrlkit.envs.ant.terrain` (legs 1..4 at 45°, 135°, 225°, 315° in the torso frame; joints hip_i (yaw) and
 ankle_i (lift)). A gait is
 
 * a **gait type** g (trot: diagonal pairs in phase; pace: lateral pairs; bound: front and back pairs), i.e. the
