@@ -353,3 +353,17 @@ def test_antterrain_rollout_threads_match_the_loop():
     pool.close()
     # not bitwise: mujoco.rollout starts each call without the constraint solver's warm start
     np.testing.assert_allclose(pool.qpos, loop.qpos, atol=1e-8)
+
+
+def test_antterrain_per_env_roughness_for_a_curriculum():
+    from hrlkit.envs.ant.terrain import AntTerrainConfig, AntTerrainCore
+
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0), 3, seed=0)
+    assert core.heights.max() == 0.0
+    core.reset([0, 2], roughness=[0.05, 0.1])
+    assert core.heights[0].max() == pytest.approx(0.05) and core.heights[2].max() == pytest.approx(0.1)
+    assert core.heights[1].max() == 0.0
+    core.reset([2])                                  # keeps its roughness at the next reset
+    assert core.heights[2].max() == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="roughness"):
+        core.reset([1], roughness=-0.1)

@@ -204,6 +204,7 @@ class AntTerrainCore:
         self.heights = np.zeros((n_envs, cells, cells))          # metres; row = y, column = x
         self.boxes = np.zeros((n_envs, config.n_boxes, 5))       # cx, cy, half-x, half-y, top height
         self.goal = np.zeros((n_envs, 2))
+        self.roughness = np.full(n_envs, config.roughness)      # per env (reset(..., roughness=...) changes it)
         self.steps = np.zeros(n_envs, dtype=int)
         self.prev_goal_distance = np.zeros(n_envs)
         self.qpos = np.zeros((n_envs, self.nq))
@@ -218,10 +219,10 @@ class AntTerrainCore:
 
     # ------------------------------------------------------------------ terrain
 
-    def _draw_heights(self) -> np.ndarray:
-        """Smooth random bumps: a coarse uniform grid, bicubic-like upsampled, scaled to [0, roughness]."""
+    def _draw_heights(self, roughness: float) -> np.ndarray:
+        """Smooth random bumps: a coarse uniform grid, smoothstep-upsampled, scaled to [0, roughness]."""
         cfg, cells = self.cfg, self.cfg.hfield_cells
-        if cfg.roughness == 0:
+        if roughness == 0:
             return np.zeros((cells, cells))
         coarse = self.rng.uniform(0.0, 1.0, size=(cfg.bump_cells + 1, cfg.bump_cells + 1))
         axis = np.linspace(0, cfg.bump_cells, cells)
@@ -232,7 +233,7 @@ class AntTerrainCore:
         grid = rows[:, i0] * (1 - smooth)[None, :] + rows[:, i0 + 1] * smooth[None, :]
         fine = self.rng.uniform(0.0, 0.3, size=(cells, cells))   # small-scale roughness
         grid = grid + fine
-        return cfg.roughness * (grid - grid.min()) / max(grid.max() - grid.min(), 1e-9)
+        return roughness * (grid - grid.min()) / max(grid.max() - grid.min(), 1e-9)
 
     def ground_height(self, env: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """Height of terrain + boxes at points ``xy`` (..., 2) of envs ``env`` (broadcast with xy[..., 0])."""
@@ -254,15 +255,21 @@ class AntTerrainCore:
 
     # ------------------------------------------------------------------ episodes
 
-    def reset(self, envs=None) -> None:
-        """New terrain, boxes, start pose and goal for ``envs`` (all when None)."""
+    def reset(self, envs=None, roughness=None) -> None:
+        """New terrain, boxes, start pose and goal for ``envs`` (all when None). ``roughness`` (a scalar or one value
+        per env in ``envs``) sets their terrain's highest bump from now on (a curriculum); default: unchanged."""
         import mujoco
 
         cfg = self.cfg
         envs = np.arange(self.n) if envs is None else np.atleast_1d(np.asarray(envs, dtype=int))
+        if roughness is not None:
+            values = np.broadcast_to(np.asarray(roughness, dtype=float), envs.shape)
+            if (values < 0).any() or not np.isfinite(values).all():
+                raise ValueError(f"roughness must be finite and >= 0, got {roughness!r}")
+            self.roughness[envs] = values
         for i in envs:
             model, data = self.models[i], self.datas[i]
-            self.heights[i] = self._draw_heights()
+            self.heights[i] = self._draw_heights(float(self.roughness[i]))
             cells = cfg.hfield_cells
             model.hfield_data[self.hfield_adr:self.hfield_adr + cells * cells] = self.heights[i].ravel()
             heading = self.rng.uniform(-np.pi, np.pi)
