@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from hrlkit.stats import round_sig
+import numpy as np
+
+from hrlkit.stats import difference_ci, iqm, round_sig
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive")
 DIRECTIONS = (">", "<")
@@ -109,6 +111,13 @@ class Claim:
         self.note = note or self.note
         self.measured = True
         return self
+
+    def measure_difference(self, first: Sequence[float], second: Sequence[float], names: tuple[str, str]) -> "Claim":
+        """Record IQM(first) − IQM(second) over seeds with its stratified-bootstrap 95 % CI
+        (:func:`hrlkit.stats.difference_ci`); the note gives both IQMs under ``names``."""
+        value, ci = difference_ci(first, second, "iqm")
+        return self.measure(value, ci, f"IQM {names[0]} {iqm(np.asarray(first)):.3g}, "
+                                       f"{names[1]} {iqm(np.asarray(second)):.3g}")
 
     def untestable(self, why: str) -> "Claim":
         """Mark the claim as not testable at this scale (verdict ``inconclusive``, reason shown)."""

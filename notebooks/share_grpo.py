@@ -607,9 +607,7 @@ def compare(claim_id: str, ours: str, other: str, values) -> None:
     if ours not in methods or other not in methods:
         CLAIMS[claim_id].untestable(f"needs {ours} and {other} in `methods`")
         return
-    a, b = values(ours), values(other)
-    v, ci = stats.difference_ci(a, b, "iqm")
-    CLAIMS[claim_id].measure(v, ci, f"IQM {ours} {stats.iqm(a):.3g}, {other} {stats.iqm(b):.3g}")
+    CLAIMS[claim_id].measure_difference(values(ours), values(other), (ours, other))
 
 
 compare("C1a", "grpo", OURS, lambda meth: early_per_seed("vanished_groups", meth))

@@ -83,3 +83,16 @@ def test_summary_lines_render_every_claim():
     lines = table.summary_lines()
     assert lines[0] == "- **C1** (A beats B): A − B = 0.5 [0.25, 0.75], threshold > 0 → **reproduced**"
     assert lines[1] == "- **C2** (untestable): — = n/a, threshold < 1 → **inconclusive**"
+
+
+def test_measure_difference_records_the_iqm_difference_ci_and_both_iqms():
+    import numpy as np
+
+    from hrlkit import stats
+
+    first, second = np.array([3.0, 4.0, 5.0, 6.0]), np.array([1.0, 1.0, 2.0, 2.0])
+    claim = Claim("X", "x", "x", "x", threshold=0.0, direction=">").measure_difference(first, second, ("a", "b"))
+    value, ci = stats.difference_ci(first, second, "iqm")
+    assert claim.value == pytest.approx(value) and claim.ci95 == pytest.approx(ci)
+    assert claim.value == pytest.approx(4.5 - 1.5)            # IQM of 4 values = mean of the middle two
+    assert claim.note == "IQM a 4.5, b 1.5" and claim.verdict == "reproduced"
