@@ -28,9 +28,13 @@ BAD_PARAMETERS = {
                       ({"fleet_size": 2}, "fleet_size"),
                       ({"scaling_fleet_sizes": [4, 6]}, "scaling_fleet_sizes[1]"),
                       ({"learning_rate": 0}, "learning_rate")],
+    "motion_priors": [({"methods": ["prior-residual", "amp"]}, "methods"),
+                      ({"w_res": 0.1}, "w_res"),
+                      ({"eval_roughness": [0.0, 0.5]}, "eval_roughness[1]"),
+                      ({"prior_path": "data/motion_priors/missing.pt"}, "prior_path")],
 }
-# one paper per shared code path: the RL/PPO core, the LM/GRPO core, and the MAPPO/options core + MILP
-DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging")
+# one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior
+DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_priors")
 
 pytestmark = pytest.mark.notebook
 
