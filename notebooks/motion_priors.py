@@ -46,7 +46,7 @@ profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: 
 seeds = [0, 1]                    # one high-level training run per method and seed
 workers = 1                       # processes for independent runs (results do not depend on it)
 out_dir = "reports/motion_priors"  # where figures/, runs.csv, metrics.json, timing.json go
-device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
+device = "auto"                   # "auto", "cpu" or "cuda": recorded only, this notebook computes on the CPU
 methods = ["prior-residual", "no-prior", "zero-penalty", "latent-only"]  # the first is the paper's method
 prior_path = "data/motion_priors/prior.pt"  # the frozen low-level prior (DVC stage motion_priors_prior)
 high_updates = 3                  # PPO updates of the high level (training length)
@@ -170,8 +170,8 @@ display(Markdown(f"Prior: gaits {list(PRIOR.cfg.gaits)}, {PRIOR.cfg.updates} PPO
 #
 # The penalty is on the action the policy emits, before it is scaled into radians. That is the convention of the
 # authors' lab's legged_gym (its action penalties use the raw actions, the scale to joint space is applied after),
-# and it is what makes w_res = −0.1 bite here: in radians (0.3·u) the same weight cost about 7 % of the goal reward
-# in a pilot and barely shaped the residual (see the deviations table).
+# and it is what makes w_res = −0.1 bite here: in single-seed pilots the radian form (0.3·u) was an order of
+# magnitude smaller than the goal reward and barely shaped the residual (see the deviations table).
 #
 # **Curriculum**: each env's terrain roughness at a reset is drawn uniformly up to a maximum that grows linearly
 # from 0 to `train_roughness` over the first half of training.
@@ -268,6 +268,10 @@ class GoalTask:
 # Each method and seed trains a high-level PPO policy for `high_updates` updates of `n_envs` × `rollout_steps`
 # steps with the roughness curriculum. It is then evaluated, with the mean action, on `eval_episodes` fresh episodes
 # per roughness in `eval_roughness`; the terrains, boxes and goals are the same for every method and seed.
+#
+# Everything runs on the CPU whatever `device` says: the simulator is CPU MuJoCo and the policies (two hidden layers
+# of `hidden` units, and the prior) act on `n_envs` observations per control step inside the simulation loop, where a
+# GPU round trip would cost more than the matrix products. `timing.json` records the device that was available.
 
 # %%
 def make_policy(method: str, seed: int) -> ActorCritic:
@@ -293,10 +297,9 @@ def train_high(method: str, seed: int) -> tuple[ActorCritic, RunningMeanStd, lis
                                   obs_norm=norm)
         obs, start = rollout.next_obs, rollout.next_start
         ppo_update(model, optimiser, rollout.batch, ppo, generator)
-        episodes = max(int(rollout.dones.sum()), 1)
         curve.append({"update": update, "curriculum_roughness": level,
                       "train_return_per_step": float(rollout.rewards.mean()),
-                      "train_episodes": float(rollout.dones.sum()), "train_episode_rate": episodes})
+                      "train_episodes": float(rollout.dones.sum())})
     return model, norm, curve
 
 
@@ -581,8 +584,8 @@ DEVIATIONS = pd.DataFrame([
      f"w_res = {w_res}", "only w_res is known"),
     ("Residual penalty units", "w_res Σ a_res² (units not stated)",
      f"w_res Σ u_res² on the policy's output in [−1, 1]; a_res = {residual_scale}·u_res rad",
-     "legged_gym's convention (penalties on raw actions); chosen after a pilot in which the radian form was ~7 % "
-     "of the goal reward"),
+     "legged_gym's convention (penalties on raw actions); chosen after pilots in which the radian form was an order "
+     "of magnitude below the goal reward"),
     ("Terrain", "stairs, obstacle fields, uneven terrain", f"bumps up to {max(eval_roughness)} m + {n_boxes} boxes",
      "CPU budget"),
     ("Training", "teacher–student, billions of steps", f"PPO, {high_updates} × {n_envs} × {rollout_steps} steps",
