@@ -1,7 +1,7 @@
 """On-policy rollouts of batched environments for PPO (continuous or discrete actions).
 
 A *batched environment* here is any function ``env_step(actions) -> StepResult`` that advances ``N`` envs at once
-and resets the ones that end, e.g. a closure over :class:`hrlkit.envs.antterrain.AntTerrainCore`. The collector
+and resets the ones that end, e.g. a closure over :class:`hrlkit.envs.ant.terrain.AntTerrainCore`. The collector
 handles what is easy to get subtly wrong:
 
 * **observation normalisation** with a running mean/variance (:class:`~hrlkit.rl.core.RunningMeanStd`), updated
