@@ -32,29 +32,60 @@ def _call(fn: Callable[..., Any], task: Mapping[str, Any]) -> Any:
     return fn(**task)
 
 
+def _call_in_process(fn: Callable[..., Any], task: Mapping[str, Any]) -> Any:
+    """``_call`` in the calling process, leaving its random streams and torch thread count as they were, as a
+    worker process would: what the notebook computes after the tasks never depends on whether they ran here."""
+    import random
+
+    import numpy as np
+
+    saved = random.getstate(), np.random.get_state()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        torch = None
+    torch_saved = (torch.get_rng_state(), torch.get_num_threads()) if torch is not None else None
+    try:
+        return _call(fn, task)
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        if torch_saved is not None:
+            torch.set_rng_state(torch_saved[0])
+            torch.set_num_threads(torch_saved[1])
+
+
 def run_tasks(fn: Callable[..., Any], tasks: Iterable[Mapping[str, Any]], *, workers: int = 1,
-              ray_address: str | None = None, progress: bool = True, desc: str | None = None) -> list[Any]:
-    """``[fn(**task) for task in tasks]``, in parallel, results in task order."""
+              ray_address: str | None = None, progress: bool = True, desc: str | None = None,
+              on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """``[fn(**task) for task in tasks]``, in parallel, results in task order.
+
+    ``on_result(i, result)`` is called in the parent process as each result arrives, in task order (the task runner
+    stores results as they come, so an interrupted run keeps what it finished).
+    """
     tasks = [dict(t) for t in tasks]
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if ray_address:
-        return _run_ray(fn, tasks, ray_address)
+        out = _run_ray(fn, tasks, ray_address)
+        for i, r in enumerate(out):
+            if on_result is not None:
+                on_result(i, r)
+        return out
     bar = _progress(len(tasks), progress, desc or getattr(fn, "__name__", "runs"))
     try:
-        if workers == 1:
-            out = []
-            for t in tasks:
-                out.append(_call(fn, t))
-                bar.update()
-            return out
-        from joblib import Parallel, delayed
+        if workers == 1 or len(tasks) <= 1:
+            results = (_call_in_process(fn, t) for t in tasks)
+        else:
+            from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=min(workers, len(tasks)), backend="loky", return_as="generator")(
-            delayed(_call)(fn, t) for t in tasks)
+            results = Parallel(n_jobs=min(workers, len(tasks)), backend="loky", return_as="generator")(
+                delayed(_call)(fn, t) for t in tasks)
         out = []
-        for r in results:
+        for i, r in enumerate(results):
             out.append(r)
+            if on_result is not None:
+                on_result(i, r)
             bar.update()
         return out
     finally:

@@ -1,58 +1,46 @@
-"""Run one paper notebook the way ``dvc repro`` does: params.yaml section → papermill → reports/.
+"""The stages of ``dvc repro`` for one paper: train once (raw results), report many (figures, claims, HTML).
 
-    python -m hrlkit.pipeline notebook <slug>     # execute notebooks/<slug>.py with params.yaml[<slug>]
-    python -m hrlkit.pipeline check               # every params.yaml key is a parameter of its notebook
+    python -m hrlkit.pipeline spec <slug>     # data/runs/<slug>.training.py: what determines the raw results
+    python -m hrlkit.pipeline runs <slug>     # run the training cells; store every task under data/runs/<slug>/
+    python -m hrlkit.pipeline report <slug>   # run the whole notebook on the stored results (never trains) into
+                                              # reports/<slug>/ and reports/<slug>.html
+    python -m hrlkit.pipeline check           # every params.yaml key is a parameter of its notebook
 
-The notebooks' source of truth is the jupytext ``py:percent`` file ``notebooks/<slug>.py`` (JupyterLab opens it
-as a notebook; saving there rewrites only that file, so re-running a notebook interactively does not touch what
-DVC tracks unless the code changed). Parameters go to papermill as Python values (never ``-p`` strings), after
-checking that every key is a parameter of the notebook: papermill itself only warns about unknown ones.
+A paper's notebook is split at its cell tagged ``experiments`` (:mod:`hrlkit.spec`). ``runs`` executes the cells up
+to that one with the paper's params.yaml section; the task runner (:mod:`hrlkit.runner`) computes what is not
+stored yet and stores it. ``report`` executes the whole notebook with ``HRL_RUNS_LOAD_ONLY=1``: the experiments cell
+loads the stored results, and a missing one is an error rather than a silent retraining.
+
+Both write into a staging folder and move their outputs in only when they succeeded, so an interrupted
+``dvc repro`` leaves the committed reports as they were; the kernel and its worker processes die with the stage
+(also when dvc itself is killed). Parameters go to papermill as Python values (never ``-p`` strings).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+import json
+import os
+import shutil
+import signal
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from hrlkit.provenance import repo_root
+from hrlkit.runs import STAGING_ENV
+from hrlkit.spec import (notebook_parameters, notebook_path, read_notebook,  # noqa: F401 (re-exported)
+                         experiments_cell_index, spec_path, training_spec)
 
 
 def load_params(path: Path | None = None) -> dict[str, Any]:
     with open(path or repo_root() / "params.yaml") as fh:
         return yaml.safe_load(fh)
-
-
-def notebook_path(slug: str) -> Path:
-    return repo_root() / "notebooks" / f"{slug}.py"
-
-
-def read_notebook(slug: str):
-    import jupytext
-
-    return jupytext.read(notebook_path(slug))
-
-
-def notebook_parameters(nb) -> dict[str, Any]:
-    """Names and default values of the notebook's ``parameters`` cell (plain literals only)."""
-    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"expected exactly one cell tagged 'parameters', found {len(cells)}")
-    out: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ValueError(f"parameters cell: only `name = literal` lines are allowed, got {ast.unparse(node)!r}")
-        try:
-            out[node.targets[0].id] = ast.literal_eval(node.value)
-        except ValueError as exc:
-            raise ValueError(f"parameters cell: {node.targets[0].id} must be a plain literal "
-                             f"(papermill cannot update derived values), got {ast.unparse(node.value)!r}") from exc
-    return out
 
 
 def check_section(slug: str, section: Mapping[str, Any], nb=None) -> None:
@@ -72,21 +60,78 @@ def check_section(slug: str, section: Mapping[str, Any], nb=None) -> None:
                             f"default {default!r} is {type(default).__name__}")
 
 
-def run_notebook(slug: str, params: Mapping[str, Any], out_dir: Path, *, html: bool = True,
-                 log_output: bool = False) -> Path:
-    """Execute ``notebooks/<slug>.py`` with ``params`` into ``out_dir/<slug>.ipynb`` (+ ``reports/<slug>.html``)."""
+# =====================================================================================================
+# Executing notebooks
+# =====================================================================================================
+
+
+def _relative(path: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(repo_root()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _execute(nb, executed: Path, params: Mapping[str, Any], *, log_output: bool, source_name: str) -> None:
+    """papermill ``nb`` with ``params`` into ``executed``; the papermill metadata keeps no machine paths."""
     import nbformat
     import papermill
 
-    nb = read_notebook(slug)
-    check_section(slug, params, nb)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    executed = out_dir / f"{slug}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / f"{slug}.ipynb"
+        source = Path(tmp) / executed.name
         nbformat.write(nb, source)
         papermill.execute_notebook(str(source), str(executed), parameters=dict(params), kernel_name="python3",
                                    cwd=str(repo_root()), log_output=log_output, progress_bar=False)
+    done = nbformat.read(executed, as_version=4)
+    meta = done.metadata.get("papermill", {})
+    meta["input_path"], meta["output_path"] = source_name, None
+    nbformat.write(done, executed)
+
+
+class _Staged:
+    """Route a notebook's ``out_dir`` into a staging folder (read by :func:`hrlkit.runs.prepare_out_dir`)."""
+
+    def __init__(self, nominal: Path, staging: Path) -> None:
+        self.value = f"{Path(nominal).resolve()}={Path(staging).resolve()}"
+
+    def __enter__(self):
+        self.saved = os.environ.get(STAGING_ENV)
+        os.environ[STAGING_ENV] = self.value
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            os.environ.pop(STAGING_ENV, None)
+        else:
+            os.environ[STAGING_ENV] = self.saved
+
+
+class _Env:
+    def __init__(self, **values: str) -> None:
+        self.values = values
+
+    def __enter__(self):
+        self.saved = {k: os.environ.get(k) for k in self.values}
+        os.environ.update(self.values)
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_notebook(slug: str, params: Mapping[str, Any], out_dir: Path, *, html: bool = True,
+                 log_output: bool = False) -> Path:
+    """Execute the whole ``notebooks/<slug>.py`` with ``params`` into ``out_dir/<slug>.ipynb`` (+ the HTML next to
+    ``out_dir``). Tasks without a stored result in the notebook's ``runs_dir`` are computed (tests, smoke runs)."""
+    nb = read_notebook(slug)
+    check_section(slug, params, nb)
+    out_dir = Path(out_dir)
+    executed = out_dir / f"{slug}.ipynb"
+    _execute(nb, executed, params, log_output=log_output, source_name=f"notebooks/{slug}.py")
     if html:
         from hrlkit.report import render_html
 
@@ -94,26 +139,179 @@ def run_notebook(slug: str, params: Mapping[str, Any], out_dir: Path, *, html: b
     return executed
 
 
+def training_notebook(slug: str, nb=None):
+    """The notebook cut after its experiments cell: what the runs stage executes."""
+    import copy
+
+    nb = copy.deepcopy(nb if nb is not None else read_notebook(slug))
+    nb.cells = nb.cells[:experiments_cell_index(nb) + 1]
+    return nb
+
+
+def _section(slug: str) -> dict[str, Any]:
+    params = load_params()
+    if slug not in params.get("papers", {}):
+        raise SystemExit(f"unknown paper {slug!r}; params.yaml lists {sorted(params.get('papers', {}))}")
+    section = dict(params.get(slug) or {})
+    check_section(slug, section)
+    for key in ("out_dir", "runs_dir"):
+        if key not in section:
+            raise SystemExit(f"params.yaml section {slug!r} must set {key}")
+    return section
+
+
+def write_spec(slug: str) -> Path:
+    spec = training_spec(slug, _section(slug))
+    path = spec_path(slug)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from hrlkit.store import atomic_write
+
+    atomic_write(path, spec.text().encode("utf-8"))
+    print(f"wrote {_relative(path)}: {len(spec.parameters)} training parameters "
+          f"({len(spec.enumerators)} task enumerators), {len(spec.report_only)} report-only")
+    return path
+
+
+def run_stage_runs(slug: str) -> None:
+    """Execute the training cells; the runner stores each task; then drop stored results no task uses any more."""
+    from hrlkit.runner import collect_garbage, resolve_dir
+    from hrlkit.store import atomic_write
+
+    section = _section(slug)
+    runs_dir = resolve_dir(section["runs_dir"])
+    (runs_dir / "manifest.json").unlink(missing_ok=True)    # rebuilt, group by group, by this run
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"hrl-runs-{slug}-") as tmp:
+        staging = Path(tmp) / "out"
+        with _Staged(resolve_dir(section["out_dir"]), staging):
+            _execute(training_notebook(slug), Path(tmp) / f"{slug}.training.ipynb", section, log_output=True,
+                     source_name=f"notebooks/{slug}.py")
+    removed = collect_garbage(runs_dir)
+    timing_path = runs_dir / "timing.json"
+    doc = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    import torch
+
+    doc["stage"] = {"wall_time_s": round(time.perf_counter() - start, 1), "workers": section.get("workers"),
+                    "cpu_count": os.cpu_count(), "torch": torch.__version__.split("+")[0]}
+    atomic_write(timing_path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+    print(f"raw results of {slug} in {_relative(runs_dir)} ({len(removed)} obsolete files removed)")
+
+
+def run_stage_report(slug: str) -> None:
+    """Execute the whole notebook on the stored results into a staging folder, render the HTML, move both in."""
+    from hrlkit.runner import LOAD_ONLY_ENV, resolve_dir
+
+    section = _section(slug)
+    out_dir = resolve_dir(section["out_dir"])
+    html_path = out_dir.parent / f"{slug}.html"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging_root = Path(tempfile.mkdtemp(prefix=f".staging-{slug}-", dir=out_dir.parent))
+    _STAGING_DIRS.append(staging_root)
+    try:
+        staged_out = staging_root / out_dir.name
+        with _Staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "1"}):
+            executed = staged_out / f"{slug}.ipynb"
+            _execute(read_notebook(slug), executed, section, log_output=True, source_name=f"notebooks/{slug}.py")
+        from hrlkit.report import render_html
+
+        staged_html = staging_root / html_path.name
+        render_html(executed, staged_html)
+        _move_in(staged_out, out_dir, staging_root)
+        os.replace(staged_html, html_path)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        _STAGING_DIRS.remove(staging_root)
+    print(f"report of {slug}: {_relative(out_dir)}/ and {_relative(html_path)}")
+
+
+def _move_in(new: Path, target: Path, scratch: Path) -> None:
+    """Replace the folder ``target`` by ``new`` (two renames on one file system)."""
+    old = scratch / f"{target.name}.previous"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# =====================================================================================================
+# Dying with dvc
+# =====================================================================================================
+
+_STAGING_DIRS: list[Path] = []
+
+
+def _kill_descendants() -> None:
+    import psutil
+
+    me = psutil.Process()
+    children = me.children(recursive=True)
+    for p in children:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=3)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def _abort(code: int) -> None:
+    _kill_descendants()
+    for d in list(_STAGING_DIRS):
+        shutil.rmtree(d, ignore_errors=True)
+    os._exit(code)
+
+
+def die_with_parent() -> None:
+    """Stop this stage, its kernel and the kernel's workers when dvc (the parent) goes away or sends a signal."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except OSError:  # pragma: no cover - not glibc
+            pass
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: _abort(128 + signum))
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                _abort(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hrlkit.pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("notebook", help="execute one paper notebook with its params.yaml section")
-    run.add_argument("slug")
-    run.add_argument("--no-html", action="store_true")
+    for name, text in (("spec", "write data/runs/<slug>.training.py"),
+                       ("runs", "train: store every task result under the paper's runs_dir"),
+                       ("report", "report from the stored results into reports/")):
+        sub.add_parser(name, help=text).add_argument("slug")
     sub.add_parser("check", help="check every params.yaml section against its notebook's parameters")
     args = parser.parse_args(argv)
-    params = load_params()
     if args.cmd == "check":
+        params = load_params()
         for slug in params["papers"]:
             if slug in params:
                 check_section(slug, params[slug])
         print("params.yaml matches the notebooks' parameters")
         return 0
-    if args.slug not in params.get("papers", {}):
-        parser.error(f"unknown paper {args.slug!r}; params.yaml lists {sorted(params.get('papers', {}))}")
-    section = params.get(args.slug, {})
-    out_dir = repo_root() / section.get("out_dir", f"reports/{args.slug}")
-    run_notebook(args.slug, section, out_dir, html=not args.no_html, log_output=True)
+    if args.cmd == "spec":
+        write_spec(args.slug)
+        return 0
+    die_with_parent()
+    try:
+        (run_stage_runs if args.cmd == "runs" else run_stage_report)(args.slug)
+    except KeyboardInterrupt:
+        _abort(130)
     return 0
 
 

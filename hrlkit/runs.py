@@ -1,4 +1,8 @@
-"""Output folder, runs.csv (long format) and timing.json of one notebook run."""
+"""Output folder, runs.csv (long format) and timing.json of one notebook run; the raw per-run results.
+
+``load("<slug>")`` gives a paper's committed raw results (``data/runs/<slug>/``, written by the task runner) as a
+DataFrame, one row per task, without training anything (:func:`hrlkit.store.load`).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,12 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from hrlkit.provenance import repo_root
+from hrlkit.store import load, load_results  # noqa: F401 (the reader's entry points)
 
 RUNS_COLUMNS = ("method", "seed", "metric", "value")
+# Set by the pipeline ("<nominal out_dir>=<staging folder>", absolute paths): a stage writes into a staging folder
+# and moves its outputs in only when it succeeded; the notebook keeps showing its nominal out_dir.
+STAGING_ENV = "HRL_STAGING"
 
 
 def prepare_out_dir(out_dir: str | Path) -> Path:
@@ -21,6 +29,11 @@ def prepare_out_dir(out_dir: str | Path) -> Path:
     path = Path(out_dir)
     if not path.is_absolute():
         path = repo_root() / path
+    staged = os.environ.get(STAGING_ENV, "")
+    if "=" in staged:
+        nominal, staging = staged.split("=", 1)
+        if path.resolve() == Path(nominal):
+            path = Path(staging)
     (path / "figures").mkdir(parents=True, exist_ok=True)
     return path
 

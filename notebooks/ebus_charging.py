@@ -50,7 +50,8 @@
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
 seeds = [0, 1]                    # one training run per method, fleet size and seed
 workers = 1                       # processes for independent runs (results do not depend on it)
-out_dir = "reports/ebus_charging"  # where figures/, runs.csv, metrics.json, timing.json go
+out_dir = "scratch/ebus_charging"  # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
+runs_dir = "scratch/ebus_charging/runs"  # raw per-task results: stored once, loaded on every later run
 device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
 methods = ["dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule"]  # the first is ours
 fleet_size = 4                    # M of the main comparison (a multiple of 4, for M/4 chargers)
@@ -77,9 +78,64 @@ rule_threshold_soc = 0.35         # rule-based: charge whenever SoC is below thi
 rule_cheap_soc = 0.9              # rule-based: charge up to this SoC when the price is off peak
 
 # %% [markdown]
-# ## Setup: imports, parameter validation, seeding
+# What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
+# pipeline). A wrong value, a NaN, a float where an integer is needed, a repeated list entry or an unknown name fails
+# there, naming the parameter and what is allowed.
+
+# %% tags=["schema"]
+from pydantic import model_validator
+
+from hrlkit import params as P
+
+SLUG = "ebus_charging"
+ALL_METHODS = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule")
+OURS = "dac-mappo-e"
+FleetSize = P.Int(ge=4, multiple_of=4)     # K = M/4 chargers
+
+
+class EBusParameters(P.Parameters):
+    methods: P.Subset(*ALL_METHODS, first=OURS)
+    fleet_size: FleetSize
+    scaling_fleet_sizes: P.UniqueList(FleetSize, min_len=0)
+    scaling_seeds: P.Seeds
+    updates: P.Int(ge=1)
+    days_per_update: P.Int(ge=1)
+    ppo_epochs: P.Int(ge=1)
+    ppo_minibatches: P.Int(ge=1)
+    learning_rate: P.Number(gt=0)
+    gamma: P.Number(ge=0, le=1)
+    gae_lambda: P.Number(ge=0, le=1)
+    clip_coef: P.Number(gt=0, le=1)
+    entropy_coef: P.Number(ge=0)
+    value_coef: P.Number(ge=0)
+    reward_scale: P.Number(gt=0)
+    hidden: P.Int(ge=1)
+    eval_days: P.Int(ge=1)
+    eval_every: P.Int(ge=1)
+    final_eval_days: P.Int(ge=1)
+    bound_days: P.Int(ge=0)
+    bound_mip_gap: P.Number(ge=0, le=1)
+    rule_threshold_soc: P.Number(ge=0, le=1)
+    rule_cheap_soc: P.Number(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def relations(self):
+        P.require(self.bound_days <= self.final_eval_days, "bound_days", self.bound_days,
+                  f"must be <= final_eval_days = {self.final_eval_days} (the bound is solved on test days)")
+        P.require(self.ppo_minibatches <= self.days_per_update * 96, "ppo_minibatches", self.ppo_minibatches,
+                  "must be <= days_per_update * 96 (one 15-minute step per minibatch at least)")
+        P.require(set(self.scaling_seeds) <= set(self.seeds), "scaling_seeds", self.scaling_seeds,
+                  f"must be among seeds {self.seeds} (the scaling table reads the M = fleet_size row from the main "
+                  "runs)")
+        return self
+
+
+# %% [markdown]
+# ## Setup: parameter check, imports, seeding
 
 # %%
+PARAMS = EBusParameters.from_notebook(globals())   # fails here, naming the parameter, before any compute
+
 import time
 
 import matplotlib.pyplot as plt
@@ -90,59 +146,26 @@ import torch
 from IPython.display import Markdown, display
 from torch import nn
 
-from hrlkit import figures, params as P, parallel, runs, stats
+from hrlkit import figures, runs, stats
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.envs.ebfleet import (BUS_FEATURES, N_GLOBAL_FEATURES, EBFleetConfig, EBFleetCore,
                                  perfect_information_bound, realise_days, tou_price)
 from hrlkit.rl import marl, options
+from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 
-SLUG = "ebus_charging"
 PAPER = {"slug": SLUG, "arxiv": "2505.10296",
          "title": "Optimizing Electric Bus Charging Scheduling with Uncertainties Using Hierarchical Deep "
                   "Reinforcement Learning"}
-ALL_METHODS = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule")
 LEARNED = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo")
-OURS = "dac-mappo-e"
-NOTEBOOK_PARAMS = {k: v for k, v in dict(globals()).items() if k in {
-    "profile", "seeds", "workers", "out_dir", "device", "methods", "fleet_size", "scaling_fleet_sizes",
-    "scaling_seeds", "updates", "days_per_update", "ppo_epochs", "ppo_minibatches", "learning_rate", "gamma",
-    "gae_lambda", "clip_coef", "entropy_coef", "value_coef", "reward_scale", "hidden", "eval_days", "eval_every",
-    "final_eval_days", "bound_days", "bound_mip_gap", "rule_threshold_soc", "rule_cheap_soc"}}
-
-# Validate every parameter before any compute: the message names the parameter and what is allowed.
-P.check_common(seeds=seeds, workers=workers, profile=profile, device=device)
-P.check_subset("methods", methods, ALL_METHODS)
-P.check_choice("methods[0]", methods[0], (OURS,))
-for _name, _m in [("fleet_size", fleet_size), *((f"scaling_fleet_sizes[{i}]", m)
-                                                  for i, m in enumerate(scaling_fleet_sizes))]:
-    P.check_int(_name, _m, minimum=4)
-    if _m % 4:   # K = M/4 chargers (the brief's terminal)
-        raise P.ParameterError(f"{_name} must be a multiple of 4 (K = M/4 chargers), got {_m}")
-P.check_seeds(scaling_seeds, "scaling_seeds")
-for _name in ("updates", "days_per_update", "ppo_epochs", "ppo_minibatches", "hidden", "eval_days", "eval_every",
-              "final_eval_days"):
-    P.check_int(_name, globals()[_name], minimum=1)
-P.check_int("bound_days", bound_days, minimum=0, maximum=final_eval_days)
-P.check_number("bound_mip_gap", bound_mip_gap, minimum=0.0, maximum=1.0)
-P.check_int("ppo_minibatches", ppo_minibatches, maximum=days_per_update * 96)
-P.check_number("learning_rate", learning_rate, minimum=0.0, strict_min=True)
-P.check_number("gamma", gamma, minimum=0.0, maximum=1.0)
-P.check_number("gae_lambda", gae_lambda, minimum=0.0, maximum=1.0)
-P.check_number("clip_coef", clip_coef, minimum=0.0, maximum=1.0, strict_min=True)
-P.check_number("entropy_coef", entropy_coef, minimum=0.0)
-P.check_number("value_coef", value_coef, minimum=0.0)
-P.check_number("reward_scale", reward_scale, minimum=0.0, strict_min=True)
-P.check_number("rule_threshold_soc", rule_threshold_soc, minimum=0.0, maximum=1.0)
-P.check_number("rule_cheap_soc", rule_cheap_soc, minimum=0.0, maximum=1.0)
 
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
 clock = runs.WallClock()
 figures.set_theme()
-seed_everything(seeds[0])
-SAVE = dict(out_dir=OUT, slug=SLUG, params=NOTEBOOK_PARAMS)
-print(f"profile={profile} seeds={seeds} workers={workers} device={DEVICE} out={OUT}")
+seed_everything(0)      # the notebook's own streams; every task reseeds from its own seed
+SAVE = dict(out_dir=OUT, slug=SLUG, params=PARAMS)
+print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 
 # %% [markdown]
 # ## Environment: `EBFleet`
@@ -421,7 +444,7 @@ def rule_policy(core: EBFleetCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # whole day revealed in advance, power continuous and no conflicts, its optimum is a lower bound on the penalised
 # cost of any policy on that day.
 
-# %%
+# %% tags=["experiments"]
 def play_day(agent, core: EBFleetCore, generator, greedy: bool, record: bool = False) -> dict:
     """Run every day of ``core`` to the end; returns per-step tensors (for PPO) and per-day totals."""
     m = core.M
@@ -562,7 +585,7 @@ def run_training(method: str, seed: int, m: int) -> dict:
         validation = {f"eval_{k}": v / m for k, v in day_means(evaluate("rule", m)).items()}
         curve = [{"update": u, **validation} for u in range(1, updates + 1) if u % eval_every == 0 or u == updates]
         return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation("rule", m),
-                "actor_parameters": 0, "seconds_per_update": 0.0}
+                "actor_parameters": 0, "timing": {"seconds_per_update": 0.0}}
     agent = make_agent(method, m, seed).to("cpu")
     optimiser = torch.optim.Adam(agent.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(derive_seed(seed, method, m, "sampling"))
@@ -577,9 +600,12 @@ def run_training(method: str, seed: int, m: int) -> dict:
         if update % eval_every == 0 or update == updates:
             point.update({f"eval_{k}": v / m for k, v in day_means(evaluate(agent, m)).items()})
         curve.append(point)
+    # the trained weights are kept for the figure of one test day (ours, main fleet size): raw results stay small
+    keep_state = method == OURS and m == fleet_size
     return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation(agent, m),
-            "actor_parameters": agent.actor_parameters(), "seconds_per_update": elapsed / updates,
-            "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if m == fleet_size else None}
+            "actor_parameters": agent.actor_parameters(),
+            "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if keep_state else None,
+            "timing": {"seconds_per_update": elapsed / updates}}   # wall clock: kept apart from the results
 
 
 def solve_bound(day: int) -> dict:
@@ -603,7 +629,8 @@ COST_RANK = {OURS: 0, "dac-single-low": 1, "dac-central": 2, "flat-mappo": 3, "r
 JOBS = sorted([dict(kind="train", **t) for t in MAIN_TASKS + SCALING_TASKS],
               key=lambda t: (-t["m"], COST_RANK[t["method"]], t["seed"]))
 JOBS[1:1] = [dict(kind="bound", day=d) for d in range(bound_days)]
-OUTPUTS = parallel.run_tasks(run_job, JOBS, workers=workers, desc="training runs and MILP bounds")
+RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
+OUTPUTS = RUNNER.run("jobs", run_job, JOBS, desc="training runs and MILP bounds")
 RESULTS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "train"]
 BOUNDS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "bound"]
 
@@ -701,7 +728,7 @@ display(Markdown(f"Per bus and day, mean over {final_eval_days} test days, IQM o
 scal = RUNS[RUNS["method"].isin(SCALING_METHODS) & RUNS["metric"].isin(
     ["final_penalised_cost_per_bus", "actor_parameters"]) & RUNS["seed"].isin(scaling_seeds)]
 SECONDS = pd.DataFrame([{"method": r["method"], "fleet_size": r["m"], "seed": r["seed"],
-                         "seconds_per_update": r["seconds_per_update"]} for r in RESULTS
+                         "seconds_per_update": r["timing"]["seconds_per_update"]} for r in RESULTS
                         if r["method"] in SCALING_METHODS and r["seed"] in scaling_seeds])
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 for ax, metric, label in [(axes[0], "final_penalised_cost_per_bus", "penalised cost per bus ($)"),
@@ -902,9 +929,9 @@ metrics_doc = build_metrics(
                  if bound_days else {})},
     claims=CLAIMS)
 write_metrics(OUT, metrics_doc)
-clock.write(OUT, workers=workers, device=DEVICE, profile=profile,
-            seconds_per_update={f"{r['method']}@M={r['m']}/seed{r['seed']}": round(r["seconds_per_update"], 4)
-                                for r in RESULTS if r["method"] != "rule"})
+clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
+            seconds_per_update={f"{r['method']}@M={r['m']}/seed{r['seed']}":
+                                round(r["timing"]["seconds_per_update"], 4) for r in RESULTS if r["method"] != "rule"})
 
 lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]

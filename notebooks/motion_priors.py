@@ -45,7 +45,8 @@
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
 seeds = [0, 1]                    # one high-level training run per method and seed
 workers = 1                       # processes for independent runs (results do not depend on it)
-out_dir = "reports/motion_priors"  # where figures/, runs.csv, metrics.json, timing.json go
+out_dir = "scratch/motion_priors"  # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
+runs_dir = "scratch/motion_priors/runs"  # raw per-task results: stored once, loaded on every later run
 device = "auto"                   # "auto", "cpu" or "cuda": recorded only, this notebook computes on the CPU
 methods = ["prior-residual", "no-prior", "zero-penalty", "latent-only"]  # the first is the paper's method
 prior_path = "data/motion_priors/prior.pt"  # the frozen low-level prior (DVC stage motion_priors_prior)
@@ -67,9 +68,46 @@ eval_episodes = 4                 # evaluation episodes per method, seed and rou
 episode_steps = 200               # control steps per episode (8 s at 25 Hz)
 
 # %% [markdown]
-# ## Setup: imports, parameter validation, seeding
+# What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
+# pipeline). A wrong value, a NaN, a float where an integer is needed, a repeated list entry, a missing file or an
+# unknown name fails there, naming the parameter and what is allowed.
+
+# %% tags=["schema"]
+from hrlkit import params as P
+
+SLUG = "motion_priors"
+ALL_METHODS = ("prior-residual", "no-prior", "zero-penalty", "latent-only")
+OURS = "prior-residual"
+Roughness = P.Number(ge=0, le=0.2)          # m: the terrain generator's range
+
+
+class MotionPriorsParameters(P.Parameters):
+    methods: P.Subset(*ALL_METHODS, first=OURS)
+    prior_path: P.FilePath
+    high_updates: P.Int(ge=1)
+    n_envs: P.Int(ge=1)
+    rollout_steps: P.Int(ge=1)
+    ppo_epochs: P.Int(ge=1)
+    ppo_minibatches: P.Int(ge=1)
+    learning_rate: P.Number(gt=0)
+    gamma: P.Number(ge=0, le=1)
+    gae_lambda: P.Number(ge=0, le=1)
+    hidden: P.Int(ge=1)
+    w_res: P.Number(le=0)
+    residual_scale: P.Number(gt=0, le=1)
+    train_roughness: Roughness
+    n_boxes: P.Int(ge=0, le=20)
+    eval_roughness: P.UniqueList(Roughness, min_len=2)
+    eval_episodes: P.Int(ge=1)
+    episode_steps: P.Int(ge=1)
+
+
+# %% [markdown]
+# ## Setup: parameter check, imports, seeding
 
 # %%
+PARAMS = MotionPriorsParameters.from_notebook(globals())   # fails here, naming the parameter, before any compute
+
 import time
 
 import matplotlib.pyplot as plt
@@ -79,7 +117,7 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from hrlkit import figures, params as P, parallel, runs, stats
+from hrlkit import figures, runs, stats
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.envs.ant import gaits as G
 from hrlkit.envs.ant.prior import load_prior
@@ -87,43 +125,19 @@ from hrlkit.envs.ant.terrain import N_PROPRIO, SCAN_POINTS, AntTerrainConfig, An
 from hrlkit.provenance import repo_root
 from hrlkit.rl.core import ActorCritic, PPOConfig, RunningMeanStd, ppo_update
 from hrlkit.rl.onpolicy import StepResult, collect_rollout
+from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 
-SLUG = "motion_priors"
 PAPER = {"slug": SLUG, "arxiv": "2505.16084",
          "title": "Motion Priors Reimagined: Adapting Flat-Terrain Skills for Complex Quadruped Mobility"}
-ALL_METHODS = ("prior-residual", "no-prior", "zero-penalty", "latent-only")
-OURS = "prior-residual"
-NOTEBOOK_PARAMS = {k: v for k, v in dict(globals()).items() if k in {
-    "profile", "seeds", "workers", "out_dir", "device", "methods", "prior_path", "high_updates", "n_envs",
-    "rollout_steps", "ppo_epochs", "ppo_minibatches", "learning_rate", "gamma", "gae_lambda", "hidden", "w_res",
-    "residual_scale", "train_roughness", "n_boxes", "eval_roughness", "eval_episodes", "episode_steps"}}
-
-P.check_common(seeds=seeds, workers=workers, profile=profile, device=device)
-P.check_subset("methods", methods, ALL_METHODS)
-P.check_choice("methods[0]", methods[0], (OURS,))
-for _name in ("high_updates", "n_envs", "rollout_steps", "ppo_epochs", "ppo_minibatches", "hidden", "eval_episodes",
-              "episode_steps"):
-    P.check_int(_name, globals()[_name], minimum=1)
-P.check_int("n_boxes", n_boxes, minimum=0, maximum=20)
-P.check_number("learning_rate", learning_rate, minimum=0.0, strict_min=True)
-P.check_number("gamma", gamma, minimum=0.0, maximum=1.0)
-P.check_number("gae_lambda", gae_lambda, minimum=0.0, maximum=1.0)
-P.check_number("w_res", w_res, maximum=0.0)
-P.check_number("residual_scale", residual_scale, minimum=0.0, strict_min=True, maximum=1.0)
-P.check_number("train_roughness", train_roughness, minimum=0.0, maximum=0.2)
-P.check_numbers("eval_roughness", eval_roughness, minimum=0.0, maximum=0.2, min_len=2)
-if not (repo_root() / prior_path).exists():
-    raise P.ParameterError(f"prior_path = {prior_path!r} does not exist; run `dvc repro motion_priors_prior` "
-                           "(or `python -m hrlkit.envs.ant.prior motion_priors_prior --out <file>`)")
 
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
 clock = runs.WallClock()
 figures.set_theme()
-seed_everything(seeds[0])
-SAVE = dict(out_dir=OUT, slug=SLUG, params=NOTEBOOK_PARAMS)
-print(f"profile={profile} seeds={seeds} workers={workers} device={DEVICE} out={OUT}")
+seed_everything(0)      # the notebook's own streams; every task reseeds from its own seed
+SAVE = dict(out_dir=OUT, slug=SLUG, params=PARAMS)
+print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 
 # %% [markdown]
 # ## Environment: Ants on rough terrain (`hrlkit.envs.ant.terrain`)
@@ -341,7 +355,8 @@ def summarise(records: list[dict], method: str) -> dict:
     joints = np.array([r["joints"] for r in records])                      # (T, E, 8)
     out["gait_similarity"] = float(np.mean([gait_similarity(joints[:act[:, e].sum(), e])
                                             for e in range(act.shape[1])]))
-    out["trajectories"] = [np.array([r["xy"][e] for r, a in zip(records, act[:, e]) if a]).tolist()
+    # torso path of each episode, float32 (x, y) per step: plotted, and kept compact in the raw results
+    out["trajectories"] = [np.array([r["xy"][e] for r, a in zip(records, act[:, e]) if a], dtype=np.float32)
                            for e in range(act.shape[1])]
     return out
 
@@ -352,7 +367,7 @@ def summarise(records: list[dict], method: str) -> dict:
 # mid-range, 8 headings and 12 initial phases (both series centred per joint). 1 means the joints move exactly like
 # some trot; the no-prior policy is measured the same way.
 
-# %%
+# %% tags=["experiments"]
 SIM_FREQS = np.linspace(LATENT.frequency[0], LATENT.frequency[1], 7)
 SIM_HEADINGS = np.linspace(-np.pi, np.pi, 8, endpoint=False)
 SIM_PHASES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
@@ -382,12 +397,14 @@ def run(method: str, seed: int) -> dict:
     start = time.perf_counter()
     model, norm, curve = train_high(method, seed)
     train_s = time.perf_counter() - start
-    return {"method": method, "seed": seed, "curve": curve, "train_s": train_s,
-            "eval": {r: evaluate(model, norm, method, r) for r in eval_roughness}}
+    return {"method": method, "seed": seed, "curve": curve,
+            "eval": {r: evaluate(model, norm, method, r) for r in eval_roughness},
+            "timing": {"train_s": train_s}}   # wall clock: kept apart from the results
 
 
 TASKS = [dict(method=m, seed=s) for m in methods for s in seeds]
-RESULTS = parallel.run_tasks(run, TASKS, workers=workers, desc="high-level training runs")
+RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
+RESULTS = RUNNER.run("runs", run, TASKS, desc="high-level training runs")
 
 
 # %%
@@ -627,8 +644,8 @@ metrics_doc = build_metrics(
               "gait_similarity": headline_entry({m: averaged("gait_similarity", m) for m in methods})},
     claims=CLAIMS)
 write_metrics(OUT, metrics_doc)
-clock.write(OUT, workers=workers, device=DEVICE, profile=profile,
-            train_seconds={f"{r['method']}/seed{r['seed']}": round(r["train_s"], 1) for r in RESULTS})
+clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
+            train_seconds={f"{r['method']}/seed{r['seed']}": round(r["timing"]["train_s"], 1) for r in RESULTS})
 lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
 for m in methods:

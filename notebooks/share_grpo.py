@@ -54,7 +54,8 @@
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
 seeds = [0, 1]                    # one RL run per method and seed
 workers = 1                       # processes for independent runs (results do not depend on it)
-out_dir = "reports/share_grpo"    # where figures/, runs.csv, metrics.json, timing.json go
+out_dir = "scratch/share_grpo"    # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
+runs_dir = "scratch/share_grpo/runs"  # raw per-task results: stored once, loaded on every later run
 device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
 methods = ["share-grpo", "grpo", "grpo-aug", "share-grpo-no-local", "share-grpo-no-cross"]  # the first is ours
 lm_backend = "tiny"               # "tiny": hand-written LM; "hf": transformers Llama of the same size
@@ -83,9 +84,67 @@ sensitivity_n = [2]               # extra values of n for Share-GRPO, m fixed at
 sensitivity_seeds = [0]           # seeds of the sensitivity runs
 
 # %% [markdown]
-# ## Setup: imports, parameter validation, seeding
+# What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
+# pipeline). A wrong value, a NaN, a float where an integer is needed, a repeated list entry, a missing file or an
+# unknown name fails there, naming the parameter and what is allowed.
+
+# %% tags=["schema"]
+from pydantic import model_validator
+
+from hrlkit import params as P
+from hrlkit.lm.vlm import BACKENDS
+from hrlkit.pipeline import load_params
+from hrlkit.tasks.gridmath import N_TEMPLATES
+
+SLUG = "share_grpo"
+ALL_METHODS = ("share-grpo", "grpo", "grpo-aug", "share-grpo-no-local", "share-grpo-no-cross")
+OURS = "share-grpo"
+
+
+class ShareGRPOParameters(P.Parameters):
+    methods: P.Subset(*ALL_METHODS, first=OURS)
+    lm_backend: P.Choice(*BACKENDS)
+    warmup_checkpoint: P.FilePath
+    warmup_section: P.Text
+    rl_steps: P.Int(ge=1)
+    questions_per_step: P.Int(ge=1)
+    variants_m: P.Int(ge=1, le=N_TEMPLATES)
+    samples_n: P.Int(ge=1)
+    transform_prob: P.Number(ge=0, le=1)
+    max_new_tokens: P.Int(ge=1)
+    temperature: P.Number(gt=0)
+    top_p: P.Number(gt=0, le=1)
+    learning_rate: P.Number(gt=0)
+    ppo_minibatches: P.Int(ge=1)
+    clip_eps: P.Number(gt=0, le=1)
+    dual_clip: P.Number(gt=1)
+    max_grad_norm: P.Number(gt=0)
+    eval_every: P.Int(ge=1)
+    eval_problems: P.Int(ge=1)
+    final_eval_problems: P.Int(ge=1)
+    smooth_window: P.Int(ge=1)
+    early_fraction: P.Number(gt=0, le=1)
+    sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
+    sensitivity_n: P.UniqueList(P.Int(ge=1), min_len=0)
+    sensitivity_seeds: P.Seeds
+
+    @model_validator(mode="after")
+    def relations(self):
+        P.require(self.ppo_minibatches <= self.questions_per_step, "ppo_minibatches", self.ppo_minibatches,
+                  f"must be <= questions_per_step = {self.questions_per_step} (minibatches split by question)")
+        P.require(set(self.sensitivity_seeds) <= set(self.seeds), "sensitivity_seeds", self.sensitivity_seeds,
+                  f"must be among seeds {self.seeds} (the sensitivity figure compares with their main runs)")
+        P.require(isinstance(load_params().get(self.warmup_section), dict), "warmup_section", self.warmup_section,
+                  "is not a section of params.yaml")
+        return self
+
+
+# %% [markdown]
+# ## Setup: parameter check, imports, seeding
 
 # %%
+PARAMS = ShareGRPOParameters.from_notebook(globals())   # fails here, naming the parameter, before any compute
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -93,65 +152,29 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from hrlkit import figures, params as P, parallel, runs, stats
+from hrlkit import figures, runs, stats
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.lm import grpo
 from hrlkit.lm.tiny import count_parameters
-from hrlkit.lm.vlm import BACKENDS, PolicyConfig, build_policy, response_words, score_responses
+from hrlkit.lm.vlm import PolicyConfig, build_policy, response_words, score_responses
 from hrlkit.lm.warmup import WarmupConfig, greedy_accuracy, load_or_warmup
-from hrlkit.pipeline import load_params
 from hrlkit.provenance import repo_root
+from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 from hrlkit.tasks import gridmath as gm
 
-SLUG = "share_grpo"
 PAPER = {"slug": SLUG, "arxiv": "2505.16673",
          "title": "R1-ShareVL: Incentivizing Reasoning Capability of Multimodal Large Language Models via "
                   "Share-GRPO"}
-ALL_METHODS = ("share-grpo", "grpo", "grpo-aug", "share-grpo-no-local", "share-grpo-no-cross")
-OURS = "share-grpo"
-NOTEBOOK_PARAMS = {k: v for k, v in dict(globals()).items() if k in {
-    "profile", "seeds", "workers", "out_dir", "device", "methods", "lm_backend", "warmup_checkpoint",
-    "warmup_section", "rl_steps", "questions_per_step", "variants_m", "samples_n", "transform_prob",
-    "max_new_tokens", "temperature", "top_p", "learning_rate", "ppo_minibatches", "clip_eps", "dual_clip",
-    "max_grad_norm", "eval_every", "eval_problems", "final_eval_problems", "smooth_window", "early_fraction",
-    "sensitivity_m", "sensitivity_n", "sensitivity_seeds"}}
-
-# Validate every parameter before any compute: the message names the parameter and what is allowed.
-P.check_common(seeds=seeds, workers=workers, profile=profile, device=device)
-P.check_subset("methods", methods, ALL_METHODS)
-P.check_choice("methods[0]", methods[0], (OURS,))
-P.check_choice("lm_backend", lm_backend, BACKENDS)
-for _name in ("rl_steps", "questions_per_step", "samples_n", "max_new_tokens", "eval_every", "eval_problems",
-              "final_eval_problems", "smooth_window"):
-    P.check_int(_name, globals()[_name], minimum=1)
-P.check_int("variants_m", variants_m, minimum=1, maximum=gm.N_TEMPLATES)
-P.check_int("ppo_minibatches", ppo_minibatches, minimum=1, maximum=questions_per_step)
-P.check_number("transform_prob", transform_prob, minimum=0.0, maximum=1.0)
-P.check_number("temperature", temperature, minimum=0.0, strict_min=True)
-P.check_number("top_p", top_p, minimum=0.0, maximum=1.0, strict_min=True)
-P.check_number("learning_rate", learning_rate, minimum=0.0, strict_min=True)
-P.check_number("clip_eps", clip_eps, minimum=0.0, maximum=1.0, strict_min=True)
-P.check_number("dual_clip", dual_clip, minimum=1.0, strict_min=True)
-P.check_number("max_grad_norm", max_grad_norm, minimum=0.0, strict_min=True)
-P.check_number("early_fraction", early_fraction, minimum=0.0, maximum=1.0, strict_min=True)
-for _name in ("sensitivity_m", "sensitivity_n"):
-    P.check_numbers(_name, globals()[_name], minimum=1, min_len=0)
-    for _i, _v in enumerate(globals()[_name]):
-        P.check_int(f"{_name}[{_i}]", _v, minimum=1, maximum=gm.N_TEMPLATES if _name == "sensitivity_m" else None)
-P.check_seeds(sensitivity_seeds, "sensitivity_seeds")
-_settings = load_params().get(warmup_section)
-if not isinstance(_settings, dict):
-    raise P.ParameterError(f"parameter 'warmup_section' = {warmup_section!r} is not a section of params.yaml")
-WARMUP_CONFIG = WarmupConfig.from_dict({**_settings, "backend": lm_backend})
+WARMUP_CONFIG = WarmupConfig.from_dict({**load_params()[warmup_section], "backend": lm_backend})
 
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
 clock = runs.WallClock()
 figures.set_theme()
-seed_everything(seeds[0])
-SAVE = dict(out_dir=OUT, slug=SLUG, params=NOTEBOOK_PARAMS)
-print(f"profile={profile} seeds={seeds} workers={workers} device={DEVICE} out={OUT}")
+seed_everything(0)      # the notebook's own streams; every task reseeds from its own seed
+SAVE = dict(out_dir=OUT, slug=SLUG, params=PARAMS)
+print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 
 # %% [markdown]
 # ## Task: GridMath, a synthetic "multimodal math" family
@@ -356,7 +379,7 @@ def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
 # Test accuracy is greedy pass@1 on fixed held-out original questions: `eval_problems` ID problems every
 # `eval_every` steps, and `final_eval_problems` per split at the end.
 
-# %%
+# %% tags=["experiments"]
 def run_training(method: str, seed: int, m: int, n: int) -> dict:
     spec = METHOD_SPECS[method]
     policy = build_policy(WARMUP_CONFIG.policy, seed=WARMUP_CONFIG.seed)
@@ -396,12 +419,16 @@ SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n) for mm in sen
                      + [dict(method=OURS, seed=s, m=variants_m, n=nn) for nn in sensitivity_n if nn != samples_n
                         for s in sensitivity_seeds])
 TASKS = MAIN_TASKS + SENSITIVITY_TASKS
-longest_first = sorted(range(len(TASKS)), key=lambda i: -relative_cost(TASKS[i]))
-_done = parallel.run_tasks(run_training, [TASKS[i] for i in longest_first], workers=workers, desc="RL runs")
-RESULTS = [result for _, result in sorted(zip(longest_first, _done), key=lambda pair: pair[0])]
+RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
+RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL runs")
 
-# the base model (no RL) on the same held-out sets, for reference
-BASE_FINAL = final_evaluation(BASE_POLICY)
+
+def base_evaluation() -> dict:
+    """The base model (no RL) on the same held-out sets, for reference."""
+    return final_evaluation(BASE_POLICY)
+
+
+BASE_FINAL = RUNNER.run("base", base_evaluation, [{}])[0]
 
 
 # %%
@@ -671,7 +698,7 @@ metrics_doc = build_metrics(
               "early_vanished_groups": headline_entry({m: early_per_seed("vanished_groups", m) for m in methods})},
     claims=CLAIMS)
 write_metrics(OUT, metrics_doc)
-clock.write(OUT, workers=workers, device=DEVICE, profile=profile)
+clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing())
 
 lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]

@@ -40,7 +40,8 @@
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
 seeds = [0, 1]                    # one trained level-1 policy and one evaluation per seed
 workers = 1                       # processes for independent runs (results do not depend on it)
-out_dir = "reports/teleop_slicing"  # where figures/, runs.csv, metrics.json, timing.json go
+out_dir = "scratch/teleop_slicing"  # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
+runs_dir = "scratch/teleop_slicing/runs"  # raw per-task results: stored once, loaded on every later run
 device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
 methods = ["hierarchical-drl", "proportional-fair", "static", "max-rate"]  # schedulers; the first is ours
 train_updates = 6                 # PPO updates of the level-1 policy
@@ -69,9 +70,65 @@ fixed_zeta = 0.7                  # damping ratio of the fixed gains
 trace_slots = 400                 # length of the F/G trace figure (seed 0, operating point)
 
 # %% [markdown]
-# ## Setup: imports, parameter validation, seeding
+# What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
+# pipeline). A wrong value, a NaN, a float where an integer is needed, a repeated list entry or an unknown name fails
+# there, naming the parameter and what is allowed.
+
+# %% tags=["schema"]
+from pydantic import model_validator
+
+from hrlkit import params as P
+
+SLUG = "teleop_slicing"
+ALL_METHODS = ("hierarchical-drl", "proportional-fair", "static", "max-rate")
+OURS = "hierarchical-drl"
+
+
+class TeleopParameters(P.Parameters):
+    methods: P.Subset(*ALL_METHODS, first=OURS)
+    train_updates: P.Int(ge=1)
+    train_cells: P.Int(ge=1)
+    rollout_slots: P.Int(ge=1)
+    ppo_epochs: P.Int(ge=1)
+    ppo_minibatches: P.Int(ge=1)
+    learning_rate: P.Number(gt=0)
+    gamma: P.Number(ge=0, le=1)
+    gae_lambda: P.Number(ge=0, le=1)
+    entropy_coef: P.Number(ge=0)
+    dual_lr: P.Number(ge=0)
+    violation_target: P.Number(ge=0, le=1)
+    eval_slots: P.Int(ge=1)
+    cells_per_condition: P.Int(ge=1)
+    snr_levels_db: P.UniqueList(P.Number(ge=-10, le=40), min_len=2)
+    control_periods_ms: P.UniqueList(P.Int(ge=1), min_len=2)
+    di_offsets: P.UniqueList(P.Number(ge=0), min_len=2)
+    default_snr_db: P.Number(ge=-10, le=40)
+    default_control_period_ms: P.Int(ge=1)
+    retune_period_ms: P.Int(ge=1)
+    delay_window_ms: P.Int(ge=1)
+    delay_quantile: P.Number(ge=0.5, le=1)
+    fixed_wn: P.Number(gt=0)
+    fixed_zeta: P.Number(gt=0)
+    trace_slots: P.Int(ge=1)
+
+    @model_validator(mode="after")
+    def relations(self):
+        P.require(self.default_snr_db in self.snr_levels_db, "default_snr_db", self.default_snr_db,
+                  f"must be one of snr_levels_db {self.snr_levels_db}")
+        P.require(self.default_control_period_ms in self.control_periods_ms, "default_control_period_ms",
+                  self.default_control_period_ms, f"must be one of control_periods_ms {self.control_periods_ms}")
+        P.require(self.ppo_minibatches <= self.train_cells * self.rollout_slots, "ppo_minibatches",
+                  self.ppo_minibatches, "must be <= train_cells * rollout_slots (one sample per minibatch at least)")
+        P.require(self.trace_slots <= self.eval_slots, "trace_slots", self.trace_slots,
+                  f"must be <= eval_slots = {self.eval_slots} (the trace is cut from an evaluation run)")
+        return self
+
+
+# %% [markdown]
+# ## Setup: parameter check, imports, seeding
 
 # %%
+PARAMS = TeleopParameters.from_notebook(globals())   # fails here, naming the parameter, before any compute
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -82,57 +139,24 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from hrlkit import figures, params as P, parallel, rl, runs, stats
+from hrlkit import figures, parallel, rl, runs, stats
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.envs.slice5g import Slice5GConfig, Slice5GCore, mean_spectral_efficiency
+from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 
-SLUG = "teleop_slicing"
 PAPER = {"slug": SLUG, "arxiv": "2505.15977",
          "title": "A Hierarchical Optimization Framework Using Deep Reinforcement Learning for Task-Driven "
                   "Bandwidth Allocation in 5G Teleoperation"}
-ALL_METHODS = ("hierarchical-drl", "proportional-fair", "static", "max-rate")
 GAIN_MODES = ("razumikhin", "fixed")
-OURS = "hierarchical-drl"
-NOTEBOOK_PARAMS = {k: v for k, v in dict(globals()).items() if k in {
-    "profile", "seeds", "workers", "out_dir", "device", "methods", "train_updates", "train_cells",
-    "rollout_slots", "ppo_epochs", "ppo_minibatches", "learning_rate", "gamma", "gae_lambda", "entropy_coef",
-    "dual_lr", "violation_target", "eval_slots", "cells_per_condition", "snr_levels_db", "control_periods_ms",
-    "di_offsets", "default_snr_db", "default_control_period_ms", "retune_period_ms", "delay_window_ms",
-    "delay_quantile", "fixed_wn", "fixed_zeta", "trace_slots"}}
-
-# Validate every parameter before any compute: the message names the parameter and what is allowed.
-P.check_common(seeds=seeds, workers=workers, profile=profile, device=device)
-P.check_subset("methods", methods, ALL_METHODS)
-P.check_choice("methods[0]", methods[0], (OURS,))
-for _name in ("train_updates", "train_cells", "rollout_slots", "ppo_epochs", "ppo_minibatches", "eval_slots",
-              "cells_per_condition", "retune_period_ms", "delay_window_ms", "trace_slots",
-              "default_control_period_ms"):
-    P.check_int(_name, globals()[_name], minimum=1)
-P.check_number("learning_rate", learning_rate, minimum=0.0, strict_min=True)
-P.check_number("gamma", gamma, minimum=0.0, maximum=1.0)
-P.check_number("gae_lambda", gae_lambda, minimum=0.0, maximum=1.0)
-P.check_number("entropy_coef", entropy_coef, minimum=0.0)
-P.check_number("dual_lr", dual_lr, minimum=0.0)
-P.check_number("violation_target", violation_target, minimum=0.0, maximum=1.0)
-P.check_number("delay_quantile", delay_quantile, minimum=0.5, maximum=1.0)
-P.check_number("fixed_wn", fixed_wn, minimum=0.0, strict_min=True)
-P.check_number("fixed_zeta", fixed_zeta, minimum=0.0, strict_min=True)
-P.check_numbers("snr_levels_db", snr_levels_db, minimum=-10, maximum=40, min_len=2)
-P.check_numbers("control_periods_ms", control_periods_ms, minimum=1, min_len=2)
-P.check_numbers("di_offsets", di_offsets, minimum=0, min_len=2)
-P.check_choice("default_snr_db", default_snr_db, snr_levels_db)
-P.check_choice("default_control_period_ms", default_control_period_ms, control_periods_ms)
-if train_cells * rollout_slots < ppo_minibatches:
-    raise P.ParameterError("parameter 'ppo_minibatches' must be <= train_cells * rollout_slots")
 
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
 clock = runs.WallClock()
 figures.set_theme()
-seed_everything(seeds[0])
+seed_everything(0)      # the notebook's own streams; every task reseeds from its own seed
 CFG = Slice5GConfig(violation_target=violation_target)
-print(f"profile={profile} seeds={seeds} workers={workers} device={DEVICE} out={OUT}")
+print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 
 # %% [markdown]
 # ## Environment: two slices, two queues, and a teleoperated robot
@@ -411,8 +435,11 @@ def scheduler_step(core: Slice5GCore, method: str, policy, static_phi: np.ndarra
 
 # %% [markdown]
 # ## Experiments: train level 1 per seed, then evaluate every scheduler × gain mode × seed on the same grid
+#
+# Every task's result is stored under `runs_dir` (`hrlkit.runner`): a later run with the same training code and
+# parameters loads it instead of training again, and the pipeline's report stage only ever loads.
 
-# %%
+# %% tags=["experiments"]
 def evaluate(method: str, gain_mode: str, seed: int, trained: dict | None) -> dict:
     """One evaluation run: all conditions at once; per-condition metrics and (seed 0) the F/G trace."""
     core = Slice5GCore(len(CELL_CONDITION), CFG, seed=derive_seed(seed, "eval"),
@@ -466,11 +493,12 @@ def summarise_cells(core: Slice5GCore, acc: dict) -> pd.DataFrame:
     })
 
 
-trained_runs = parallel.run_tasks(train_level1, parallel.grid(seed=seeds), workers=workers, desc="train level 1")
+RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
+trained_runs = RUNNER.run("train", train_level1, parallel.grid(seed=seeds), desc="train level 1")
 TRAINED = {r["seed"]: r for r in trained_runs}
 eval_tasks = [{"method": m, "gain_mode": g, "seed": s, "trained": TRAINED[s] if m == OURS else None}
               for m in methods for g in GAIN_MODES for s in seeds]
-eval_runs = parallel.run_tasks(evaluate, eval_tasks, workers=workers, desc="evaluate")
+eval_runs = RUNNER.run("evaluate", evaluate, eval_tasks)
 print(f"{len(trained_runs)} level-1 trainings, {len(eval_runs)} evaluation runs")
 
 # %% [markdown]
@@ -521,7 +549,7 @@ def sweep(metric: str, sweep_name: str, gains_mode: str = "razumikhin") -> pd.Da
     return d
 
 
-SAVE = dict(out_dir=OUT, slug=SLUG, params=NOTEBOOK_PARAMS)
+SAVE = dict(out_dir=OUT, slug=SLUG, params=PARAMS)
 
 # %% [markdown]
 # ### Level-1 training curves (return, Lagrange multiplier, violation rate)
@@ -814,7 +842,7 @@ metrics_doc = build_metrics(
               for metric in ["urllc_violation", "urllc_delay_p99_ms", "embb_throughput_mbps", "tracking_rmse_m"]},
     claims=CLAIMS)
 write_metrics(OUT, metrics_doc)
-clock.write(OUT, workers=workers, device=DEVICE, profile=profile)
+clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing())
 
 lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
