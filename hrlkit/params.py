@@ -131,8 +131,10 @@ def _confined(path: str) -> str:
     return path
 
 
-FilePath = Annotated[str, Field(strict=True), AfterValidator(_existing_file)]
-OutDir = Annotated[str, Field(strict=True), AfterValidator(_confined)]
+FilePath = Annotated[str, Field(strict=True, description="an existing file (path from the repository root)"),
+                     AfterValidator(_existing_file)]
+OutDir = Annotated[str, Field(strict=True, description="a folder inside the repository (or a scratch folder under the "
+                                                       "system's temporary folder)"), AfterValidator(_confined)]
 Seeds = UniqueList(Int(ge=0))
 Text = Annotated[str, Field(strict=True, min_length=1)]
 
@@ -280,11 +282,14 @@ def _constraint_text(prop: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
     """A short reading of one property of the JSON schema pydantic derives from the declaration."""
     if "$ref" in prop:
         prop = schema.get("$defs", {}).get(prop["$ref"].split("/")[-1], prop)
+    if prop.get("description"):
+        return prop["description"]
     if "enum" in prop or "const" in prop:
         return "one of " + ", ".join(map(str, prop.get("enum", [prop.get("const")])))
     kind = prop.get("type", "")
     bounds = [f"{op} {prop[k]}" for k, op in (("exclusiveMinimum", ">"), ("minimum", ">="),
-                                              ("exclusiveMaximum", "<"), ("maximum", "<=")) if k in prop]
+                                              ("exclusiveMaximum", "<"), ("maximum", "<="),
+                                              ("multipleOf", "multiple of")) if k in prop]
     if kind == "array":
         inner = _constraint_text(prop.get("items", {}), schema)
         n = f", at least {prop['minItems']}" if prop.get("minItems") else ""

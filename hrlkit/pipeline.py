@@ -43,21 +43,68 @@ def load_params(path: Path | None = None) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def check_section(slug: str, section: Mapping[str, Any], nb=None) -> None:
-    """Fail when params.yaml names a parameter the notebook does not have, or changes its type."""
-    defaults = notebook_parameters(nb if nb is not None else read_notebook(slug))
-    unknown = sorted(set(section) - set(defaults))
+SCHEMA_TAG = "schema"
+
+
+def load_schema(slug: str, nb=None):
+    """The notebook's parameter declaration: the :class:`hrlkit.params.Parameters` subclass its ``schema`` cell
+    defines (the cell runs on its own, as it does right after the parameters cell)."""
+    from hrlkit.params import Parameters
+
+    nb = nb if nb is not None else read_notebook(slug)
+    cells = [c for c in nb.cells if c.cell_type == "code" and SCHEMA_TAG in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"notebooks/{slug}.py must have exactly one code cell tagged {SCHEMA_TAG!r}, found "
+                         f"{len(cells)}")
+    import types
+
+    module = types.ModuleType(f"hrlkit_schema_{slug}")      # a real module, so pydantic resolves the annotations
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(cells[0].source, f"notebooks/{slug}.py[schema]", "exec"), module.__dict__)  # noqa: S102
+    finally:
+        sys.modules.pop(module.__name__, None)
+    namespace = module.__dict__
+    found = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, Parameters)
+             and v is not Parameters and v.__module__ == namespace["__name__"]]
+    if len(found) != 1:
+        raise ValueError(f"the schema cell of notebooks/{slug}.py must define one Parameters subclass, found "
+                         f"{[c.__name__ for c in found]}")
+    return found[0]
+
+
+def check_section(slug: str, section: Mapping[str, Any], nb=None) -> dict[str, Any]:
+    """Check a params.yaml section (over the notebook's defaults) against the notebook's declaration: unknown names,
+    types, ranges, files and relations. Returns the complete parameter values."""
+    nb = nb if nb is not None else read_notebook(slug)
+    defaults = notebook_parameters(nb)
+    schema = load_schema(slug, nb)
+    if set(defaults) != set(schema.names()):
+        raise ValueError(f"notebooks/{slug}.py: the parameters cell and the schema cell must name the same "
+                         f"parameters; only in the parameters cell: {sorted(set(defaults) - set(schema.names()))}, "
+                         f"only in the schema: {sorted(set(schema.names()) - set(defaults))}")
+    unknown = [k for k in section if k not in defaults]
     if unknown:
-        raise KeyError(f"params.yaml section {slug!r} has key(s) {unknown} that are not parameters of "
-                       f"notebooks/{slug}.py (known: {sorted(defaults)})")
-    for key, value in section.items():
-        default = defaults[key]
-        numeric = (int, float)
-        same = isinstance(value, type(default)) or (isinstance(value, numeric) and isinstance(default, numeric)
-                                                    and not isinstance(value, bool) and not isinstance(default, bool))
-        if not same:
-            raise TypeError(f"params.yaml {slug}.{key} = {value!r} has type {type(value).__name__}, the notebook's "
-                            f"default {default!r} is {type(default).__name__}")
+        from hrlkit.params import ParameterError, _unknown_message
+
+        raise ParameterError(_unknown_message(unknown, schema.names(), f" in params.yaml section {slug!r}"))
+    return schema.check({**defaults, **section}, where=f" (params.yaml section {slug!r})")
+
+
+def describe_parameters(slug: str) -> list[dict[str, Any]]:
+    """Every parameter: name, default, what is allowed (the declaration) and what it does (its comment)."""
+    import papermill
+    import nbformat
+
+    nb = read_notebook(slug)
+    defaults = notebook_parameters(nb)
+    allowed = {r["name"]: r["allowed"] for r in load_schema(slug, nb).describe()}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{slug}.ipynb"
+        nbformat.write(nb, path)
+        helps = {k: (v.get("help") or "") for k, v in papermill.inspect_notebook(str(path)).items()}
+    return [{"name": k, "default": v, "allowed": allowed.get(k, ""), "help": helps.get(k, "")}
+            for k, v in defaults.items()]
 
 
 # =====================================================================================================
@@ -295,14 +342,19 @@ def main(argv: list[str] | None = None) -> int:
                        ("runs", "train: store every task result under the paper's runs_dir"),
                        ("report", "report from the stored results into reports/")):
         sub.add_parser(name, help=text).add_argument("slug")
-    sub.add_parser("check", help="check every params.yaml section against its notebook's parameters")
+    sub.add_parser("check", help="check every params.yaml section against its notebook's parameter declaration")
+    sub.add_parser("params", help="list a notebook's parameters: default, what is allowed, what it does"
+                   ).add_argument("slug")
     args = parser.parse_args(argv)
     if args.cmd == "check":
         params = load_params()
         for slug in params["papers"]:
-            if slug in params:
-                check_section(slug, params[slug])
-        print("params.yaml matches the notebooks' parameters")
+            check_section(slug, params.get(slug) or {})
+        print("params.yaml matches the notebooks' parameter declarations")
+        return 0
+    if args.cmd == "params":
+        for row in describe_parameters(args.slug):
+            print(f"{row['name']:<28} {row['default']!r:<34} {row['allowed']:<40} {row['help']}")
         return 0
     if args.cmd == "spec":
         write_spec(args.slug)

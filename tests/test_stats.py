@@ -96,3 +96,67 @@ def test_difference_of_equal_aggregates_is_exactly_zero():
     assert value == 0.0
     value, _ = stats.difference_ci(a, a + 1e-9)
     assert value != 0.0                         # a real (if small) difference is kept
+
+
+def test_pairing_matters_when_seeds_share_their_noise():
+    # seed effects of ±5 shared by both methods; b is better by exactly 0.3 on every seed
+    seed_effect = np.array([-5.0, -2.0, 0.0, 3.0, 6.0, -4.0, 1.0, 5.0])
+    a, b = seed_effect, seed_effect + 0.3
+    _, (lo_u, hi_u) = stats.difference_ci(b, a, "mean")
+    value, (lo_p, hi_p) = stats.paired_difference_ci(b, a, "mean")
+    assert lo_u < 0 < hi_u                                   # unpaired: the shared noise swamps the effect
+    assert value == pytest.approx(0.3) and (lo_p, hi_p) == pytest.approx((0.3, 0.3))   # paired: it cancels
+    with pytest.raises(ValueError, match="same units"):
+        stats.paired_difference_ci([1.0, 2.0], [1.0])
+
+
+def test_probability_of_improvement_paired():
+    assert stats.probability_of_improvement_paired([1.0, -1.0, 0.0, 2.0]) == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+
+
+def test_min_detectable_effect_matches_the_normal_closed_form():
+    # large n: the t test approaches the z test, MDE = (z_{1-α/2} + z_{power}) · sd / √n (paired), × √2 unpaired
+    from scipy.stats import norm
+
+    z = norm.ppf(0.975) + norm.ppf(0.8)
+    assert stats.min_detectable_effect(2.0, 2000, paired=True) == pytest.approx(z * 2.0 / np.sqrt(2000), rel=2e-3)
+    assert stats.min_detectable_effect(2.0, 2000, paired=False) == pytest.approx(z * 2.0 * np.sqrt(2 / 2000),
+                                                                                 rel=2e-3)
+    # small n: the t test needs a larger effect than the z approximation
+    assert stats.min_detectable_effect(1.0, 5) > z / np.sqrt(5)
+    assert stats.min_detectable_effect(1.0, 1) is None and stats.min_detectable_effect(0.0, 5) == 0.0
+
+
+def test_units_needed_inverts_the_minimum_detectable_effect():
+    for n in (5, 10, 30):
+        mde = stats.min_detectable_effect(1.5, n, paired=True)
+        assert stats.units_needed(mde, 1.5, paired=True) == n
+    assert stats.units_needed(0.0, 1.0) is None and stats.units_needed(1.0, float("nan")) is None
+
+
+def test_holm_textbook_example():
+    adjusted, reject = stats.holm([0.01, 0.04, 0.03, 0.005])
+    # sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 → max(0.06, 0.04) = 0.06 (monotone)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert reject == [True, False, False, True]
+
+
+def test_t_test_p():
+    assert stats.t_test_p([1.0, 1.0, 1.0]) == 0.0 and stats.t_test_p([0.0, 0.0]) == 1.0
+    from scipy.stats import ttest_1samp, ttest_ind
+
+    d = [0.5, 1.2, -0.3, 0.8]
+    assert stats.t_test_p(d, threshold=0.2) == pytest.approx(ttest_1samp(d, 0.2).pvalue)
+    a, b = [1.0, 2.0, 3.5], [0.0, 0.4, 1.0, 2.2]
+    assert stats.t_test_p(a, b, paired=False) == pytest.approx(ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def test_errors_name_the_metric_and_method():
+    with pytest.raises(ValueError, match="success of no-prior"):
+        stats.bootstrap_ci(stats.Sample([], "success of no-prior"))
+    with pytest.raises(FloatingPointError, match="time to goal of latent-only"):
+        stats.bootstrap_ci(stats.Sample([1.0, np.nan], "time to goal of latent-only"))
+    with pytest.raises(ValueError, match="no values"):
+        stats.bootstrap_ci([])
+    assert stats.format_ci([1.0, 2.0, 3.0], "mean").startswith("2 [")
+    assert stats.format_ci([np.nan]) == "—"
