@@ -1,7 +1,7 @@
 """EBFleet: electric-bus fleet charging at one terminal under travel-time, energy and price uncertainty.
 
-Model of the Electric Bus Charging Scheduling Problem of arXiv 2505.10296 (DAC-MAPPO-E), as described in
-../shared/papers/10-ebus_charging.md. The paper's data, constants and reward weights are not available; every
+Model of the Electric Bus Charging Scheduling Problem of arXiv 2505.10296 (DAC-MAPPO-E), reconstructed from the
+paper's text. The paper's data, constants and reward weights are not available; every
 constant is a field of :class:`EBFleetConfig` whose comment says where it comes from. Many days are simulated at
 once with numpy (one row per day); :class:`EBFleetParallelEnv` wraps one day as a PettingZoo ``ParallelEnv``.
 
@@ -48,23 +48,23 @@ N_GLOBAL_FEATURES: int = 2 + 1 + LOOKAHEAD + 1 + LOOKAHEAD + 1
 
 @dataclass(frozen=True)
 class EBFleetConfig:
-    # --- fleet and terminal (brief §10.3) ---
+    # --- fleet and terminal (our reconstruction of the paper's setting) ---
     n_buses: int = 8                    # M
-    n_chargers: int | None = None       # K; None = max(1, M // 4) (brief)
-    steps_per_day: int = 96             # 15-minute steps (brief)
+    n_chargers: int | None = None       # K; None = max(1, M // 4) (reconstructed)
+    steps_per_day: int = 96             # 15-minute steps (reconstructed)
     step_hours: float = 0.25            # Δt
-    battery_kwh: float = 300.0          # C (brief; typical 12 m e-bus)
-    soc_min: float = 0.2                # SoC_min (brief)
+    battery_kwh: float = 300.0          # C (reconstructed; typical 12 m e-bus)
+    soc_min: float = 0.2                # SoC_min (reconstructed)
     soc_init: tuple[float, float] = (0.7, 0.9)  # morning SoC range (reconstructed)
     soc_end: float = 0.6                # SoC every bus should have at the end of the day (reconstructed)
-    power_levels_kw: tuple[float, ...] = (0.0, 50.0, 100.0, 150.0)  # discrete charging powers (brief)
+    power_levels_kw: tuple[float, ...] = (0.0, 50.0, 100.0, 150.0)  # discrete charging powers (reconstructed)
     efficiency: float = 0.95            # η, charging efficiency (typical DC charger)
     # --- trips (reconstructed: ~30 km round trips, ~75 min) ---
     route_km: float = 30.0              # L
-    kwh_per_km: float = 1.2             # e (brief)
-    energy_cv: float = 0.1              # relative std of trip energy (brief: normal)
+    kwh_per_km: float = 1.2             # e (reconstructed)
+    energy_cv: float = 0.1              # relative std of trip energy (assumed: normal)
     trip_minutes: float = 75.0          # median trip duration d_med
-    trip_sigma: float = 0.15            # σ_d of log duration (brief: log-normal)
+    trip_sigma: float = 0.15            # σ_d of log duration (assumed: log-normal)
     service_hours: tuple[float, float] = (6.0, 22.0)   # first / last departure
     peak_hours: tuple[tuple[float, float], ...] = ((7.0, 9.0), (16.0, 19.0))
     peak_utilisation: float = 0.75      # share of the fleet on the road at peak (sets the peak headway)

@@ -1,7 +1,7 @@
 """Slice5G: two network slices (URLLC teleoperation commands, eMBB traffic) on one gNB, coupled to a
 teleoperated robot whose tracking difficulty (the dynamic index DI) lowers the URLLC service rate.
 
-Model of arXiv 2505.15977 (Sec. II, as transcribed in ../shared/papers/01-teleop_slicing.md); every constant
+Model of arXiv 2505.15977 (Sec. II, as we reconstruct it from the paper's text); every constant
 that the paper does not give is a field of :class:`Slice5GConfig` whose comment says where it comes from.
 All cells are simulated at once with numpy (``n_cells`` independent gNBs, one row each).
 
@@ -40,12 +40,12 @@ SCHEDULERS = ("slicing", "proportional-fair", "max-rate")
 
 @dataclass(frozen=True)
 class Slice5GConfig:
-    # --- radio (brief §1.5, typical 5G NR numerology 0) ---
+    # --- radio (typical 5G NR numerology 0) ---
     n_prb: int = 25                # k PRBs per slot (5 MHz carrier)
     prb_bandwidth_hz: float = 180e3  # B
     slot_s: float = 1e-3           # dt = τ, one slot
-    n_urllc_users: int = 2         # n_u (brief)
-    n_embb_users: int = 3          # n_e (brief)
+    n_urllc_users: int = 2         # n_u (reconstructed)
+    n_embb_users: int = 3          # n_e (reconstructed)
     # --- traffic (reconstructed: loads chosen so that 10 dB is ~80 % loaded and 5 dB overloaded) ---
     urllc_packet_bits: float = 800.0   # 100-byte teleoperation/haptic packets
     embb_packet_bits: float = 12000.0  # 1500-byte video packets
