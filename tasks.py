@@ -22,7 +22,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".hrl-installed"
-# Pulled in by jupyterlab's dependencies; adds ~1.8 s to every papermill/nbconvert start (see TOOLCHAIN.md),
+# Pulled in by jupyterlab's dependencies; adds ~1.8 s to every papermill/nbconvert start (measured),
 # so `tasks.py lock` leaves it out of requirements.lock (installs use --no-deps, so it is never installed).
 SLOW_IMPORTS = ["rfc3987-syntax"]
 

@@ -4,12 +4,16 @@
     python -m hrlkit.pipeline runs <slug>     # run the training cells; store every task under data/runs/<slug>/
     python -m hrlkit.pipeline report <slug>   # run the whole notebook on the stored results (never trains) into
                                               # reports/<slug>/ and reports/<slug>.html
-    python -m hrlkit.pipeline check           # every params.yaml key is a parameter of its notebook
+    python -m hrlkit.pipeline tune <slug>     # a notebook with a `tuning` cell: run the trials into tuning_dir
+    python -m hrlkit.pipeline check           # every params.yaml section against its notebook's declaration
+    python -m hrlkit.pipeline params <slug>   # the notebook's parameters: default, what is allowed, what it does
 
 A paper's notebook is split at its cell tagged ``experiments`` (:mod:`hrlkit.spec`). ``runs`` executes the cells up
 to that one with the paper's params.yaml section; the task runner (:mod:`hrlkit.runner`) computes what is not
-stored yet and stores it. ``report`` executes the whole notebook with ``HRL_RUNS_LOAD_ONLY=1``: the experiments cell
-loads the stored results, and a missing one is an error rather than a silent retraining.
+stored yet and stores it. ``report`` executes the whole notebook with ``HRL_LOAD_ONLY=experiments,tuning``: the
+experiments cell loads the stored results, and a missing one is an error rather than a silent retraining. A notebook
+that tunes its methods has a ``tuning`` cell before the experiments; ``tune`` runs the cells up to it, and the runs
+stage then only loads the trials.
 
 Both write into a staging folder and move their outputs in only when they succeeded, so an interrupted
 ``dvc repro`` leaves the committed reports as they were; the kernel and its worker processes die with the stage
@@ -186,12 +190,14 @@ def run_notebook(slug: str, params: Mapping[str, Any], out_dir: Path, *, html: b
     return executed
 
 
-def training_notebook(slug: str, nb=None):
-    """The notebook cut after its experiments cell: what the runs stage executes."""
+def training_notebook(slug: str, nb=None, cut: str = "experiments"):
+    """The notebook cut after its experiments (or tuning) cell: what the runs (or tune) stage executes."""
     import copy
 
+    from hrlkit.spec import cut_cell_index
+
     nb = copy.deepcopy(nb if nb is not None else read_notebook(slug))
-    nb.cells = nb.cells[:experiments_cell_index(nb) + 1]
+    nb.cells = nb.cells[:cut_cell_index(nb, cut) + 1]
     return nb
 
 
@@ -219,29 +225,38 @@ def write_spec(slug: str) -> Path:
     return path
 
 
-def run_stage_runs(slug: str) -> None:
-    """Execute the training cells; the runner stores each task; then drop stored results no task uses any more."""
-    from hrlkit.runner import collect_garbage, resolve_dir
+def run_stage_runs(slug: str, cut: str = "experiments") -> None:
+    """Execute the training cells (through the experiments cell, or the tuning cell for ``cut="tuning"``); the
+    runner stores each task; then drop the stored results no task uses any more."""
+    from hrlkit.runner import LOAD_ONLY_ENV, collect_garbage, resolve_dir
     from hrlkit.store import atomic_write
 
     section = _section(slug)
-    runs_dir = resolve_dir(section["runs_dir"])
+    key = "runs_dir" if cut == "experiments" else "tuning_dir"
+    if key not in section:
+        raise SystemExit(f"params.yaml section {slug!r} must set {key}")
+    runs_dir = resolve_dir(section[key])
     (runs_dir / "manifest.json").unlink(missing_ok=True)    # rebuilt, group by group, by this run
+    timing_path = runs_dir / "timing.json"
+    before = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"hrl-runs-{slug}-") as tmp:
+    load_only = "tuning" if cut == "experiments" else ""    # the runs stage reads the tune stage's trials
+    with tempfile.TemporaryDirectory(prefix=f"hrl-{cut}-{slug}-") as tmp:
         staging = Path(tmp) / "out"
-        with _Staged(resolve_dir(section["out_dir"]), staging):
-            _execute(training_notebook(slug), Path(tmp) / f"{slug}.training.ipynb", section, log_output=True,
+        with _Staged(resolve_dir(section["out_dir"]), staging), _Env(**{LOAD_ONLY_ENV: load_only}):
+            _execute(training_notebook(slug, cut=cut), Path(tmp) / f"{slug}.{cut}.ipynb", section, log_output=True,
                      source_name=f"notebooks/{slug}.py")
     removed = collect_garbage(runs_dir)
-    timing_path = runs_dir / "timing.json"
     doc = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-    import torch
+    if doc.get("tasks") != before.get("tasks") or "stage" not in before:   # something was computed: time it
+        import torch
 
-    doc["stage"] = {"wall_time_s": round(time.perf_counter() - start, 1), "workers": section.get("workers"),
-                    "cpu_count": os.cpu_count(), "torch": torch.__version__.split("+")[0]}
+        doc["stage"] = {"wall_time_s": round(time.perf_counter() - start, 1), "workers": section.get("workers"),
+                        "cpu_count": os.cpu_count(), "torch": torch.__version__.split("+")[0]}
+    else:
+        doc["stage"] = before["stage"]
     atomic_write(timing_path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
-    print(f"raw results of {slug} in {_relative(runs_dir)} ({len(removed)} obsolete files removed)")
+    print(f"raw results of {slug} ({cut}) in {_relative(runs_dir)} ({len(removed)} obsolete files removed)")
 
 
 def run_stage_report(slug: str) -> None:
@@ -256,7 +271,7 @@ def run_stage_report(slug: str) -> None:
     _STAGING_DIRS.append(staging_root)
     try:
         staged_out = staging_root / out_dir.name
-        with _Staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "1"}):
+        with _Staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "experiments,tuning"}):
             executed = staged_out / f"{slug}.ipynb"
             _execute(read_notebook(slug), executed, section, log_output=True, source_name=f"notebooks/{slug}.py")
         from hrlkit.report import render_html
@@ -340,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, text in (("spec", "write data/runs/<slug>.training.py"),
                        ("runs", "train: store every task result under the paper's runs_dir"),
-                       ("report", "report from the stored results into reports/")):
+                       ("report", "report from the stored results into reports/"),
+                       ("tune", "tune: store every trial under the paper's tuning_dir")):
         sub.add_parser(name, help=text).add_argument("slug")
     sub.add_parser("check", help="check every params.yaml section against its notebook's parameter declaration")
     sub.add_parser("params", help="list a notebook's parameters: default, what is allowed, what it does"
@@ -361,7 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     die_with_parent()
     try:
-        (run_stage_runs if args.cmd == "runs" else run_stage_report)(args.slug)
+        if args.cmd == "report":
+            run_stage_report(args.slug)
+        else:
+            run_stage_runs(args.slug, cut="experiments" if args.cmd == "runs" else "tuning")
     except KeyboardInterrupt:
         _abort(130)
     return 0

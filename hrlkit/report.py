@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "foldable"
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "untestable")
 NOT_YET = "not yet reproduced"
 
 _MATHML_NS = ' xmlns="http://www.w3.org/1998/Math/MathML"'
@@ -154,8 +154,18 @@ def clean_notebook(nb: Any) -> Any:
         for out in outputs:
             if out.get("output_type") == "stream":
                 out["text"] = _collapse_carriage_returns(out["text"])
-        cell["outputs"] = [o for o in outputs if o.get("output_type") != "stream" or o["text"]]
+                if out.get("name") == "stderr":
+                    out["text"] = _drop_progress_lines(out["text"])
+        cell["outputs"] = [o for o in outputs if o.get("output_type") != "stream" or o["text"].strip()]
     return nb
+
+
+_PROGRESS_LINE = re.compile(r"^.*\d+%\|.*\|\s*\d+/\d+\s*\[.*\]\s*$")
+
+
+def _drop_progress_lines(text: str) -> str:
+    """Progress bars (tqdm) belong to the console, not to the rendered report."""
+    return "\n".join(line for line in text.split("\n") if not _PROGRESS_LINE.match(line))
 
 
 def _is_widget_repr(text: Any) -> bool:
@@ -387,8 +397,65 @@ def notebook_to_html(nb: Any, *, name: str = "notebook", path: str | Path = ".")
     exporter = _make_exporter()
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name, "path": str(path)}})
     body = _SCRIPT_SRC_REMOTE.sub("", body)  # belt and braces: nothing may load from the network
+    body = sanitize_html(body)
     body = _lean_styles(body)
     return body.rstrip() + "\n"
+
+
+# =====================================================================================================
+# Sanitising: no active content in a report, whatever the outputs held
+# =====================================================================================================
+
+_ACTIVE_ELEMENTS = ("script", "iframe", "object", "embed", "applet", "frame", "frameset", "noscript", "template")
+_ACTIVE_BLOCK = re.compile(r"<(%s)\b[^>]*>.*?</\1\s*>" % "|".join(_ACTIVE_ELEMENTS), flags=re.I | re.S)
+_ACTIVE_TAG = re.compile(r"</?(%s|base|form)\b[^>]*>" % "|".join(_ACTIVE_ELEMENTS), flags=re.I)
+_URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "background", "poster", "data", "srcset"}
+_BAD_URL = re.compile(r"^\s*(javascript|vbscript|data\s*:\s*text/html)", flags=re.I)
+
+
+def _unsafe_attr(name: str, value: str | None) -> bool:
+    name = name.lower()
+    if name.startswith("on"):
+        return True
+    if name == "http-equiv" and (value or "").strip().lower() == "refresh":
+        return True
+    return name in _URL_ATTRS and value is not None and bool(_BAD_URL.match(re.sub(r"[\x00-\x20]", "", value)))
+
+
+def sanitize_html(page: str) -> str:
+    """Remove what could run in a reader's browser: script-like elements (with their content), event-handler
+    attributes (``on*=``), ``javascript:``/``vbscript:``/``data:text/html`` URLs, ``<base>``/``<form>`` and meta
+    refreshes. Everything else is left byte for byte (tags are rewritten only when they carry something unsafe)."""
+    from html.parser import HTMLParser
+
+    page = _ACTIVE_BLOCK.sub("", page)
+    page = _ACTIVE_TAG.sub("", page)
+    edits: list[tuple[int, int, str]] = []
+    line_starts = [0] + [i + 1 for i, ch in enumerate(page) if ch == "\n"]
+
+    class Finder(HTMLParser):
+        def _tag(self, tag, attrs, closing: str) -> None:
+            if not any(_unsafe_attr(k, v) for k, v in attrs):
+                return
+            raw = self.get_starttag_text() or ""
+            line, col = self.getpos()
+            start = line_starts[line - 1] + col
+            kept = "".join(f" {k}" if v is None else f' {k}="{html.escape(v, quote=True)}"'
+                           for k, v in attrs if not _unsafe_attr(k, v))
+            edits.append((start, start + len(raw), f"<{tag}{kept}{closing}>"))
+
+        def handle_starttag(self, tag, attrs):
+            self._tag(tag, attrs, "")
+
+        def handle_startendtag(self, tag, attrs):
+            self._tag(tag, attrs, " /")
+
+    finder = Finder(convert_charrefs=False)
+    finder.feed(page)
+    finder.close()
+    for start, end, text in sorted(edits, reverse=True):
+        page = page[:start] + text + page[end:]
+    return page
 
 
 def render_html(executed_ipynb: Path, out_html: Path) -> None:
@@ -417,10 +484,19 @@ class PaperResult:
     timing: dict[str, Any] | None
     html_href: str
     metrics_href: str
+    notebook_href: str
 
     @property
     def claims(self) -> list[dict[str, Any]]:
         return list((self.metrics or {}).get("claims") or [])
+
+    @property
+    def facts(self) -> list[dict[str, Any]]:
+        return list((self.metrics or {}).get("facts") or [])
+
+    @property
+    def tuning(self) -> str:
+        return str(((self.metrics or {}).get("tuning") or {}).get("summary") or "not stated")
 
     @property
     def counts(self) -> Counter:
@@ -437,17 +513,20 @@ class PaperResult:
         return len(seeds) if isinstance(seeds, list) else None
 
     @property
-    def wall_time_s(self) -> float | None:
-        w = (self.timing or {}).get("wall_time_s")
+    def compute_s(self) -> float | None:
+        """Seconds of computation behind the raw results (summed over tasks, one core each)."""
+        w = ((self.timing or {}).get("training") or {}).get("task_seconds_total")
+        if w is None:
+            w = (self.timing or {}).get("wall_time_s")
         return float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else None
 
 
-def fmt_num(x: Any) -> str:
+def fmt_num(x: Any, spec: str = ".3g") -> str:
     """3 significant digits, ``n/a`` for a missing value."""
     if x is None or isinstance(x, bool):
         return "n/a"
     try:
-        return f"{float(x):.3g}"
+        return f"{float(x):{spec}}"
     except (TypeError, ValueError):
         return str(x)
 
@@ -474,6 +553,22 @@ def fmt_duration(seconds: float | None) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h} h {m:02d} min" if h else f"{m} min {sec:02d} s"
+
+
+def fmt_paired(claim: Mapping[str, Any]) -> str:
+    return {True: "paired", False: "unpaired"}.get(claim.get("paired"), "")
+
+
+def fmt_holm(claim: Mapping[str, Any]) -> str:
+    """Holm-adjusted p, and whether the verdict's direction survives it at 5 %."""
+    p = claim.get("p_holm")
+    if p is None:
+        return ""
+    return f"{fmt_num(p, '.2g')} ({'survives' if p < 0.05 else 'does not survive'})"
+
+
+def claim_note(claim: Mapping[str, Any]) -> str:
+    return str(claim.get("reason") or claim.get("note") or "")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -508,7 +603,7 @@ def collect_results(reports_dir: Path, params_path: Path) -> list[PaperResult]:
             title=str(meta.get("title") or paper.get("title") or slug),
             arxiv=str(meta.get("arxiv") or paper.get("arxiv") or ""),
             metrics=metrics, timing=timing,
-            html_href=html_href, metrics_href=f"{slug}/metrics.json",
+            html_href=html_href, metrics_href=f"{slug}/metrics.json", notebook_href=f"{slug}/{slug}.ipynb",
         ))
     return rows
 
@@ -517,9 +612,9 @@ def collect_results(reports_dir: Path, params_path: Path) -> list[PaperResult]:
 
 
 def _md(text: Any) -> str:
-    """Text safe inside a Markdown table cell."""
+    """Text safe inside a Markdown table cell: no ``|`` splits it, no ``$`` typesets maths, no HTML."""
     s = " ".join(str(text).split())
-    s = s.replace("\\", "\\\\").replace("|", "\\|")
+    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("$", "\\$")
     return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", s)
 
 
@@ -535,29 +630,41 @@ def _totals(rows: Sequence[PaperResult]) -> tuple[int, Counter]:
     return len(done), total
 
 
+def _counts_text(c: Counter) -> str:
+    return ", ".join(f"{c[v]} {v}" for v in VERDICTS)
+
+
+LEGEND = ("A claim is *reproduced* when the whole 95 % CI of its statistic lies on the claimed side of the threshold, "
+          "*not reproduced* when it lies on the other side, *inconclusive* when it straddles the threshold, "
+          "*untestable* when a declared precondition failed or the claim cannot be measured at this scale. "
+          "*paired*: the statistic comes from per-seed differences (methods share seeds and evaluation sets). "
+          "*P(impr.)*: share of seeds (or seed pairs) on the claimed side. *MDE*: the smallest true effect these "
+          "seeds detect with 80 % power (t test). *Holm p*: adjusted across the paper's claims, beside the "
+          "pre-registered verdict, which it does not change.")
+
+
 def scorecard_markdown(rows: Sequence[PaperResult]) -> str:
     n_done, total = _totals(rows)
     out = [
         "# hrl-repro scorecard",
         "",
-        f"{n_done} of {len(rows)} papers run so far; claims: {total['reproduced']} reproduced, "
-        f"{total['not reproduced']} not reproduced, {total['inconclusive']} inconclusive. "
+        f"{n_done} of {len(rows)} papers run so far; claims: {_counts_text(total)}. "
         "Generated from `reports/<slug>/metrics.json` by `python -m hrlkit.report scorecard`; do not edit.",
         "",
-        _md_row(["paper", "arXiv", "profile", "seeds", "claims", "reproduced", "not reproduced", "inconclusive",
-                 "wall time", "report"]),
-        _md_row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---"]),
+        LEGEND,
+        "",
+        _md_row(["paper", "arXiv", "seeds", "claims", *VERDICTS, "compute", "report", "notebook"]),
+        _md_row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"]),
     ]
     for r in rows:
         if r.metrics is None:
-            out.append(_md_row([_md(r.title), _md(r.arxiv), NOT_YET, "", "", "", "", "", "", ""]))
+            out.append(_md_row([_md(r.title), _md(r.arxiv), NOT_YET, "", "", "", "", "", "", "", ""]))
             continue
         c = r.counts
         out.append(_md_row([
-            f"[{_md(r.title)}](#{r.slug})", _md(r.arxiv), _md(r.profile),
-            str(r.n_seeds) if r.n_seeds is not None else "",
-            str(len(r.claims)), str(c["reproduced"]), str(c["not reproduced"]), str(c["inconclusive"]),
-            fmt_duration(r.wall_time_s), f"[{r.slug}.html]({r.html_href})",
+            f"[{_md(r.title)}](#{r.slug})", _md(r.arxiv), str(r.n_seeds) if r.n_seeds is not None else "",
+            str(len(r.claims)), *(str(c[v]) for v in VERDICTS), fmt_duration(r.compute_s),
+            f"[{r.slug}.html]({r.html_href})", f"[{r.slug}.ipynb]({r.notebook_href})",
         ]))
     for r in rows:
         out += ["", f'<a id="{r.slug}"></a>', "", f"## {_md(r.title)}", ""]
@@ -566,16 +673,27 @@ def scorecard_markdown(rows: Sequence[PaperResult]) -> str:
             out += [f"{arxiv} · slug `{r.slug}` · **{NOT_YET}**"]
             continue
         out += [f"{arxiv} · slug `{r.slug}` · profile {_md(r.profile)} · {r.n_seeds} seeds · "
-                f"[report]({r.html_href}) · [metrics.json]({r.metrics_href})", ""]
-        out += [_md_row(["id", "claim", "statistic", "value", "95% CI", "threshold", "verdict"]),
-                _md_row(["---", "---", "---", "---:", "---", "---", "---"])]
+                f"[report]({r.html_href}) · [notebook]({r.notebook_href}) · [metrics.json]({r.metrics_href})", "",
+                f"Tuning: {_md(r.tuning)}", ""]
+        out += [_md_row(["id", "claim", "statistic", "value", "95% CI", "threshold", "paired", "P(impr.)", "MDE",
+                         "Holm p", "verdict"]),
+                _md_row(["---", "---", "---", "---:", "---", "---", "---", "---:", "---:", "---", "---"])]
         for cl in r.claims:
             claim_text = _md(cl.get("claim", ""))
-            if cl.get("note"):
-                claim_text += f" _(note: {_md(cl['note'])})_"
-            out.append(_md_row([_md(cl.get("id", "")), claim_text, _md(cl.get("statistic", "")),
-                                fmt_num(cl.get("value")), fmt_ci(cl.get("ci95")), _md(fmt_threshold(cl)),
-                                f"**{_md(cl.get('verdict', 'inconclusive'))}**"]))
+            if claim_note(cl):
+                claim_text += f" _({_md(claim_note(cl))})_"
+            out.append(_md_row([_md(cl.get("id", "")) + (" (post hoc)" if cl.get("post_hoc") else ""), claim_text,
+                                _md(cl.get("statistic", "")), fmt_num(cl.get("value")), fmt_ci(cl.get("ci95")),
+                                _md(fmt_threshold(cl)), fmt_paired(cl),
+                                fmt_num(cl.get("prob_improvement"), ".2f") if cl.get("prob_improvement") is not None
+                                else "", fmt_num(cl.get("mde")) if cl.get("mde") is not None else "",
+                                fmt_holm(cl), f"**{_md(cl.get('verdict', 'inconclusive'))}**"]))
+        if r.facts:
+            out += ["", "Facts (not tests: what holds by construction, or only describes the runs):", "",
+                    _md_row(["id", "fact", "value", "basis"]), _md_row(["---", "---", "---:", "---"])]
+            for f in r.facts:
+                value = fmt_num(f.get("value")) + (f" {fmt_ci(f['ci95'])}" if f.get("ci95") else "")
+                out.append(_md_row([_md(f.get("id", "")), _md(f.get("fact", "")), value, _md(f.get("basis", ""))]))
     return "\n".join(out) + "\n"
 
 
@@ -583,17 +701,18 @@ def scorecard_markdown(rows: Sequence[PaperResult]) -> str:
 
 _CSS = """
 :root { --ok: #1a7f37; --ok-bg: #dafbe1; --bad: #cf222e; --bad-bg: #ffebe9; --meh: #9a6700; --meh-bg: #fff8c5;
-        --muted: #57606a; --line: #d0d7de; }
+        --na: #57606a; --na-bg: #eaeef2; --muted: #57606a; --line: #d0d7de; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2328; margin: 0;
        background: #f6f8fa; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 48px; }
+main { max-width: 1280px; margin: 0 auto; padding: 24px 20px 48px; }
 h1 { font-size: 1.7em; margin: 0 0 4px; }
 h2 { font-size: 1.25em; margin: 0 0 4px; }
+h3 { font-size: 1em; margin: 14px 0 4px; }
 p.lead, p.meta { color: var(--muted); margin: 4px 0 12px; }
 section.paper { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px 18px;
                 margin: 18px 0; }
-table { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.93em; }
+table { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.9em; }
 th, td { border: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
 th { background: #f0f3f6; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -604,10 +723,12 @@ a:hover { text-decoration: underline; }
 .v-reproduced { color: var(--ok); background: var(--ok-bg); }
 .v-not-reproduced { color: var(--bad); background: var(--bad-bg); }
 .v-inconclusive { color: var(--meh); background: var(--meh-bg); }
+.v-untestable { color: var(--na); background: var(--na-bg); }
 .v-pending { color: var(--muted); font-style: italic; }
 td.count-reproduced { color: var(--ok); font-weight: 600; }
 td.count-not-reproduced { color: var(--bad); font-weight: 600; }
 td.count-inconclusive { color: var(--meh); font-weight: 600; }
+td.count-untestable { color: var(--na); font-weight: 600; }
 .note { color: var(--muted); font-size: 0.9em; }
 footer { color: var(--muted); font-size: 0.85em; margin-top: 28px; }
 """.strip()
@@ -623,6 +744,7 @@ def _vclass(verdict: str) -> str:
 
 def scorecard_html(rows: Sequence[PaperResult]) -> str:
     n_done, total = _totals(rows)
+    counts = ", ".join(f'<span class="verdict {_vclass(v)}">{total[v]} {v}</span>' for v in VERDICTS)
     h = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -635,15 +757,13 @@ def scorecard_html(rows: Sequence[PaperResult]) -> str:
         "<body>",
         "<main>",
         "<h1>hrl-repro scorecard</h1>",
-        f'<p class="lead">{n_done} of {len(rows)} papers run so far; claims: '
-        f'<span class="verdict v-reproduced">{total["reproduced"]} reproduced</span>, '
-        f'<span class="verdict v-not-reproduced">{total["not reproduced"]} not reproduced</span>, '
-        f'<span class="verdict v-inconclusive">{total["inconclusive"]} inconclusive</span>. '
-        "Built from <code>reports/&lt;slug&gt;/metrics.json</code>; a claim is <em>reproduced</em> when its whole "
-        "95% CI lies on the claimed side of the threshold.</p>",
+        f'<p class="lead">{n_done} of {len(rows)} papers run so far; claims: {counts}. Built from '
+        "<code>reports/&lt;slug&gt;/metrics.json</code>.</p>",
+        f'<p class="note">{_e(LEGEND).replace("*", "")}</p>',
         "<table>",
-        "<thead><tr><th>paper</th><th>arXiv</th><th>profile</th><th>seeds</th><th>claims</th><th>reproduced</th>"
-        "<th>not reproduced</th><th>inconclusive</th><th>wall time</th><th>report</th></tr></thead>",
+        "<thead><tr><th>paper</th><th>arXiv</th><th>seeds</th><th>claims</th>"
+        + "".join(f"<th>{v}</th>" for v in VERDICTS)
+        + "<th>compute</th><th>report</th></tr></thead>",
         "<tbody>",
     ]
     for r in rows:
@@ -654,15 +774,13 @@ def scorecard_html(rows: Sequence[PaperResult]) -> str:
             continue
         c = r.counts
         t = r.timing or {}
-        wall_title = ", ".join(f"{k} {t[k]}" for k in ("workers", "cpu_count", "device", "torch") if k in t)
+        title = ", ".join(f"{k} {t[k]}" for k in ("workers", "cpu_count", "device", "torch") if k in t)
         h.append(
             f'<tr><td><a href="#{_e(r.slug)}">{_e(r.title)}</a></td><td class="nowrap">{arxiv}</td>'
-            f"<td>{_e(r.profile)}</td><td class=\"num\">{r.n_seeds if r.n_seeds is not None else ''}</td>"
+            f'<td class="num">{r.n_seeds if r.n_seeds is not None else ""}</td>'
             f'<td class="num">{len(r.claims)}</td>'
-            f'<td class="num count-reproduced">{c["reproduced"]}</td>'
-            f'<td class="num count-not-reproduced">{c["not reproduced"]}</td>'
-            f'<td class="num count-inconclusive">{c["inconclusive"]}</td>'
-            f'<td class="num" title="{_e(wall_title)}">{_e(fmt_duration(r.wall_time_s))}</td>'
+            + "".join(f'<td class="num count-{_vclass(v)[2:]}">{c[v]}</td>' for v in VERDICTS)
+            + f'<td class="num" title="{_e(title)}">{_e(fmt_duration(r.compute_s))}</td>'
             f'<td class="nowrap"><a href="{_e(r.html_href)}">{_e(r.slug)}.html</a></td></tr>'
         )
     h += ["</tbody>", "</table>"]
@@ -677,27 +795,45 @@ def scorecard_html(rows: Sequence[PaperResult]) -> str:
             h.append("</section>")
             continue
         h.append(f'<p class="meta">{arxiv} · <code>{_e(r.slug)}</code> · profile {_e(r.profile)} · '
-                 f"{r.n_seeds} seeds · wall time {_e(fmt_duration(r.wall_time_s))} · "
-                 f'<a href="{_e(r.html_href)}">report</a> · <a href="{_e(r.metrics_href)}">metrics.json</a></p>')
+                 f"{r.n_seeds} seeds · compute {_e(fmt_duration(r.compute_s))} · "
+                 f'<a href="{_e(r.html_href)}">report</a> · <a href="{_e(r.notebook_href)}">notebook</a> · '
+                 f'<a href="{_e(r.metrics_href)}">metrics.json</a></p>')
+        h.append(f'<p class="note">Tuning: {_e(r.tuning)}</p>')
         h.append("<table>")
         h.append("<thead><tr><th>id</th><th>claim</th><th>statistic</th><th>value</th><th>95% CI</th>"
-                 "<th>threshold</th><th>verdict</th></tr></thead>")
+                 "<th>threshold</th><th>paired</th><th>P(impr.)</th><th>MDE</th><th>Holm p</th><th>verdict</th>"
+                 "</tr></thead>")
         h.append("<tbody>")
         for cl in r.claims:
             verdict = str(cl.get("verdict", "inconclusive"))
             claim_cell = _e(cl.get("claim", ""))
-            if cl.get("note"):
-                claim_cell += f'<br><span class="note">note: {_e(cl["note"])}</span>'
+            if claim_note(cl):
+                claim_cell += f'<br><span class="note">{_e(claim_note(cl))}</span>'
             test = cl.get("test")
+            poi = cl.get("prob_improvement")
             h.append(
-                f'<tr><td class="nowrap">{_e(cl.get("id", ""))}</td><td>{claim_cell}</td>'
+                f'<tr><td class="nowrap">{_e(cl.get("id", ""))}{" (post hoc)" if cl.get("post_hoc") else ""}</td>'
+                f"<td>{claim_cell}</td>"
                 f'<td{f" title={chr(34)}{_e(test)}{chr(34)}" if test else ""}>{_e(cl.get("statistic", ""))}</td>'
                 f'<td class="num">{_e(fmt_num(cl.get("value")))}</td>'
                 f'<td class="num">{_e(fmt_ci(cl.get("ci95")))}</td>'
                 f'<td class="num">{_e(fmt_threshold(cl))}</td>'
+                f"<td>{_e(fmt_paired(cl))}</td>"
+                f'<td class="num">{_e(fmt_num(poi, ".2f") if poi is not None else "")}</td>'
+                f'<td class="num">{_e(fmt_num(cl.get("mde")) if cl.get("mde") is not None else "")}</td>'
+                f'<td class="nowrap">{_e(fmt_holm(cl))}</td>'
                 f'<td class="verdict {_vclass(verdict)}">{_e(verdict)}</td></tr>'
             )
-        h += ["</tbody>", "</table>", "</section>"]
+        h += ["</tbody>", "</table>"]
+        if r.facts:
+            h.append("<h3>Facts (not tests: what holds by construction, or only describes the runs)</h3>")
+            h.append("<table><thead><tr><th>id</th><th>fact</th><th>value</th><th>basis</th></tr></thead><tbody>")
+            for f in r.facts:
+                value = fmt_num(f.get("value")) + (f" {fmt_ci(f['ci95'])}" if f.get("ci95") else "")
+                h.append(f'<tr><td class="nowrap">{_e(f.get("id", ""))}</td><td>{_e(f.get("fact", ""))}</td>'
+                         f'<td class="num">{_e(value)}</td><td>{_e(f.get("basis", ""))}</td></tr>')
+            h.append("</tbody></table>")
+        h.append("</section>")
     h += ['<footer>Generated by <code>python -m hrlkit.report scorecard</code> from the committed '
           "<code>metrics.json</code> and <code>timing.json</code> files; do not edit by hand.</footer>",
           "</main>", "</body>", "</html>"]

@@ -15,7 +15,12 @@ it. Wall-clock numbers are not results (they differ run to run): the runner time
 return its own measurements under the key ``"timing"``, and both go to ``<runs_dir>/timing.json``, outside the
 byte-identical results, to be merged back when a result is loaded.
 
-The report stage of the pipeline sets ``HRL_RUNS_LOAD_ONLY=1``: a task without a valid stored result is then an error
+A notebook that tunes its methods (:mod:`hrlkit.tune`) has a second runner for the trials, cut at its ``tuning``
+cell (``Runner(..., cut="tuning", runs_dir=tuning_dir)``): the trials depend only on the cells up to that one, so
+editing the experiments never retunes.
+
+The pipeline names in ``HRL_LOAD_ONLY`` the cuts whose runners must only load (``experiments,tuning`` in the report
+stage, ``tuning`` in the runs stage): a task without a valid stored result is then an error
 (:class:`StaleResultsError`) instead of a silent retraining.
 """
 
@@ -31,9 +36,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from hrlkit import parallel, store
 from hrlkit.provenance import repo_root
-from hrlkit.spec import training_spec
+from hrlkit.spec import EXPERIMENTS_TAG, training_spec
 
-LOAD_ONLY_ENV = "HRL_RUNS_LOAD_ONLY"
+LOAD_ONLY_ENV = "HRL_LOAD_ONLY"
 TIMING_KEY = "timing"
 _GROUP = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _LABEL_TYPES = (str, int, float, bool, type(None))
@@ -64,7 +69,9 @@ def task_label(task: Mapping[str, Any]) -> dict[str, Any]:
     """The task's arguments as readable scalars (an array or an earlier result shows as its content hash)."""
     out = {}
     for k, v in task.items():
-        out[k] = v if type(v) in _LABEL_TYPES else f"<{type(v).__name__} {store.content_hash(v)[:12]}>"
+        plain = type(v) in _LABEL_TYPES or (type(v) is dict and all(type(x) in _LABEL_TYPES for x in v.values())
+                                            and all(type(x) is str for x in v))
+        out[k] = v if plain else f"<{type(v).__name__} {store.content_hash(v)[:12]}>"
     return out
 
 
@@ -72,15 +79,15 @@ class Runner:
     """Runs, stores and reloads the tasks of one paper notebook (see the module docstring)."""
 
     def __init__(self, slug: str, params: Mapping[str, Any], *, runs_dir: str | Path, workers: int = 1,
-                 ray_address: str | None = None, root: Path | None = None) -> None:
-        self.slug = slug
-        self.spec = training_spec(slug, params, root=root)
+                 ray_address: str | None = None, root: Path | None = None, cut: str = EXPERIMENTS_TAG) -> None:
+        self.slug, self.cut = slug, cut
+        self.spec = training_spec(slug, params, root=root, cut=cut)
         self.context = self.spec.context()
         self.runs_dir = resolve_dir(runs_dir)
         self.tasks_dir = self.runs_dir / "tasks"
         self.workers = int(workers)
         self.ray_address = ray_address
-        self.load_only = os.environ.get(LOAD_ONLY_ENV) == "1"
+        self.load_only = cut in os.environ.get(LOAD_ONLY_ENV, "").split(",")
         self.counts = {"loaded": 0, "computed": 0}
 
     # ---- keys and files -------------------------------------------------------------------------------
@@ -145,8 +152,8 @@ class Runner:
             example = task_label(tasks[todo[0]])
             raise StaleResultsError(
                 f"{len(todo)} of {len(tasks)} {group!r} tasks of {self.slug} have no stored result valid for the "
-                f"current training code and parameters (e.g. {example}); the report stage never trains: run "
-                f"`dvc repro runs@{self.slug}` first")
+                f"current code and parameters (e.g. {example}); this stage only loads: run "
+                f"`dvc repro {'runs@' + self.slug if self.cut == EXPERIMENTS_TAG else 'tune_' + self.slug}` first")
 
         def persist(j: int, out: tuple[Any, float]) -> None:
             i = todo[j]

@@ -40,8 +40,10 @@ from hrlkit.provenance import repo_root
 
 SPEC_VERSION = 1
 EXPERIMENTS_TAG = "experiments"
+TUNING_TAG = "tuning"               # an optional cell before the experiments that tunes the methods (hrlkit.tune)
+CUTS = (EXPERIMENTS_TAG, TUNING_TAG)
 PARAMETERS_TAG = "parameters"
-RUNTIME_PARAMETERS = ("profile", "workers", "out_dir", "runs_dir")
+RUNTIME_PARAMETERS = ("profile", "workers", "out_dir", "runs_dir", "tuning_dir")
 # hrlkit core files whose code runs inside tasks and can change their numbers (the rest of the core only moves,
 # validates or reports results). A paper's env, kit and data come on top (params.yaml papers.<slug>).
 RESULT_CORE = ("hrlkit/seeding.py", "hrlkit/parallel.py")
@@ -75,12 +77,22 @@ def parameters_cell_index(nb) -> int:
     return found[0]
 
 
-def experiments_cell_index(nb) -> int:
-    found = _tagged(nb, EXPERIMENTS_TAG)
+def cut_cell_index(nb, cut: str = EXPERIMENTS_TAG) -> int:
+    """Index of the code cell tagged ``cut`` (``experiments``: runs the tasks; ``tuning``: tunes the methods)."""
+    if cut not in CUTS:
+        raise ValueError(f"cut must be one of {CUTS}, got {cut!r}")
+    found = _tagged(nb, cut)
     if len(found) != 1:
-        raise ValueError(f"expected exactly one code cell tagged {EXPERIMENTS_TAG!r} (the cell that runs the tasks), "
-                         f"found {len(found)}")
+        raise ValueError(f"expected exactly one code cell tagged {cut!r}, found {len(found)}")
     return found[0]
+
+
+def experiments_cell_index(nb) -> int:
+    return cut_cell_index(nb, EXPERIMENTS_TAG)
+
+
+def has_cut(nb, cut: str) -> bool:
+    return len(_tagged(nb, cut)) == 1
 
 
 def notebook_parameters(nb) -> dict[str, Any]:
@@ -362,10 +374,11 @@ class TrainingSpec:
         return "\n".join(lines) + "\n"
 
 
-def training_spec(slug: str, values: Mapping[str, Any] | None = None, *, nb=None,
-                  root: Path | None = None) -> TrainingSpec:
+def training_spec(slug: str, values: Mapping[str, Any] | None = None, *, nb=None, root: Path | None = None,
+                  cut: str = EXPERIMENTS_TAG) -> TrainingSpec:
     """The training spec of ``notebooks/<slug>.py`` for parameter ``values`` (missing names take the notebook's
-    defaults; unknown names are an error)."""
+    defaults; unknown names are an error), cut after its ``experiments`` cell (or its ``tuning`` cell: what
+    determines the tuning trials)."""
     root = root or repo_root()
     nb = nb if nb is not None else read_notebook(slug, root)
     defaults = notebook_parameters(nb)
@@ -374,9 +387,11 @@ def training_spec(slug: str, values: Mapping[str, Any] | None = None, *, nb=None
     if unknown:
         raise KeyError(f"{unknown} are not parameters of notebooks/{slug}.py")
     merged = {k: values.get(k, v) for k, v in defaults.items()}
-    p_idx, e_idx = parameters_cell_index(nb), experiments_cell_index(nb)
+    p_idx, e_idx = parameters_cell_index(nb), cut_cell_index(nb, cut)
     if e_idx < p_idx:
-        raise ValueError("the experiments cell must come after the parameters cell")
+        raise ValueError(f"the {cut} cell must come after the parameters cell")
+    if cut == TUNING_TAG and e_idx > experiments_cell_index(nb):
+        raise ValueError("the tuning cell must come before the experiments cell")
     sources, experiments = [], None
     for i, cell in enumerate(nb.cells[:e_idx + 1]):
         if cell.cell_type != "code" or i == p_idx:

@@ -148,20 +148,28 @@ def _write_reports(root: Path) -> tuple[Path, Path]:
         "headline": {"urllc_violation": {"hierarchical-drl": {"iqm": 0.01, "ci95": [0.008, 0.013]}}},
         "claims": [
             {"id": "C1", "claim": CLAIM_TEXT, "test": "paired bootstrap", "statistic": "PF - HDRL violation",
-             "value": 0.0212345, "ci95": [0.0151, 0.02749], "threshold": 0.0, "direction": ">",
-             "verdict": "reproduced"},
-            {"id": "C2", "claim": "Lower latency", "test": "t", "statistic": "latency gap", "value": -1.5,
-             "ci95": [-2.0, -1.0], "threshold": 0.0, "direction": ">", "verdict": "not reproduced"},
+             "value": 0.0212345, "ci95": [0.0151, 0.02749], "threshold": 0.0, "direction": ">", "paired": True,
+             "prob_improvement": 1.0, "mde": 0.00512, "p_holm": 0.012, "verdict": "reproduced", "reason": "",
+             "post_hoc": False},
+            {"id": "C2", "claim": "Lower latency costs $3 | day", "test": "t", "statistic": "latency gap",
+             "value": -1.5, "ci95": [-2.0, -1.0], "threshold": 0.0, "direction": ">", "paired": False,
+             "prob_improvement": 0.1, "mde": 0.7, "p_holm": 0.2, "verdict": "not reproduced", "reason": "",
+             "post_hoc": False},
             {"id": "C3", "claim": "Scales to 100 users", "test": "n/a", "statistic": "throughput ratio",
-             "value": None, "ci95": None, "threshold": 1.0, "direction": "<", "verdict": "inconclusive",
-             "note": "needs 100 users"},
+             "value": None, "ci95": None, "threshold": 1.0, "direction": "<", "paired": None,
+             "prob_improvement": None, "mde": None, "verdict": "untestable", "reason": "needs 100 users",
+             "post_hoc": False},
             {"id": "C4", "claim": "Beats PF on eMBB", "test": "t", "statistic": "gap", "value": 123456.0,
-             "ci95": [100000.0, 150000.0], "threshold": 0.0, "direction": ">", "verdict": "reproduced"},
+             "ci95": [100000.0, 150000.0], "threshold": 0.0, "direction": ">", "paired": True,
+             "prob_improvement": 0.8, "mde": 1000.0, "verdict": "reproduced", "reason": "", "post_hoc": True},
         ],
+        "facts": [{"id": "F1", "fact": "actor parameters", "value": 5812, "basis": "by construction"}],
+        "tuning": {"summary": "PF and static share grid-tuned, 16 configurations each"},
     }
     (reports / "zeta_done" / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (reports / "zeta_done" / "timing.json").write_text(json.dumps(
-        {"wall_time_s": 512.3, "workers": 2, "cpu_count": 2, "torch": "2.13.0", "device": "cpu", "profile": "repro"}))
+        {"wall_time_s": 41.0, "workers": 2, "cpu_count": 2, "torch": "2.13.0", "device": "cpu", "profile": "repro",
+         "training": {"task_seconds_total": 512.3}}))
     return reports, params
 
 
@@ -173,19 +181,25 @@ def test_scorecard_markdown(tmp_path):
     done = next(r for r in rows if "Teleoperation slicing" in r)
     todo = next(r for r in rows if "Options critic" in r)
     cells = [c.strip() for c in done.strip("|").split(" | ")]
-    # paper, arXiv, profile, seeds, claims, reproduced, not reproduced, inconclusive, wall time, report
-    assert cells[1:8] == ["2505.15977", "repro", "5", "4", "2", "1", "1"]
+    # paper, arXiv, seeds, claims, reproduced, not reproduced, inconclusive, untestable, compute, report, notebook
+    assert cells[1:8] == ["2505.15977", "5", "4", "2", "1", "0", "1"]
     assert cells[8] == "8 min 32 s"
-    assert "zeta_done/zeta_done.html" in cells[9]
+    assert "zeta_done/zeta_done.html" in cells[9] and "zeta_done/zeta_done.ipynb" in cells[10]
     assert "not yet reproduced" in todo and "1609.05140" in todo
+    assert "2 reproduced, 1 not reproduced, 0 inconclusive, 1 untestable" in md
     # params.yaml order, not alphabetical
     assert md.index("Teleoperation slicing") < md.index("Options critic")
-    # claims table: 3 significant digits, n/a, threshold with direction
+    # claims table: 3 significant digits, n/a, threshold with direction, paired, P(impr.), MDE, Holm
     c1 = next(r for r in rows if r.startswith("| C1 "))
     assert "| 0.0212 |" in c1 and "[0.0151, 0.0275]" in c1 and "| > 0 |" in c1 and "reproduced" in c1
+    assert "| paired | 1.00 | 0.00512 | 0.012 (survives) |" in c1
+    c2 = next(r for r in rows if r.startswith("| C2 "))
+    assert "costs \\$3 \\| day" in c2 and "0.2 (does not survive)" in c2 and "| unpaired |" in c2
     c3 = next(r for r in rows if r.startswith("| C3 "))
-    assert "| n/a | n/a | < 1 |" in c3 and "inconclusive" in c3
-    assert "| 1.23e+05 |" in next(r for r in rows if r.startswith("| C4 "))
+    assert "| n/a | n/a | < 1 |" in c3 and "untestable" in c3 and "needs 100 users" in c3
+    assert "| 1.23e+05 |" in next(r for r in rows if r.startswith("| C4 (post hoc) "))
+    assert "Tuning: PF and static share grid-tuned, 16 configurations each" in md
+    assert "| F1 | actor parameters | 5.81e+03 | by construction |" in md
 
 
 def test_scorecard_html(tmp_path):
@@ -197,7 +211,7 @@ def test_scorecard_html(tmp_path):
     assert "<script" not in page.lower() and not re.search(r"<link\b", page, re.I)
     assert 'href="zeta_done/zeta_done.html"' in page and 'href="zeta_done/metrics.json"' in page
     assert "not yet reproduced" in page
-    for css_class in ("v-reproduced", "v-not-reproduced", "v-inconclusive"):
+    for css_class in ("v-reproduced", "v-not-reproduced", "v-untestable"):
         assert f'class="verdict {css_class}"' in page
     assert page.index("Teleoperation slicing") < page.index("Options critic")
 
@@ -228,3 +242,47 @@ def test_css_pruning_keeps_what_can_match():
     assert ".zzz" not in lean.replace(":not(.zzz)", "") and "@media screen" not in lean
     assert "--used: 1px" in lean and "--unused" not in lean and "/* c */" not in lean
     assert "body {content: '{;}';}" in lean
+
+
+# ---------------------------------------------------------------------------------------
+# sanitising, progress bars
+# ---------------------------------------------------------------------------------------
+
+
+def test_sanitizer_removes_active_content_and_keeps_the_rest():
+    hostile = ('<p>ok <b onclick="x()">bold</b></p><script>alert(1)</script><img src="javascript:alert(1)" alt="a">'
+               '<a href="https://example.org" onmouseover=\'evil()\'>fine</a><iframe src="x"></iframe>'
+               '<svg><a xlink:href="javascript:1">s</a></svg><IMG SRC=x ONERROR=alert(3)>'
+               '<a href="  JAVASCRIPT:alert(2)">l</a><object data="x"></object><embed src="y">'
+               '<form action="x"><input></form><meta http-equiv="refresh" content="0;url=x">'
+               '<math display="inline"><mi>x</mi></math>')
+    clean = report.sanitize_html(hostile)
+    low = clean.lower()
+    assert "<script" not in low and "javascript:" not in low and not re.search(r"\son\w+\s*=", low)
+    for tag in ("<iframe", "<object", "<embed", "<form", "refresh"):
+        assert tag not in low
+    assert '<a href="https://example.org">fine</a>' in clean and '<math display="inline"><mi>x</mi></math>' in clean
+    assert '<img alt="a">' in clean
+    safe = '<p class="x">a &amp; b</p><img src="data:image/png;base64,AAAA" alt="f">'
+    assert report.sanitize_html(safe) == safe                    # nothing unsafe: byte for byte
+
+
+def test_hostile_outputs_never_reach_the_report(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": '<b onclick="steal()">x</b><script>evil()</script>',
+                                                     "text/plain": "x"}),
+        nbformat.v4.new_output("display_data", data={"text/markdown": "[link](javascript:alert(1)) costs 3 \\$",
+                                                     "text/plain": "y"}),
+        nbformat.v4.new_output("stream", name="stderr", text="runs:  40%|####      | 2/5 [00:03<00:04, 1.5s/it]\r"
+                                                              "runs: 100%|##########| 5/5 [00:07<00:00, 1.4s/it]\n"),
+    ]
+    nb.cells = [cell]
+    page = report.notebook_to_html(nb)
+    low = page.lower()
+    assert "evil()" not in page and "onclick" not in low and "javascript:" not in low
+    assert "5/5 [" not in page                                    # progress bars stay in the console
+    assert "costs 3 $" in page and "<math" not in page            # an escaped dollar is not maths

@@ -130,7 +130,7 @@ def test_a_changed_dependency_recomputes(toy, tmp_path):
 
 def test_load_only_never_trains(toy, tmp_path, monkeypatch):
     runner(toy, tmp_path / "runs").run("train", toy_task, tasks())
-    monkeypatch.setenv("HRL_RUNS_LOAD_ONLY", "1")
+    monkeypatch.setenv("HRL_LOAD_ONLY", "experiments,tuning")
     runner(toy, tmp_path / "runs").run("train", toy_task, tasks())
     with pytest.raises(StaleResultsError, match="runs@toy"):
         runner(toy, tmp_path / "runs", scale=5.0).run("train", toy_task, tasks())
@@ -215,3 +215,19 @@ def test_committed_spec_is_current(slug, root):
     params = yaml.safe_load((root / "params.yaml").read_text())
     expected = spec.training_spec(slug, params[slug]).text()
     assert (root / "data" / "runs" / f"{slug}.training.py").read_text() == expected
+
+
+def test_tuning_trials_depend_only_on_the_cells_up_to_the_tuning_cell(toy, tmp_path):
+    nb = toy / "notebooks" / "toy.py"
+    tuned = NOTEBOOK.replace('# %% tags=["experiments"]', '# %% tags=["tuning"]\nBEST = 1\n\n# %% tags=["experiments"]')
+    nb.write_text(tuned)
+    Runner("toy", PARAMS, runs_dir=tmp_path / "tuning", root=toy, cut="tuning").run("trial", toy_task, tasks())
+    nb.write_text(tuned.replace("RESULTS = [train(**t) for t in TASKS]", "RESULTS = [train(**t) for t in TASKS][:1]"))
+    Runner("toy", PARAMS, runs_dir=tmp_path / "tuning", root=toy, cut="tuning").run("trial", toy_task, tasks())
+    assert len(CALLS) == 4                          # an edit of the experiments cell never retunes
+    nb.write_text(tuned.replace("BEST = 1", "BEST = 2"))
+    Runner("toy", PARAMS, runs_dir=tmp_path / "tuning", root=toy, cut="tuning").run("trial", toy_task, tasks())
+    assert len(CALLS) == 8
+    with pytest.raises(ValueError, match="before the experiments"):
+        nb.write_text(NOTEBOOK + '\n# %% tags=["tuning"]\nX = 1\n')
+        spec.training_spec("toy", PARAMS, root=toy, cut="tuning")
