@@ -1,14 +1,15 @@
 """hrlkit — the thin shared toolkit of hrl-repro.
 
-Layers (each module imports only from the layers above it):
+Layers (each module imports only from its own layer or the layers above it; tests/test_layers.py checks it):
 
-1. ``seeding``, ``provenance``, ``params``      — no torch-free deps beyond numpy
-2. ``stats``                                     — bootstrap CIs, IQM, probability of improvement
-3. ``claims``, ``runs``, ``figures``             — verdicts, metrics.json, runs.csv, provenance-tagged figures
-4. ``parallel``                                  — methods × seeds × conditions over processes
-5. ``rl``, ``envs``, ``lm``, ``tasks``           — PPO/actor-critic core, Gymnasium environments, tiny LM
-                                                   policies + GRPO pieces, synthetic task families
-6. ``report``                                    — HTML rendering and the scorecard (pipeline only)
+1. ``seeding``, ``provenance``, ``params``,        — seeding and devices, where files come from, the parameter
+   ``store``, ``spec``                              declaration; raw results on disk, what determines them
+2. ``stats``                                     — bootstrap CIs, IQM, pairing, power, Holm
+3. ``display``, ``claims``, ``runs``, ``figures``  — escaped tables and prose; verdicts, facts, metrics.json; runs.csv
+                                                   and the raw-results loader; figures with provenance
+4. ``parallel``, ``runner``, ``tune``              — tasks over processes; stored tasks; equal-budget tuning
+5. ``rl``, ``envs``, ``lm``, ``tasks``             — RL cores, environments, tiny LM policies, task families
+6. ``report``, ``pipeline``                        — HTML and the scorecard; the DVC stages
 
 Import submodules explicitly (``from hrlkit import stats``); this file imports nothing heavy.
 """

@@ -25,7 +25,6 @@ scorecard.
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from hrlkit import stats
+from hrlkit.display import html_table, md_escape
 from hrlkit.stats import round_sig
 
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "untestable")
@@ -288,19 +288,6 @@ def fmt_interval(ci: Sequence[float] | None) -> str:
     return "n/a" if ci is None else f"[{ci[0]:.3g}, {ci[1]:.3g}]"
 
 
-def html_table(df, *, classes: str = "hrl-table", cell_style=None) -> str:
-    """A DataFrame as an HTML table whose cell text is escaped (no ``|`` or ``$`` can break or typeset it)."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for _, row in df.iterrows():
-        cells = []
-        for col, v in row.items():
-            style = cell_style(col, v) if cell_style else ""
-            cells.append(f"<td{style}>{html.escape(str(v))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="{classes}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
 class ClaimsTable:
     """The notebook's claims, in declaration order; renders itself as an HTML table in Jupyter."""
 
@@ -379,14 +366,6 @@ class ClaimsTable:
             lines.append(f"- **{c.id}** ({md_escape(c.claim)}): {md_escape(c.statistic)} = {fmt_number(c.value)}"
                          f"{ci}{paired}, threshold {c.direction} {c.threshold:g} → **{c.verdict}**")
         return lines
-
-
-def md_escape(text: Any) -> str:
-    """Text that Markdown shows as written: ``$`` is not maths, ``|`` does not split a table, ``*``/``_`` stay."""
-    s = str(text)
-    for ch in ("\\", "$", "|", "*", "_", "`", "<"):
-        s = s.replace(ch, "\\" + ch if ch != "<" else "&lt;")
-    return s
 
 
 @dataclass

@@ -15,6 +15,9 @@ import matplotlib
 from hrlkit.provenance import git_commit, params_hash
 
 PALETTE = "colorblind"
+# What every band over seeds in the collection's figures draws (pass **SEEDS_BAND to seaborn), and the caption text
+# that says so (band_caption): a caption never claims a median/IQR while the plot draws a mean and a CI.
+SEEDS_BAND: dict[str, Any] = {"estimator": "median", "errorbar": ("pi", 50)}
 MAX_SVG_BYTES = 150_000  # keep reports lean: an SVG larger than this (dense scatter, many lines) is not kept
 
 
@@ -28,6 +31,29 @@ def set_theme() -> None:
         "svg.hashsalt": "hrl-repro",  # deterministic SVG element ids
         "axes.titlesize": "medium",
     })
+
+
+def band_caption(band: Mapping[str, Any] = SEEDS_BAND, over: str = "seeds") -> str:
+    """What a seaborn ``estimator``/``errorbar`` pair draws, in words: "median and interquartile range over seeds"."""
+    estimator = band.get("estimator", "mean")
+    name = estimator if isinstance(estimator, str) else getattr(estimator, "__name__", "estimate")
+    kind, level = (band.get("errorbar") or (None, None)) if isinstance(band.get("errorbar"), tuple) \
+        else (band.get("errorbar"), None)
+    if kind is None:
+        interval = "no interval"
+    elif kind == "pi" and level == 50:
+        interval = "interquartile range (25th–75th percentiles)"
+    elif kind == "pi":
+        interval = f"{level:g} % percentile interval"
+    elif kind == "ci":
+        interval = f"{level:g} % bootstrap CI of the {name}"
+    elif kind == "se":
+        interval = f"± {level:g} standard error"
+    elif kind == "sd":
+        interval = f"± {level:g} standard deviation"
+    else:
+        raise ValueError(f"unknown errorbar {band.get('errorbar')!r}")
+    return f"{name} and {interval} over {over}"
 
 
 def provenance(slug: str, params: Mapping[str, Any]) -> dict[str, str]:

@@ -48,8 +48,46 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return df[list(RUNS_COLUMNS) + extra]
 
 
-def write_runs(df: pd.DataFrame, out_dir: Path) -> Path:
-    """Write runs.csv deterministically: stable row order, 8 significant digits."""
+def per_seed(frame: pd.DataFrame, metric: str, method: str, **where: Any):
+    """One metric of one method (rows whose condition columns equal ``where``), one value per seed in seed order, as
+    a :class:`hrlkit.stats.Sample` labelled with what was asked, so a statistic that cannot be computed on it says
+    which. No matching row, or one seed twice, is an error that names the selection."""
+    from hrlkit.stats import Sample
+
+    sel = frame[(frame["metric"] == metric) & (frame["method"] == method)]
+    for col, value in where.items():
+        if col not in sel.columns:
+            raise KeyError(f"runs have no column {col!r} (selecting {metric} of {method})")
+        sel = sel[sel[col] == value]
+    label = f"{metric} of {method}" + "".join(f", {k} = {v}" for k, v in where.items())
+    if sel.empty:
+        raise ValueError(f"no runs for {label}: is the method, metric or condition missing?")
+    if sel["seed"].duplicated().any():
+        raise ValueError(f"{label}: several rows per seed; select a single condition (columns "
+                         f"{[c for c in sel.columns if c not in RUNS_COLUMNS]})")
+    return Sample(sel.sort_values("seed")["value"].to_numpy(dtype=float), label)
+
+
+def write_runs(df: pd.DataFrame, out_dir: Path, *, missing: Mapping[str, str] | None = None) -> Path:
+    """Write runs.csv deterministically: stable row order, 8 significant digits.
+
+    Every value must be finite: a NaN or ±inf is an error naming the metric, method and seed, unless its metric
+    declares what a missing value means (``missing={"time_to_goal_s": "no episode of the run reached the goal"}``);
+    such NaNs are written as empty cells."""
+    import numpy as np
+
+    values = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        declared = set(missing or {})
+        undeclared = bad & ~(df["metric"].isin(declared).to_numpy() & np.isnan(values))
+        if undeclared.any():
+            first = df[undeclared].iloc[0]
+            metrics = sorted(set(df.loc[undeclared, "metric"]))
+            raise FloatingPointError(
+                f"runs.csv: {int(undeclared.sum())} value(s) are not finite, for metric(s) {metrics} (first: "
+                f"metric {first['metric']!r}, method {first['method']!r}, seed {first['seed']}, value "
+                f"{first['value']!r}); a metric whose missing values mean something declares it in `missing`")
     keys = [c for c in df.columns if c != "value"]
     df = df.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
     path = Path(out_dir) / "runs.csv"

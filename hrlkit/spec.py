@@ -339,6 +339,7 @@ class TrainingSpec:
     enumerators: list[str]
     report_only: list[str]
     deps: list[str]
+    runtime: list[str] = field(default_factory=lambda: list(RUNTIME_PARAMETERS))
     root: Path = field(default_factory=repo_root, repr=False)
 
     def context(self) -> str:
@@ -365,7 +366,7 @@ class TrainingSpec:
                   "# task enumerators (adding a value runs only the new tasks): "
                   + (", ".join(self.enumerators) or "none"),
                   "# report-only parameters (never retrain): " + (", ".join(self.report_only) or "none"),
-                  "# runtime parameters (never part of a result): " + ", ".join(RUNTIME_PARAMETERS),
+                  "# runtime parameters (never part of a result): " + ", ".join(self.runtime),
                   "# code the results also depend on: " + ", ".join(self.deps),
                   "#",
                   "# The training cells, normalised (comments, docstrings and formatting dropped):"]
@@ -403,7 +404,8 @@ def training_spec(slug: str, values: Mapping[str, Any] | None = None, *, nb=None
     report_only = sorted(k for k in merged if k not in usage.training and k not in RUNTIME_PARAMETERS)
     return TrainingSpec(slug=slug, cells=[normalized(s) for s in sources],
                         parameters={k: merged[k] for k in usage.training}, enumerators=usage.enumerators,
-                        report_only=report_only, deps=result_deps(slug, root), root=root)
+                        report_only=report_only, deps=result_deps(slug, root),
+                        runtime=[k for k in RUNTIME_PARAMETERS if k in merged], root=root)
 
 
 def spec_path(slug: str, root: Path | None = None) -> Path:

@@ -280,7 +280,7 @@ def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> l
 #
 # implemented, as in verl, per token with a masked token mean and the dual clip for $\hat A < 0$.
 # `hrlkit.lm.grpo.share_grpo_layout` / `share_grpo_advantages` hold the layout and the formula. A unit test checks
-# them against the brief's reference pseudo-code on a hand-built batch.
+# them against a hand-computed reference on a hand-built batch.
 #
 # **Baselines and ablations.** Every method generates the same $m \cdot n$ responses per question.
 #
@@ -432,6 +432,12 @@ BASE_FINAL = RUNNER.run("base", base_evaluation, [{}])[0]
 
 
 # %%
+# analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
+from hrlkit import tune
+from hrlkit.claims import Fact, FactsTable
+from hrlkit.display import prose, table
+
+
 def runs_rows():
     for r in RESULTS:
         key = dict(method=r["method"], seed=r["seed"], m=r["m"], n=r["n"])
@@ -475,14 +481,14 @@ panels = [("train_reward", "training reward (rolling mean)", True), ("vanished_g
           ("test_accuracy_id", "test accuracy, ID (greedy)", False)]
 for ax, (metric, label, smooth) in zip(axes, panels):
     data = smoothed(MAIN, metric) if smooth else MAIN[MAIN["metric"] == metric]
-    sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, errorbar=("pi", 50), ax=ax,
-                 legend=(metric == "test_accuracy_id"))
+    sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, ax=ax,
+                 legend=(metric == "test_accuracy_id"), **figures.SEEDS_BAND)
     ax.set(xlabel="RL step", ylabel=label)
 sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 fig.tight_layout()
 figures.save_figure(fig, "training", "Training reward, fraction of vanished advantage groups, fraction of questions "
-                    "with at least one correct response, and greedy ID test accuracy vs RL step (median, IQR over "
-                    f"seeds; m = {variants_m}, n = {samples_n}).", **SAVE)
+                    "with at least one correct response, and greedy ID test accuracy vs RL step "
+                    f"({figures.band_caption()}; m = {variants_m}, n = {samples_n}).", **SAVE)
 plt.show()
 
 # %% [markdown]
@@ -490,15 +496,14 @@ plt.show()
 
 # %%
 def final_per_seed(metric: str, method: str, frame: pd.DataFrame = MAIN) -> np.ndarray:
-    sel = frame[(frame["method"] == method) & (frame["metric"] == metric)]
-    return sel.sort_values("seed")["value"].to_numpy()
+    return runs.per_seed(frame, metric, method)
 
 
 def early_per_seed(metric: str, method: str) -> np.ndarray:
     """Per seed, the mean of a per-step training metric over the first early_fraction of the steps."""
     last = max(1, int(round(early_fraction * rl_steps)))
     sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == metric) & (MAIN["step"] <= last)]
-    return sel.groupby("seed")["value"].mean().sort_index().to_numpy()
+    return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"early {metric} of {method}")
 
 
 def max_drawdown(values: np.ndarray) -> float:
@@ -509,15 +514,15 @@ def max_drawdown(values: np.ndarray) -> float:
 
 def drawdown_per_seed(method: str) -> np.ndarray:
     sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == "train_reward")].sort_values("step")
-    return np.array([max_drawdown(g["value"].to_numpy()) for _, g in sel.groupby("seed")])
+    return stats.Sample([max_drawdown(g["value"].to_numpy()) for _, g in sel.groupby("seed")],
+                        f"reward drawdown of {method}")
 
 
 def fmt(values: np.ndarray) -> str:
-    v, (lo, hi) = stats.bootstrap_ci(values, "iqm")
-    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+    return stats.format_ci(values, spec=".3f")
 
 
-table = pd.DataFrame([{
+TABLE1 = pd.DataFrame([{
     "method": meth,
     "ID accuracy": fmt(final_per_seed("final_accuracy_id", meth)),
     "hard accuracy": fmt(final_per_seed("final_accuracy_hard", meth)),
@@ -526,10 +531,10 @@ table = pd.DataFrame([{
     "seed std of ID accuracy": f"{np.std(final_per_seed('final_accuracy_id', meth), ddof=1):.3f}"
     if len(seeds) > 1 else "n/a",
 } for meth in methods])
-display(Markdown(f"Final greedy pass@1 after {rl_steps} RL steps, IQM over {len(seeds)} seeds [95 % bootstrap CI] "
-                 f"({final_eval_problems} held-out problems per split). The warm-up model every run starts from "
-                 f"scores {BASE_FINAL['final_accuracy_id']:.3f} (ID) and {BASE_FINAL['final_accuracy_hard']:.3f} "
-                 "(hard) on the same problems.\n\n" + table.to_markdown(index=False)))
+display(table(TABLE1, f"Final greedy pass@1 after {rl_steps} RL steps, IQM over {len(seeds)} seeds [95 % bootstrap "
+                     f"CI] ({final_eval_problems} held-out problems per split). The warm-up model every run starts "
+                     f"from scores {BASE_FINAL['final_accuracy_id']:.3f} (ID) and "
+                     f"{BASE_FINAL['final_accuracy_hard']:.3f} (hard) on the same problems."))
 
 ABLATION_CELLS = {("yes", "global + local"): "share-grpo", ("yes", "global only"): "share-grpo-no-local",
                   ("no", "global + local"): "share-grpo-no-cross", ("no", "local only"): "grpo-aug"}
@@ -537,17 +542,17 @@ ablation = pd.DataFrame([{"cross-variant re-pairing": cross, "advantage": adv, "
                           "ID accuracy": fmt(final_per_seed("final_accuracy_id", meth)),
                           "hard accuracy": fmt(final_per_seed("final_accuracy_hard", meth))}
                          for (cross, adv), meth in ABLATION_CELLS.items() if meth in methods])
-display(Markdown("Ablation (the paper's sharing × advantage table):\n\n" + ablation.to_markdown(index=False)))
+display(table(ablation, "Ablation (the paper's sharing × advantage table), IQM over seeds [95 % bootstrap CI]."))
 
 # %%
 acc_long = MAIN[MAIN["metric"].isin(["final_accuracy_id", "final_accuracy_hard"])].copy()
 acc_long["split"] = acc_long["metric"].map({"final_accuracy_id": "in-distribution", "final_accuracy_hard": "hard"})
 g = sns.catplot(data=acc_long, x="method", y="value", col="split", kind="point", order=methods,
-                errorbar=("pi", 50), height=3.6, aspect=1.4, sharey=False, linestyle="none", capsize=0.15)
+                height=3.6, aspect=1.4, sharey=False, linestyle="none", capsize=0.15, **figures.SEEDS_BAND)
 g.set_axis_labels("", "greedy pass@1")
 g.set_xticklabels(rotation=20, ha="right")
 g.figure.tight_layout()
-figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per method (median and IQR over seeds) on "
+figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per method ({figures.band_caption()}) on "
                     f"the in-distribution and hard splits after {rl_steps} RL steps.", **SAVE)
 plt.show()
 
@@ -566,7 +571,7 @@ reasoning = reasoning.assign(template=reasoning["metric"].str.removeprefix("fina
 fig, ax = plt.subplots(figsize=(9, 3.6))
 palette = {"warm-up (no RL)": "0.6", **dict(zip(methods, sns.color_palette(n_colors=len(methods))))}
 sns.barplot(data=reasoning, x="template", y="value", hue="method", hue_order=["warm-up (no RL)", *methods],
-            palette=palette, errorbar=("pi", 50), ax=ax)
+            palette=palette, ax=ax, **figures.SEEDS_BAND)
 ax.set(xlabel="paraphrase template (warm-up reasoning probability: "
        + ", ".join(f"{t}: {p:g}" for t, p in enumerate(WARMUP_CONFIG.reason_probs)) + ")",
        ylabel="greedy answers that reason")
@@ -574,7 +579,7 @@ sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 fig.tight_layout()
 figures.save_figure(fig, "reasoning", "Share of greedy answers with a non-empty reasoning chain per paraphrase "
                     f"template, on the held-out ID problems, for the warm-up model and after {rl_steps} RL steps "
-                    "(median, IQR over seeds).", **SAVE)
+                    f"(bars: {figures.band_caption()}).", **SAVE)
 plt.show()
 
 # %% [markdown]
@@ -586,20 +591,21 @@ sens = RUNS[(RUNS["method"] == OURS) & (RUNS["metric"] == "final_accuracy_id")
 if SENSITIVITY_TASKS:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for ax, (var, fixed, fixed_value) in zip(axes, [("m", "n", samples_n), ("n", "m", variants_m)]):
-        sns.pointplot(data=sens[sens[fixed] == fixed_value], x=var, y="value", errorbar=("pi", 50), ax=ax,
-                      capsize=0.15)
+        sns.pointplot(data=sens[sens[fixed] == fixed_value], x=var, y="value", ax=ax, capsize=0.15,
+                      **figures.SEEDS_BAND)
         ax.set(xlabel=f"{var} ({fixed} = {fixed_value})", ylabel="final ID accuracy (greedy)")
     fig.tight_layout()
     figures.save_figure(fig, "sensitivity", f"Share-GRPO final ID accuracy vs the number of question variants m and "
-                        f"of responses per variant n (seeds {sensitivity_seeds}; median, IQR).", **SAVE)
+                        f"of responses per variant n (seeds {sensitivity_seeds}; {figures.band_caption()}).", **SAVE)
     plt.show()
 
 # %% [markdown]
 # ## Claims
 #
 # The thresholds below were fixed before any result was seen. They are constants of the notebook, the same in every
-# profile. Statistics are IQM differences over seeds with 95 % stratified bootstrap CIs (`hrlkit.stats`). "Early"
-# means the first `early_fraction` of the RL steps.
+# profile. For a given seed every method sees the same question stream and the same held-out problems, so
+# comparisons are **paired**: the statistic is the IQM of per-seed differences, with a 95 % bootstrap CI that
+# resamples seeds (`hrlkit.claims`). "Early" means the first `early_fraction` of the RL steps.
 
 # %%
 CLAIMS = ClaimsTable([
@@ -630,11 +636,11 @@ CLAIMS = ClaimsTable([
 
 # %%
 def compare(claim_id: str, ours: str, other: str, values) -> None:
-    """Measure claim_id as IQM(values(first)) − IQM(values(second)), or mark it untestable."""
+    """Measure claim_id as the IQM of per-seed differences values(first) − values(second), or mark it untestable."""
     if ours not in methods or other not in methods:
         CLAIMS[claim_id].untestable(f"needs {ours} and {other} in `methods`")
         return
-    CLAIMS[claim_id].measure_difference(values(ours), values(other), (ours, other))
+    CLAIMS[claim_id].compare(values(ours), values(other), (ours, other))
 
 
 compare("C1a", "grpo", OURS, lambda meth: early_per_seed("vanished_groups", meth))
@@ -651,6 +657,24 @@ CLAIMS["C5"].untestable("the paper gives no measurable definition of advantage a
                         "stability, is C4")
 CLAIMS["H1"].untestable("MathVista needs the 7B MLLM and the benchmark; GridMath accuracies are not comparable")
 display(CLAIMS)
+
+# %% [markdown]
+# ### Facts
+#
+# Numbers the claims rest on that are not tests.
+
+# %%
+FACTS = FactsTable([
+    Fact("F1", "greedy pass@1 of the warm-up model every run starts from, ID split", BASE_FINAL["final_accuracy_id"],
+         "descriptive"),
+    Fact("F2", "greedy pass@1 of the warm-up model, hard split", BASE_FINAL["final_accuracy_hard"], "descriptive"),
+    Fact("F3", f"parameters of the policy ({lm_backend} LM, projector, heads)", count_parameters(BASE_POLICY),
+         "by construction"),
+    Fact("F4", "sequences generated and trained on per question, Share-GRPO vs GRPO (m·n + m²·n vs m·n)",
+         relative_cost(dict(method=OURS, m=variants_m, n=samples_n))
+         / relative_cost(dict(method="grpo", m=variants_m, n=samples_n)), "by construction"),
+])
+display(FACTS)
 
 # %% [markdown]
 # ## Deviations from the paper
@@ -676,7 +700,7 @@ DEVIATIONS = pd.DataFrame([
      f"m = {variants_m}, n = {samples_n}; {questions_per_step} questions per rollout batch", "CPU budget"),
     ("Optimisation", "lr 1e-6, global batch 128 (4 updates per rollout), KL 0 (7B script)",
      f"Adam lr {learning_rate}, {ppo_minibatches} updates per rollout, {rl_steps} rollouts, KL 0",
-     "the brief's lr for a tiny model; in pilot runs (GRPO and Share-GRPO, 50–300 steps) 3e-4 collapsed every "
+     "a usual Adam lr for a tiny model; in pilot runs (GRPO and Share-GRPO, 50–300 steps) 3e-4 collapsed every "
      "question to one repeated answer"),
     ("Global σ", "paper notation: over the m·n responses", "over the m²·n pairs (each response m times)",
      "as the authors' code does"),
@@ -685,7 +709,7 @@ DEVIATIONS = pd.DataFrame([
     ("Headline numbers", "MathVista 75.4 (7B); full Table 1 not found", "not comparable (untestable)",
      "different model and task; only trends are tested"),
 ], columns=["what", "paper", "here", "why"])
-display(Markdown(DEVIATIONS.to_markdown(index=False)))
+display(table(DEVIATIONS))
 
 # %% [markdown]
 # ## Summary
@@ -696,7 +720,9 @@ metrics_doc = build_metrics(
     headline={"final_accuracy_id": headline_entry({m: final_per_seed("final_accuracy_id", m) for m in methods}),
               "final_accuracy_hard": headline_entry({m: final_per_seed("final_accuracy_hard", m) for m in methods}),
               "early_vanished_groups": headline_entry({m: early_per_seed("vanished_groups", m) for m in methods})},
-    claims=CLAIMS)
+    claims=CLAIMS, facts=FACTS,
+    tuning=tune.untuned("no method was tuned on seeds disjoint from the reported ones: every method uses the same "
+                        "settings, chosen in pilot runs of GRPO and Share-GRPO (see the deviations table)"))
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing())
 
@@ -708,4 +734,4 @@ for m in methods:
     lines.append(f"- **{m}**: final greedy accuracy ID {h['final_accuracy_id'][m]['iqm']:.3f}, hard "
                  f"{h['final_accuracy_hard'][m]['iqm']:.3f}; early vanished groups "
                  f"{h['early_vanished_groups'][m]['iqm']:.3f} (IQM over {len(seeds)} seeds)")
-display(Markdown("\n".join(lines)))
+display(prose(lines))

@@ -27,7 +27,7 @@
 # runs both ways: level 1 sets the command delay that level 2 must tolerate, and level 2's tracking quality sets the
 # dynamic index DI that lowers the URLLC service rate level 1 must provision for.
 #
-# **Reproduced.** The two-queue model (Eq. 1–6 as transcribed in the brief), the DI-coupled URLLC arrivals and
+# **Reproduced.** The two-queue model (Eq. 1–6 as we read them in the paper), the DI-coupled URLLC arrivals and
 # service, a Lagrangian drift-plus-penalty reward with dual ascent, an actor–critic (PPO) level 1, a
 # Razumikhin-constrained gain selection at level 2, proportional-fair / static / max-rate schedulers and fixed
 # zero-delay gains as baselines; every claim of the abstract as a computed verdict.
@@ -64,7 +64,7 @@ default_snr_db = 10               # the operating point of the other sweeps
 default_control_period_ms = 10    # T_s at the operating point
 retune_period_ms = 100            # level 2 re-tunes the gains this often
 delay_window_ms = 500             # level 2 estimates the delay quantile over this window
-delay_quantile = 0.99             # level 2 uses this quantile of the command delay (brief: 99th percentile)
+delay_quantile = 0.99             # level 2 uses this quantile of the command delay (the 99th percentile)
 fixed_wn = 25.0                   # natural frequency (rad/s) of the fixed gains tuned for zero delay
 fixed_zeta = 0.7                  # damping ratio of the fixed gains
 trace_slots = 400                 # length of the F/G trace figure (seed 0, operating point)
@@ -507,6 +507,12 @@ print(f"{len(trained_runs)} level-1 trainings, {len(eval_runs)} evaluation runs"
 # Raw per-seed numbers first (runs.csv, long format); every figure and table below is computed from them.
 
 # %%
+# analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
+from hrlkit import tune
+from hrlkit.claims import Fact, FactsTable
+from hrlkit.display import prose, table
+
+
 def runs_rows() -> list[dict]:
     rows = []
     for r in trained_runs:
@@ -559,13 +565,13 @@ train = RUNS[RUNS["metric"].str.startswith("train_")]
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
 for ax, metric, label in zip(axes, ["train_return", "train_lambda", "train_violation_rate"],
                              ["mean reward per slot", "Lagrange multiplier λ", "HOL-delay violation rate"]):
-    sns.lineplot(data=train[train["metric"] == metric], x="step", y="value", ax=ax, errorbar=("pi", 50))
+    sns.lineplot(data=train[train["metric"] == metric], x="step", y="value", ax=ax, **figures.SEEDS_BAND)
     ax.set(xlabel="PPO update", ylabel=label)
 axes[2].axhline(violation_target, ls="--", c="k", lw=1, label="target ε")
 axes[2].legend()
 fig.tight_layout()
 figures.save_figure(fig, "training_curves", "Level-1 training: reward, λ and violation rate per PPO update "
-                    "(median and interquartile band over seeds).", **SAVE)
+                    f"({figures.band_caption()}).", **SAVE)
 plt.show()
 
 # %% [markdown]
@@ -620,7 +626,7 @@ for col, (name, x, xlabel) in enumerate(SWEEPS):
                                             ("urllc_delay_p99_ms", "URLLC p99 delay (ms)")]):
         ax = axes[row, col]
         sns.lineplot(data=sweep(metric, name), x=x, y="value", hue="method", hue_order=methods, marker="o",
-                     ax=ax, errorbar=("pi", 50), legend=False)
+                     ax=ax, legend=False, **figures.SEEDS_BAND)
         ax.set(xlabel=xlabel, ylabel=ylabel)
         if metric == "urllc_violation":   # static slicing's violations would otherwise flatten the others
             ax.set_yscale("symlog", linthresh=1e-4)
@@ -633,7 +639,7 @@ handles = [plt.Line2D([], [], color=c, marker="o") for c in sns.color_palette(n_
 fig.legend(handles, methods, loc="upper center", ncol=len(methods), frameon=False)
 fig.tight_layout(rect=(0, 0, 1, 0.97))
 figures.save_figure(fig, "sweeps", "URLLC violation probability, eMBB throughput and URLLC 99th-percentile delay "
-                    "vs mean SNR, control interval T_s and DI offset (Razumikhin gains; median, IQR over seeds).",
+                    f"vs mean SNR, control interval T_s and DI offset (Razumikhin gains; {figures.band_caption()}).",
                     **SAVE)
 plt.show()
 
@@ -645,17 +651,17 @@ CONTROL_LABELS = {"tracking_rmse_m": "tracking RMSE (m)", "losses_of_control_per
 ctrl = EVAL[(EVAL["sweep"] == "control_period") & EVAL["metric"].isin(list(CONTROL_LABELS))].copy()
 ctrl["quantity"] = ctrl["metric"].map(CONTROL_LABELS)
 g = sns.catplot(data=ctrl, x="control_period_ms", y="value", hue="gains", col="method", row="quantity",
-                kind="point", col_order=methods, height=2.6, aspect=1.2, sharey="row", errorbar=("pi", 50),
+                kind="point", col_order=methods, height=2.6, aspect=1.2, sharey="row", **figures.SEEDS_BAND,
                 margin_titles=True,
                 dodge=0.2)
 g.set_axis_labels("T_s (ms)", "")
 g.set_titles(row_template="{row_name}", col_template="{col_name}")
 figures.save_figure(g.figure, "tracking", "Robot tracking RMSE and losses of control per minute vs T_s, "
-                    "Razumikhin-tuned vs fixed zero-delay gains, per scheduler.", **SAVE)
+                    f"Razumikhin-tuned vs fixed zero-delay gains, per scheduler ({figures.band_caption()}).", **SAVE)
 plt.show()
 
 # %% [markdown]
-# ### Summary table at the operating point (IQM over seeds, 95 % bootstrap CI)
+# ### Summary table at the operating point
 
 # %%
 SUMMARY_METRICS = ["urllc_violation", "urllc_delay_mean_ms", "urllc_delay_p99_ms", "embb_throughput_mbps",
@@ -665,27 +671,23 @@ at_op = EVAL[(EVAL["sweep"] == "snr") & (EVAL["snr_db"] == default_snr_db)]
 
 
 def per_seed(frame: pd.DataFrame, method: str, metric: str, gains_mode: str = "razumikhin") -> np.ndarray:
-    sel = frame[(frame["method"] == method) & (frame["metric"] == metric) & (frame["gains"] == gains_mode)]
-    return sel.sort_values("seed")["value"].to_numpy()
+    return runs.per_seed(frame, metric, method, gains=gains_mode)
 
 
-summary = []
-for m in methods:
-    for gmode in GAIN_MODES:
-        row = {"method": m, "gains": gmode}
-        for metric in SUMMARY_METRICS:
-            v, (lo, hi) = stats.bootstrap_ci(per_seed(at_op, m, metric, gmode), "iqm")
-            row[metric] = f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
-        summary.append(row)
-SUMMARY = pd.DataFrame(summary)
-display(SUMMARY)
+SUMMARY = pd.DataFrame([{"method": m, "gains": gmode,
+                         **{metric: stats.format_ci(per_seed(at_op, m, metric, gmode)) for metric in SUMMARY_METRICS}}
+                        for m in methods for gmode in GAIN_MODES])
+display(table(SUMMARY, f"IQM over seeds [95 % bootstrap CI] at {default_snr_db} dB, T_s = "
+                       f"{default_control_period_ms} ms."))
 
 # %% [markdown]
 # ## Claims
 #
 # Declared with their thresholds before looking at the results above (this cell's thresholds are constants of the
-# notebook, identical in every profile). Statistics are IQMs over seeds with 95 % stratified bootstrap CIs
-# (`hrlkit.stats`); for statistics that combine methods at several levels, seeds are resampled jointly (paired).
+# notebook, identical in every profile). Every scheduler is evaluated on the same seeds, channels and traffic
+# (common random numbers), so comparisons are **paired**: the statistic is the IQM of per-seed differences, with a
+# 95 % bootstrap CI that resamples seeds (`hrlkit.claims`). For statistics that combine methods at several levels,
+# seeds are resampled jointly too.
 
 # %%
 CLAIMS = ClaimsTable([
@@ -747,15 +749,13 @@ def dominance_mask(idx) -> np.ndarray:
     return dominates_all
 
 
-def slope_gap(metric: str, sweep_name: str, x: str, sign: float):
-    """slope(PF) − slope(DRL) of metric vs x (sign = −1 turns 'falls with x' into degradation)."""
+def slopes(metric: str, sweep_name: str, x: str, sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the least-squares slope of metric vs x for PF and for DRL (sign = −1 turns 'falls with x' into
+    degradation)."""
     ours, lv = sweep_matrix(metric, sweep_name, OURS, x)
     pf, _ = sweep_matrix(metric, sweep_name, "proportional-fair", x)
-    per_seed_pf = np.array([stats.slope(sign * lv, row) for row in pf])
-    per_seed_ours = np.array([stats.slope(sign * lv, row) for row in ours])
-    value, ci = stats.difference_ci(per_seed_pf, per_seed_ours, "iqm")
-    note = f"IQM slopes: DRL {stats.iqm(per_seed_ours):.3g}, PF {stats.iqm(per_seed_pf):.3g}"
-    return value, ci, note
+    return (np.array([stats.slope(sign * lv, row) for row in pf]),
+            np.array([stats.slope(sign * lv, row) for row in ours]))
 
 
 def control_gap(metric: str, only_where_fixed_stable: bool):
@@ -773,24 +773,27 @@ def control_gap(metric: str, only_where_fixed_stable: bool):
         return None
     fixed = wide[(metric, "fixed")].groupby(level="seed").mean()
     adaptive = wide[(metric, "razumikhin")].groupby(level="seed").mean()
-    return (*stats.difference_ci(fixed.to_numpy(), adaptive.to_numpy(), "iqm"), note)
+    if list(fixed.index) != list(adaptive.index):
+        return None
+    return fixed.to_numpy(), adaptive.to_numpy(), note
 
 
 can_compare = {"proportional-fair", "static"} <= set(methods)
 if can_compare:
     v, ci = stats.paired_bootstrap_ci(dominated_levels, len(seeds))
     levels = np.asarray(sorted(snr_levels_db))[dominance_mask(np.arange(len(seeds)))]
-    CLAIMS["C1"].measure(v, ci, f"on all seeds, DRL dominates at SNR (dB) {levels.tolist()}")
+    CLAIMS["C1"].measure(v, ci, f"on all seeds, DRL dominates at SNR (dB) {levels.tolist()}", paired=True)
 else:
     CLAIMS["C1"].untestable("needs proportional-fair and static in `methods`")
 if "proportional-fair" in methods:
     for cid, metric in [("C2a", "urllc_queue_mean"), ("C2b", "embb_queue_mean")]:
-        v, ci = stats.difference_ci(per_seed(at_op, "proportional-fair", metric), per_seed(at_op, OURS, metric))
-        CLAIMS[cid].measure(v, ci)
+        CLAIMS[cid].compare(per_seed(at_op, "proportional-fair", metric), per_seed(at_op, OURS, metric),
+                            ("PF", "DRL"))
     for cid, name, x, sign in [("C4a", "snr", "snr_db", -1.0), ("C4b", "control_period", "control_period_ms", 1.0),
                                ("C4c", "di", "di_offset", 1.0)]:
-        v, ci, note = slope_gap("urllc_delay_p99_ms", name, x, sign)
-        CLAIMS[cid].measure(v, ci, note)
+        per_seed_pf, per_seed_ours = slopes("urllc_delay_p99_ms", name, x, sign)
+        CLAIMS[cid].measure_units(per_seed_pf - per_seed_ours, note=f"IQM slopes: DRL {stats.iqm(per_seed_ours):.3g}, "
+                                                                    f"PF {stats.iqm(per_seed_pf):.3g}")
 else:
     for cid in ("C2a", "C2b", "C4a", "C4b", "C4c"):
         CLAIMS[cid].untestable("needs proportional-fair in `methods`")
@@ -799,8 +802,27 @@ for cid, metric, only_stable in [("C3a", "losses_of_control_per_min", False), ("
     if result is None:
         CLAIMS[cid].untestable("the fixed gains lost control in every evaluated cell")
     else:
-        CLAIMS[cid].measure(*result)
+        fixed, adaptive, note = result
+        CLAIMS[cid].compare(fixed, adaptive, ("fixed", "Razumikhin")).note += f"; {note}"
 display(CLAIMS)
+
+# %% [markdown]
+# ### Facts
+#
+# Numbers the claims rest on that are not tests: what holds by construction, and what only describes the setting.
+
+# %%
+op_row = SE_TABLE[SE_TABLE["snr_db"] == default_snr_db].iloc[0]
+FACTS = FactsTable([
+    Fact("F1", f"offered load at the operating point ({default_snr_db} dB), as a share of the PRBs",
+         float(op_row["offered load (PRB share)"]), "descriptive"),
+    Fact("F2", "delay certified by the Razumikhin bound for the fixed zero-delay gains (ms)",
+         1e3 * razumikhin_delay_bound(FIXED_KP, FIXED_KD), "by construction"),
+    Fact("F3", "level-1 actor–critic parameters",
+         sum(p.numel() for p in rl.ActorCritic(Slice5GCore.obs_dim, "beta", 1, hidden=(64, 64)).parameters()),
+         "by construction"),
+])
+display(FACTS)
 
 # %% [markdown]
 # ## Deviations from the paper
@@ -816,9 +838,9 @@ DEVIATIONS = pd.DataFrame([
      "drift bound F(A1−D)+G(A2−r_e) (scaled) + V·Σ1/(r+r0)² + λ(1[HOL>d_max]−ε)",
      "standard drift-plus-penalty form (Neely 2010); V, r0, scales reconstructed"),
     ("Actor–critic", "actor–critic network", "PPO (clipped, GAE) with a Beta policy over φ",
-     "the brief allows A2C or PPO; PPO from hrlkit"),
+     "the paper's actor–critic is not specified further; PPO from hrlkit"),
     ("Level-1 action", "ρ_ij per PRB and user", "URLLC PRB share φ; each slice's PRBs to its best user",
-     "keeps the action low-dimensional (brief §1.5)"),
+     "keeps the action low-dimensional"),
     ("DI (Eq. 3)", "tracking, orientation, curvature terms", "w_e|e|/e0 + w_o|Δθ|/π + w_κ κ/κ0, each capped at 3",
      "weights and scales reconstructed"),
     ("Robot", "teleoperated robot", "2-D point mass with feed-forward + delayed PD", "no robot model given"),
@@ -830,17 +852,19 @@ DEVIATIONS = pd.DataFrame([
      "one policy per seed serves every sweep"),
     ("Results", "curves, no numbers [not found]", "trends and verdicts only", "paper's numbers unavailable"),
 ], columns=["what", "paper", "here", "why"])
-display(Markdown(DEVIATIONS.to_markdown(index=False)))
+display(table(DEVIATIONS))
 
 # %% [markdown]
 # ## Summary
 
 # %%
+TUNING = tune.untuned("no method was tuned on seeds disjoint from the reported ones: level 1 uses the collection's "
+                      "PPO settings, the static share follows the offered load, and PF and max-rate have no knobs")
 metrics_doc = build_metrics(
     paper=PAPER, profile=profile, seeds=seeds, methods=methods,
     headline={metric: headline_entry({m: per_seed(at_op, m, metric) for m in methods})
               for metric in ["urllc_violation", "urllc_delay_p99_ms", "embb_throughput_mbps", "tracking_rmse_m"]},
-    claims=CLAIMS)
+    claims=CLAIMS, facts=FACTS, tuning=TUNING)
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing())
 
@@ -851,4 +875,4 @@ for m in methods:
                  f"p99 delay {h['urllc_delay_p99_ms'][m]['iqm']:.3g} ms, eMBB "
                  f"{h['embb_throughput_mbps'][m]['iqm']:.3g} Mb/s, tracking RMSE "
                  f"{1e3 * h['tracking_rmse_m'][m]['iqm']:.3g} mm (IQM over seeds, Razumikhin gains)")
-display(Markdown("\n".join(lines)))
+display(prose(lines))

@@ -82,3 +82,29 @@ def test_runs_csv_is_deterministic(tmp_path):
     assert first.decode().splitlines()[0] == "method,seed,metric,value,snr_db"
     with pytest.raises(ValueError):
         runs_frame([{"method": "a", "value": 1}])
+
+
+def test_runs_csv_rejects_undeclared_non_finite_values(tmp_path):
+    rows = [{"method": "a", "seed": 0, "metric": "success", "value": float("nan")},
+            {"method": "a", "seed": 0, "metric": "time_to_goal_s", "value": float("nan")},
+            {"method": "b", "seed": 1, "metric": "time_to_goal_s", "value": 3.5}]
+    out = prepare_out_dir(tmp_path / "r")
+    with pytest.raises(FloatingPointError, match=r"\['success'\].*method 'a', seed 0"):
+        write_runs(runs_frame(rows), out, missing={"time_to_goal_s": "no episode reached the goal"})
+    write_runs(runs_frame(rows[1:]), out, missing={"time_to_goal_s": "no episode reached the goal"})
+    assert (out / "runs.csv").read_text().splitlines()[1] == "a,0,time_to_goal_s,"
+    with pytest.raises(FloatingPointError, match="time_to_goal_s"):
+        write_runs(runs_frame([dict(rows[2], value=float("inf"))]), out, missing={"time_to_goal_s": "x"})
+
+
+def test_per_seed_selects_one_value_per_seed_and_names_failures():
+    from hrlkit.runs import per_seed
+
+    frame = runs_frame([{"method": "a", "seed": s, "metric": "x", "value": float(s), "cond": c}
+                        for s in (2, 0, 1) for c in (0.0, 0.5)])
+    values = per_seed(frame, "x", "a", cond=0.5)
+    assert values.tolist() == [0.0, 1.0, 2.0] and values.label == "x of a, cond = 0.5"
+    with pytest.raises(ValueError, match="several rows per seed"):
+        per_seed(frame, "x", "a")
+    with pytest.raises(ValueError, match="no runs for x of b"):
+        per_seed(frame, "x", "b", cond=0.5)

@@ -1,7 +1,10 @@
-"""Every paper notebook runs top to bottom in smoke mode (≤ 60 s), writes valid outputs, is deterministic
-whatever the worker count, and rejects bad parameters before any compute."""
+"""Every paper notebook runs top to bottom in smoke mode (≤ 60 s), writes valid outputs, is deterministic whatever
+the worker count, gives the same report from stored results as from fresh ones, writes nothing under reports/ by
+default, and rejects bad parameters in its setup cell, before any compute, naming the parameter."""
 
+import hashlib
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -16,22 +19,46 @@ from hrlkit.pipeline import run_notebook
 ROOT = Path(__file__).resolve().parent.parent
 PAPERS = list(yaml.safe_load((ROOT / "params.yaml").read_text())["papers"])
 SMOKE_BUDGET_S = 60.0
-# One bad value per failure kind, per paper: an unknown method name and a negative step count.
+# At least six bad inputs per paper: a typo, NaN, inf, a float where an integer is needed, a repeated list value, a
+# missing file (or, without file parameters, a folder outside the repository), plus what each notebook adds.
 BAD_PARAMETERS = {
-    "teleop_slicing": [({"methods": ["hierarchical-drl", "round-robin"]}, "methods"),
-                       ({"train_updates": -5}, "train_updates")],
-    "share_grpo": [({"methods": ["share-grpo", "dapo"]}, "methods"),
+    "teleop_slicing": [({"train_update": 0}, "train_update"),                  # typo: unknown name
+                       ({"learning_rate": math.nan}, "learning_rate"),
+                       ({"gamma": math.inf}, "gamma"),
+                       ({"train_updates": 2.0}, "train_updates"),
+                       ({"snr_levels_db": [10, 10]}, "snr_levels_db"),
+                       ({"control_periods_ms": [2.5, 10]}, "control_periods_ms[0]"),   # no silent truncation
+                       ({"out_dir": "../../elsewhere"}, "out_dir"),
+                       ({"methods": ["hierarchical-drl", "round-robin"]}, "methods[1]"),
+                       ({"default_snr_db": 12}, "default_snr_db")],              # a relation between parameters
+    "share_grpo": [({"rl_step": 3}, "rl_step"),
+                   ({"learning_rate": math.nan}, "learning_rate"),
+                   ({"temperature": math.inf}, "temperature"),
+                   ({"rl_steps": 8.0}, "rl_steps"),
+                   ({"sensitivity_m": [3, 3]}, "sensitivity_m"),
+                   ({"warmup_checkpoint": "data/share_grpo/missing.pt"}, "warmup_checkpoint"),
+                   ({"warmup_checkpoint": "data/share_grpo"}, "warmup_checkpoint"),       # a folder, not a file
                    ({"variants_m": 5}, "variants_m"),
-                   ({"lm_backend": "gpt2"}, "lm_backend"),
+                   ({"sensitivity_seeds": [7]}, "sensitivity_seeds"),
                    ({"warmup_section": "no_such_section"}, "warmup_section")],
-    "ebus_charging": [({"methods": ["dac-mappo-e", "hddqn"]}, "methods"),
-                      ({"fleet_size": 2}, "fleet_size"),
+    "ebus_charging": [({"update": 3}, "update"),
+                      ({"learning_rate": math.nan}, "learning_rate"),
+                      ({"gamma": -math.inf}, "gamma"),
+                      ({"fleet_size": 8.0}, "fleet_size"),
+                      ({"scaling_fleet_sizes": [16, 16]}, "scaling_fleet_sizes"),
+                      ({"out_dir": "/etc/hrl-repro"}, "out_dir"),
                       ({"scaling_fleet_sizes": [4, 6]}, "scaling_fleet_sizes[1]"),
-                      ({"learning_rate": 0}, "learning_rate")],
-    "motion_priors": [({"methods": ["prior-residual", "amp"]}, "methods"),
+                      ({"seeds": [100, 101], "scaling_seeds": [0]}, "scaling_seeds"),
+                      ({"methods": ["dac-mappo-e", "hddqn"]}, "methods[1]")],
+    "motion_priors": [({"high_update": 3}, "high_update"),
+                      ({"train_roughness": math.nan}, "train_roughness"),
+                      ({"learning_rate": math.inf}, "learning_rate"),
+                      ({"n_envs": 8.0}, "n_envs"),
+                      ({"eval_roughness": [0.0, 0.0]}, "eval_roughness"),
+                      ({"prior_path": "data/motion_priors/missing.pt"}, "prior_path"),
+                      ({"prior_path": "data"}, "prior_path"),
                       ({"w_res": 0.1}, "w_res"),
-                      ({"eval_roughness": [0.0, 0.5]}, "eval_roughness[1]"),
-                      ({"prior_path": "data/motion_priors/missing.pt"}, "prior_path")],
+                      ({"eval_roughness": [0.0, 0.5]}, "eval_roughness[1]")],
 }
 # one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior
 DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_priors")
@@ -39,17 +66,21 @@ DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_p
 pytestmark = pytest.mark.notebook
 
 
-def _smoke(slug: str, out: Path, **params) -> tuple[Path, float]:
+def _smoke(slug: str, out: Path, runs_dir: Path, **params) -> tuple[Path, float]:
     start = time.perf_counter()
-    run_notebook(slug, {"out_dir": str(out), **params}, out, html=True)
+    run_notebook(slug, {"out_dir": str(out), "runs_dir": str(runs_dir), **params}, out, html=True)
     return out, time.perf_counter() - start
 
 
 @pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
+def smoke_runs(tmp_path_factory, request):
+    """One fresh smoke run per paper (computed: nothing stored yet), run only for the papers the session selected."""
     runs = {}
+    wanted = {item.callspec.params.get("slug") for item in request.session.items if hasattr(item, "callspec")}
     for slug in PAPERS:
-        runs[slug] = _smoke(slug, tmp_path_factory.mktemp(slug) / slug)
+        if slug in wanted:
+            base = tmp_path_factory.mktemp(slug)
+            runs[slug] = _smoke(slug, base / slug, base / "runs")
     return runs
 
 
@@ -60,36 +91,59 @@ def test_smoke_run_within_budget_and_valid(slug, smoke_runs):
     metrics = json.loads((out / "metrics.json").read_text())
     validate_metrics(metrics)
     assert metrics["paper"]["slug"] == slug and metrics["profile"] == "smoke"
+    assert metrics["tuning"]["summary"]
     timing = json.loads((out / "timing.json").read_text())
-    assert timing["wall_time_s"] > 0
+    assert timing["wall_time_s"] > 0 and timing["training"]["computed"] > 0
     assert (out / "runs.csv").read_text().startswith("method,seed,metric,value")
     assert list((out / "figures").glob("*.png")), "no figure written"
     html = (out.parent / f"{slug}.html").read_text()
     assert "<math" in html and "<details" in html
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']https?:""", html), "report loads from the network"
+    assert not re.search(r"\|\s*:?-{3,}:?\s*\|", re.sub(r"(?s)<[^>]+>", " ", html)), "a table rendered as raw text"
     total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) + len(html)
     assert total <= 5_000_000, f"{slug} reports weigh {total / 1e6:.1f} MB (limit 5 MB)"
 
 
 @pytest.mark.parametrize("slug", DETERMINISM_PAPERS)
-def test_determinism_across_reruns_and_workers(slug, smoke_runs, tmp_path):
+def test_determinism_across_reruns_workers_and_stored_results(slug, smoke_runs, tmp_path, monkeypatch):
     first, _ = smoke_runs[slug]
-    again, _ = _smoke(slug, tmp_path / "again")
-    two_workers, _ = _smoke(slug, tmp_path / "workers2", workers=2)
+    again, _ = _smoke(slug, tmp_path / "again", tmp_path / "runs-again")
+    two_workers, _ = _smoke(slug, tmp_path / "workers2", tmp_path / "runs-w2", workers=2)
+    # the report stage's path: the same notebook on the results stored by the first run, loading only
+    monkeypatch.setenv("HRL_LOAD_ONLY", "experiments,tuning")
+    loaded, _ = _smoke(slug, tmp_path / "loaded", first.parent / "runs")
+    assert json.loads((loaded / "timing.json").read_text())["training"]["computed"] == 0
     for name in ("metrics.json", "runs.csv"):
         reference = (first / name).read_bytes()
         assert (again / name).read_bytes() == reference, f"{name} differs between two identical runs"
         assert (two_workers / name).read_bytes() == reference, f"{name} differs with workers=2"
+        assert (loaded / name).read_bytes() == reference, f"{name} differs when the results are loaded"
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_default_run_writes_nothing_under_reports():
+    slug = "teleop_slicing"
+    before = _tree_digest(ROOT / "reports")
+    run_notebook(slug, {}, ROOT / "scratch" / slug, html=False)       # the notebook's own defaults, as in JupyterLab
+    assert _tree_digest(ROOT / "reports") == before
+    assert (ROOT / "scratch" / slug / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("slug", PAPERS)
-def test_bad_parameters_fail_in_validation(slug, tmp_path):
-    assert slug in BAD_PARAMETERS, f"add {slug}'s bad-parameter cases to BAD_PARAMETERS"
+def test_bad_parameters_fail_in_the_setup_cell(slug, tmp_path):
+    assert slug in BAD_PARAMETERS and len(BAD_PARAMETERS[slug]) >= 6, f"add {slug}'s bad-parameter cases"
     for params, name in BAD_PARAMETERS[slug]:
         out = tmp_path / name
         start = time.perf_counter()
         with pytest.raises(PapermillExecutionError) as err:
-            run_notebook(slug, {"out_dir": str(out), **params}, out, html=False)
-        assert "ParameterError" in str(err.value) and name in str(err.value)
-        assert not (out / "runs.csv").exists()
-        assert time.perf_counter() - start < 30, "validation must fail before any compute"
+            run_notebook(slug, {"out_dir": str(out), "runs_dir": str(tmp_path / "runs"), **params}, out,
+                         html=False, check=False)
+        message = str(err.value)
+        assert "ParameterError" in message and f"'{name}'" in message, message[-600:]
+        assert err.value.exec_count <= 4, f"{name}: failed in cell {err.value.exec_count}, not in the setup cell"
+        assert not (out / "runs.csv").exists() and not (tmp_path / "runs").exists()
+        assert time.perf_counter() - start < 20, "validation must fail before any compute"

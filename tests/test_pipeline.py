@@ -15,16 +15,21 @@ from hrlkit import pipeline
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 PAPERS = list(PARAMS["papers"])
-REQUIRED_PARAMETERS = {"seeds", "workers", "out_dir", "profile", "device"}
+REQUIRED_PARAMETERS = {"seeds", "workers", "out_dir", "runs_dir", "profile", "device"}
 
 
 @pytest.mark.parametrize("slug", PAPERS)
-def test_every_params_key_is_a_notebook_parameter(slug):
+def test_params_yaml_passes_the_notebooks_declaration(slug):
     assert slug in PARAMS, f"params.yaml has no section for paper {slug}"
     pipeline.check_section(slug, PARAMS[slug])
     nb = pipeline.read_notebook(slug)
-    assert REQUIRED_PARAMETERS <= set(pipeline.notebook_parameters(nb))
+    defaults = pipeline.notebook_parameters(nb)
+    assert REQUIRED_PARAMETERS <= set(defaults)
+    assert set(defaults) == set(pipeline.load_schema(slug, nb).names())
     assert PARAMS[slug]["profile"] == "repro" and PARAMS[slug]["out_dir"] == f"reports/{slug}"
+    assert PARAMS[slug]["runs_dir"] == f"data/runs/{slug}"
+    # the smoke defaults write into the git-ignored scratch folder, never into reports/ or data/runs/
+    assert defaults["out_dir"].startswith("scratch/") and defaults["runs_dir"].startswith("scratch/")
 
 
 @pytest.mark.parametrize("slug", PAPERS)
@@ -39,12 +44,16 @@ def test_papermill_parses_every_parameter(slug, tmp_path):
     assert set(papermill.inspect_notebook(str(path))) == set(pipeline.notebook_parameters(nb))
 
 
-def test_a_typo_in_params_fails():
+def test_a_typo_or_a_bad_value_in_params_fails():
+    from hrlkit.params import ParameterError
+
     slug = PAPERS[0]
-    with pytest.raises(KeyError, match="seedz"):
+    with pytest.raises(ParameterError, match="'seedz' \\(did you mean 'seeds'\\?\\)"):
         pipeline.check_section(slug, {"seedz": [0]})
-    with pytest.raises(TypeError, match="workers"):
+    with pytest.raises(ParameterError, match="'workers'"):
         pipeline.check_section(slug, {"workers": "2"})
+    with pytest.raises(ParameterError, match="'seeds'.*duplicate"):
+        pipeline.check_section(slug, {"seeds": [0, 0]})
 
 
 def test_parameters_cell_must_be_literals():
@@ -66,25 +75,41 @@ def test_paper_registry_matches_files():
 
 
 def test_dvc_yaml_stages_and_scorecard_deps():
+    from hrlkit import spec
+
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    assert dvc["stages"]["notebook"]["foreach"] == "${papers}"
-    deps = dvc["stages"]["scorecard"]["deps"]
+    stages = dvc["stages"]
+    for name in ("spec", "runs", "report"):
+        assert stages[name]["foreach"] == "${papers}"
+    deps = stages["scorecard"]["deps"]
     for slug in PAPERS:
         assert f"reports/{slug}/metrics.json" in deps and f"reports/{slug}/timing.json" in deps
-    # every hrlkit module a notebook imports is a dependency of its stage (the core list, or its env / kit)
-    stage_deps = set(dvc["stages"]["notebook"]["do"]["deps"])
+    # the runs stage depends on what determines the results, and on nothing of the report side
+    runs_deps = set(stages["runs"]["do"]["deps"])
+    assert set(spec.RESULT_CORE) <= runs_deps and "data/runs/${key}.training.py" in runs_deps
+    assert {"${item.env}", "${item.kit}", "${item.data}"} <= runs_deps
+    for report_side in ("hrlkit/stats.py", "hrlkit/claims.py", "hrlkit/figures.py", "hrlkit/report.py",
+                        "hrlkit/runs.py", "hrlkit/params.py", "hrlkit/display.py", "notebooks/${key}.py"):
+        assert report_side not in runs_deps
+    assert "params" not in stages["runs"]["do"], "training parameters reach the runs stage through the spec file"
+    assert stages["runs"]["do"]["outs"] == [{"data/runs/${key}": {"cache": False, "persist": True}}]
+    # the report stage reruns the whole notebook: every hrlkit module a notebook imports is one of its deps
+    stage_deps = set(stages["report"]["do"]["deps"])
     for slug in PAPERS:
         meta = PARAMS["papers"][slug]
         tracked = stage_deps | {meta["env"], meta["kit"], meta["data"]}
         src = (ROOT / "notebooks" / f"{slug}.py").read_text()
-        for dotted, names in re.findall(r"^from hrlkit((?:\.\w+)*) import ([\w, ]+)", src, flags=re.M):
+        found = re.findall(r"^from hrlkit((?:\.\w+)*) import \(([^)]*)\)", src, flags=re.M)
+        found += re.findall(r"^from hrlkit((?:\.\w+)*) import ([\w, ]+)$", src, flags=re.M)
+        for dotted, names in found:
             package = "hrlkit" + dotted.replace(".", "/")
-            imported = [f"{package}/{n.split(' as ')[0].strip()}" for n in names.split(",")]
+            imported = [f"{package}/{n.split(' as ')[0].strip()}" for n in names.replace("\n", " ").split(",")
+                        if n.strip()]
             # `from hrlkit.x import y`: y is a submodule (hrlkit/x/y.py), a subpackage (hrlkit/x/y/) or a name
             # defined in hrlkit/x.py
             for path in [p if (ROOT / f"{p}.py").exists() or (ROOT / p).is_dir() else package for p in imported]:
                 covered = any(f"{path}.py" == t or path == t or path.startswith(t.rstrip("/") + "/") for t in tracked)
-                assert covered, f"{slug} imports {path}, not a stage dep"
+                assert covered, f"{slug} imports {path}, not a dep of its report stage"
 
 
 def test_dvc_parses_and_is_offline():
@@ -95,7 +120,8 @@ def test_dvc_parses_and_is_offline():
                          timeout=120, env={"DVC_NO_ANALYTICS": "1", "PATH": str(dvc.parent)})
     assert out.returncode == 0, out.stderr
     for slug in PAPERS:
-        assert f"notebook@{slug}" in out.stdout
+        for stage in ("spec", "runs", "report"):
+            assert f"{stage}@{slug}" in out.stdout
     assert "scorecard" in out.stdout
 
 
