@@ -277,10 +277,13 @@ _VERDICT_COLOURS = {"reproduced": "#1a7f37", "not reproduced": "#cf222e", "incon
 
 
 def fmt_number(x: Any, spec: str = ".3g") -> str:
+    """3 significant digits (a whole number below 10⁵ as itself), ``n/a`` for a missing value."""
     if x is None:
         return "n/a"
     if isinstance(x, str):
         return x
+    if spec == ".3g" and float(x).is_integer() and abs(x) < 1e5:
+        return str(int(x))
     return f"{x:{spec}}"
 
 

@@ -522,13 +522,16 @@ class PaperResult:
 
 
 def fmt_num(x: Any, spec: str = ".3g") -> str:
-    """3 significant digits, ``n/a`` for a missing value."""
+    """3 significant digits (a whole number below 10⁵ as itself), ``n/a`` for a missing value."""
     if x is None or isinstance(x, bool):
         return "n/a"
     try:
-        return f"{float(x):{spec}}"
+        v = float(x)
     except (TypeError, ValueError):
         return str(x)
+    if spec == ".3g" and v.is_integer() and abs(v) < 1e5:
+        return str(int(v))
+    return f"{v:{spec}}"
 
 
 def fmt_ci(ci: Any) -> str:

@@ -4,7 +4,6 @@ outputs are replaced only when a stage succeeded, and a stage dies with dvc."""
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,17 +25,13 @@ def _env() -> dict:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    """A copy of the committed tree (what a fresh clone has), as its own git repository."""
+    """The committed tree (what a fresh clone has: uncommitted edits are not in it), as its own git repository."""
     if not (ROOT / "data" / "runs" / SLUG / "manifest.json").exists():
         pytest.skip("no committed raw results")
     dest = tmp_path_factory.mktemp("clone") / "repo"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split("\0")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
+    dest.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
 
