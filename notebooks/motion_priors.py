@@ -516,7 +516,7 @@ for ax, m in zip(np.atleast_1d(axes), methods):
         ax.plot(path[:, 0], path[:, 1], lw=1.5, color=COLOURS[m])
         ax.plot(*demo.core.goal[e], marker="*", ms=12, color="crimson")
         ax.plot(path[0, 0], path[0, 1], marker="o", color="k")
-    ax.set(title=m, xlim=(-7, 7), ylim=(-7, 7), aspect="equal")
+    ax.set(title=m, xlim=(-7, 7), ylim=(-7, 7), aspect="equal", xlabel="x (m)", ylabel="y (m)")
 fig.tight_layout()
 figures.save_figure(fig, "trajectories", f"Top-down torso path of the first evaluation episode at roughness "
                     f"{rough_max} m (seed {seeds[0]}): boxes grey, start black, goal red.", **SAVE)
