@@ -10,7 +10,7 @@ SHA-256 of the task group, the function's name, the arguments, and the paper's t
 enumerators, and the content of the code they run). A stored result is used only when its key matches, so a changed
 training parameter or training code never loads a stale result, while a new seed runs only its own tasks.
 
-``<runs_dir>/manifest.json`` lists, per group, the tasks of the last run in order; :func:`hrlkit.store.load` reads
+``<runs_dir>/manifest.json`` lists, per group, the tasks of the last run in order; :func:`hrlkit.runs.load` reads
 it. Wall-clock numbers are not results (they differ run to run): the runner times every task itself, a task may
 return its own measurements under the key ``"timing"``, and both go to ``<runs_dir>/timing.json``, outside the
 byte-identical results, to be merged back when a result is loaded.

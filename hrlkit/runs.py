@@ -1,7 +1,7 @@
 """Output folder, runs.csv (long format) and timing.json of one notebook run; the raw per-run results.
 
 ``load("<slug>")`` gives a paper's committed raw results (``data/runs/<slug>/``, written by the task runner) as a
-DataFrame, one row per task, without training anything (:func:`hrlkit.store.load`).
+DataFrame, one row per task, without training anything (:func:`load`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from hrlkit.provenance import repo_root
-from hrlkit.store import load, load_results  # noqa: F401 (the reader's entry points)
+from hrlkit.store import read_manifest, read_result, runs_dir_for
 
 RUNS_COLUMNS = ("method", "seed", "metric", "value")
 # Set by the pipeline ("<nominal out_dir>=<staging folder>", absolute paths): a stage writes into a staging folder
@@ -110,3 +110,54 @@ class WallClock:
         path = Path(out_dir) / "timing.json"
         path.write_text(json.dumps(doc, indent=2) + "\n")
         return path
+
+
+# ---- the raw results of a paper, for readers ----------------------------------------------------------
+
+
+def load_results(slug_or_path: str | Path, group: str) -> list[Any]:
+    """The decoded results of one task group (``"train"``, ``"evaluate"``, …), in task order."""
+    folder = runs_dir_for(slug_or_path)
+    manifest = read_manifest(folder)
+    groups = manifest.get("groups", {})
+    if group not in groups:
+        raise KeyError(f"{folder} has no task group {group!r}; it has {sorted(groups)}")
+    return [read_result(folder / "tasks", t["file"])[1] for t in groups[group]["tasks"]]
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    try:
+        return type(a) in (str, int, float, bool) and type(b) in (str, int, float, bool) and a == b
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def load(slug_or_path: str | Path, group: str | None = None):
+    """The raw per-run results of a paper as a DataFrame: one row per task (``group``, the task's arguments, then
+    each top-level field of its result: numbers as columns, curves and tables as Python objects in their cell).
+
+        >>> from hrlkit import runs
+        >>> df = runs.load("teleop_slicing")          # no training, no network: reads data/runs/teleop_slicing/
+    """
+    import pandas as pd
+
+    folder = runs_dir_for(slug_or_path)
+    manifest = read_manifest(folder)
+    rows = []
+    for name, g in manifest.get("groups", {}).items():
+        if group is not None and name != group:
+            continue
+        for task in g["tasks"]:
+            _, result = read_result(folder / "tasks", task["file"])
+            row = {"group": name, **task.get("label", {})}
+            if isinstance(result, dict) and all(isinstance(k, str) for k in result):
+                for k, v in result.items():
+                    if k in row and _same_scalar(row[k], v):
+                        continue                    # a result that echoes its task's argument
+                    row[k if k not in row else f"result_{k}"] = v
+            else:
+                row["result"] = result
+            rows.append(row)
+    if group is not None and not rows:
+        raise KeyError(f"{folder} has no task group {group!r}; it has {sorted(manifest.get('groups', {}))}")
+    return pd.DataFrame(rows)

@@ -15,7 +15,7 @@ model, an optimiser, a simulator) is refused with the path to the offending valu
 ``np.float64``, a tuple stays a tuple) and the same bits. The task runner (:mod:`hrlkit.runner`) always hands a
 notebook the decoded copy, so a result computed now and one loaded from disk are indistinguishable downstream.
 
-:func:`load` reads a paper's committed raw results (``data/runs/<slug>/``) as a DataFrame in one call.
+:func:`hrlkit.runs.load` reads a paper's committed raw results (``data/runs/<slug>/``) as a DataFrame in one call.
 """
 
 from __future__ import annotations
@@ -410,42 +410,3 @@ def read_manifest(runs_dir: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"no raw results at {path}: run the notebook (or `dvc repro runs@<slug>`) first")
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load_results(slug_or_path: str | Path, group: str) -> list[Any]:
-    """The decoded results of one task group (``"train"``, ``"evaluate"``, …), in task order."""
-    folder = runs_dir_for(slug_or_path)
-    manifest = read_manifest(folder)
-    groups = manifest.get("groups", {})
-    if group not in groups:
-        raise KeyError(f"{folder} has no task group {group!r}; it has {sorted(groups)}")
-    return [read_result(folder / "tasks", t["file"])[1] for t in groups[group]["tasks"]]
-
-
-def load(slug_or_path: str | Path, group: str | None = None):
-    """The raw per-run results of a paper as a DataFrame: one row per task (``group``, the task's arguments, then
-    each top-level field of its result: numbers as columns, curves and tables as Python objects in their cell).
-
-        >>> from hrlkit import runs
-        >>> df = runs.load("teleop_slicing")          # no training, no network: reads data/runs/teleop_slicing/
-    """
-    import pandas as pd
-
-    folder = runs_dir_for(slug_or_path)
-    manifest = read_manifest(folder)
-    rows = []
-    for name, g in manifest.get("groups", {}).items():
-        if group is not None and name != group:
-            continue
-        for task in g["tasks"]:
-            _, result = read_result(folder / "tasks", task["file"])
-            row = {"group": name, **task.get("label", {})}
-            if isinstance(result, dict) and all(isinstance(k, str) for k in result):
-                for k, v in result.items():
-                    row[k if k not in row else f"result_{k}"] = v
-            else:
-                row["result"] = result
-            rows.append(row)
-    if group is not None and not rows:
-        raise KeyError(f"{folder} has no task group {group!r}; it has {sorted(manifest.get('groups', {}))}")
-    return pd.DataFrame(rows)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hrlkit import spec, store
+from hrlkit import runs, spec, store
 from hrlkit.runner import Runner, StaleResultsError, collect_garbage
 
 CALLS: list[tuple] = []
@@ -159,7 +159,7 @@ def test_stored_bytes_do_not_depend_on_workers(toy, tmp_path):
 def test_manifest_load_and_garbage_collection(toy, tmp_path):
     runner(toy, tmp_path / "runs").run("train", toy_task, tasks(seeds=(0, 1, 2)))
     runner(toy, tmp_path / "runs").run("train", toy_task, tasks())          # the manifest now lists 4 tasks
-    df = store.load(tmp_path / "runs")
+    df = runs.load(tmp_path / "runs")
     assert list(df.columns[:3]) == ["group", "method", "seed"] and len(df) == 4
     assert sorted(df["score"]) == [1.0, 1.0, 11.0, 11.0]
     assert len(list((tmp_path / "runs" / "tasks").glob("*.json"))) == 6
