@@ -199,7 +199,7 @@ def test_scorecard_markdown(tmp_path):
     assert "| n/a | n/a | < 1 |" in c3 and "untestable" in c3 and "needs 100 users" in c3
     assert "| 1.23e+05 |" in next(r for r in rows if r.startswith("| C4 (post hoc) "))
     assert "Tuning: PF and static share grid-tuned, 16 configurations each" in md
-    assert "| F1 | actor parameters | 5.81e+03 | by construction |" in md
+    assert "| F1 | actor parameters | 5812 | by construction |" in md
 
 
 def test_scorecard_html(tmp_path):
