@@ -348,7 +348,7 @@ class ClaimsTable:
 
     def _repr_html_(self) -> str:
         def style(col, v):
-            return (f' style="color:{_VERDICT_COLOURS[v]};font-weight:600"' if col == "verdict" else "")
+            return (f' style="color:{_VERDICT_COLOURS[v]};font-weight:600;text-align:left"' if col == "verdict" else "")
 
         legend = ("<p><small>value and 95 % CI: the statistic over seeds (paired: from per-seed differences, seeds "
                   "resampled together); P(improvement): share of seeds (or seed pairs) on the claimed side; MDE: "

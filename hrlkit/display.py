@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any, Callable, Iterable
 
 
@@ -21,14 +22,23 @@ def md_escape(text: Any) -> str:
     return s.replace("<", "&lt;")
 
 
+_NUMERIC = re.compile(r"^[\s\-+−0-9.,eE\[\]%()/—]*$|^n/a$")
+
+
+def _is_text(values) -> bool:
+    return any(not _NUMERIC.match(str(v)) for v in values)
+
+
 def html_table(df, *, classes: str = "hrl-table", cell_style: Callable[[Any, Any], str] | None = None) -> str:
-    """A DataFrame as an HTML table whose cell text is escaped."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    """A DataFrame as an HTML table whose cell text is escaped; columns of text are left-aligned, numbers right."""
+    text_cols = {c for c in df.columns if _is_text(df[c].tolist())}
+    left = ' style="text-align:left"'
+    head = "".join(f"<th{left if c in text_cols else ''}>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
     for _, row in df.iterrows():
         cells = []
         for col, v in row.items():
-            style = cell_style(col, v) if cell_style else ""
+            style = (cell_style(col, v) if cell_style else "") or (left if col in text_cols else "")
             cells.append(f"<td{style}>{html.escape(str(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="{classes}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
