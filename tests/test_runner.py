@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import make_toy_repo
 import yaml
 
 from hrlkit import runs, spec, store
@@ -52,17 +53,8 @@ smoothed = window * 2
 
 @pytest.fixture
 def toy(tmp_path):
-    root = tmp_path / "repo"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "notebooks" / "toy.py").write_text(NOTEBOOK)
-    (root / "toy_env.py").write_text("SCALE = 1\n")
-    (root / "params.yaml").write_text(yaml.safe_dump({"papers": {"toy": {"env": "toy_env.py", "kit": "toy_env.py",
-                                                                         "data": "toy_env.py"}}}))
-    for name in spec.RESULT_CORE:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text("# core\n")
     CALLS.clear()
-    return root
+    return make_toy_repo(tmp_path / "repo", NOTEBOOK)
 
 
 PARAMS = dict(profile="smoke", seeds=[0, 1], workers=1, out_dir="scratch/toy", runs_dir="scratch/toy/runs",

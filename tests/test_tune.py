@@ -3,9 +3,9 @@ reported ones, the same selection whatever the worker count, trials stored with 
 
 import numpy as np
 import pytest
-import yaml
+from conftest import make_toy_repo
 
-from hrlkit import spec, stats, tune
+from hrlkit import stats, tune
 from hrlkit.runner import Runner
 
 CALLS = []
@@ -40,17 +40,8 @@ SPACES = {"ours": tune.Space(lr=tune.LogUniform(1e-4, 1e-1), hidden=tune.Grid(64
 
 @pytest.fixture
 def toy(tmp_path):
-    root = tmp_path / "repo"
-    (root / "notebooks").mkdir(parents=True)
-    (root / "notebooks" / "toy.py").write_text(NOTEBOOK)
-    (root / "toy_env.py").write_text("X = 1\n")
-    (root / "params.yaml").write_text(yaml.safe_dump({"papers": {"toy": {"env": "toy_env.py", "kit": "toy_env.py",
-                                                                         "data": "toy_env.py"}}}))
-    for name in spec.RESULT_CORE:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text("# core\n")
     CALLS.clear()
-    return root
+    return make_toy_repo(tmp_path / "repo", NOTEBOOK)
 
 
 def run(toy, runs_dir, workers=1, sampler="tpe", budget=8):
