@@ -140,24 +140,6 @@ def _execute(nb, executed: Path, params: Mapping[str, Any], *, log_output: bool,
     nbformat.write(done, executed)
 
 
-class _Staged:
-    """Route a notebook's ``out_dir`` into a staging folder (read by :func:`hrlkit.runs.prepare_out_dir`)."""
-
-    def __init__(self, nominal: Path, staging: Path) -> None:
-        self.value = f"{Path(nominal).resolve()}={Path(staging).resolve()}"
-
-    def __enter__(self):
-        self.saved = os.environ.get(STAGING_ENV)
-        os.environ[STAGING_ENV] = self.value
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is None:
-            os.environ.pop(STAGING_ENV, None)
-        else:
-            os.environ[STAGING_ENV] = self.saved
-
-
 class _Env:
     def __init__(self, **values: str) -> None:
         self.values = values
@@ -172,6 +154,11 @@ class _Env:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _staged(nominal: Path, staging: Path) -> _Env:
+    """Route a notebook's ``out_dir`` into a staging folder (read by :func:`hrlkit.runs.prepare_out_dir`)."""
+    return _Env(**{STAGING_ENV: f"{Path(nominal).resolve()}={Path(staging).resolve()}"})
 
 
 def run_notebook(slug: str, params: Mapping[str, Any], out_dir: Path, *, html: bool = True,
@@ -230,8 +217,7 @@ def write_spec(slug: str) -> Path:
 def run_stage_runs(slug: str, cut: str = "experiments") -> None:
     """Execute the training cells (through the experiments cell, or the tuning cell for ``cut="tuning"``); the
     runner stores each task; then drop the stored results no task uses any more."""
-    from hrlkit.runner import LOAD_ONLY_ENV, collect_garbage, resolve_dir
-    from hrlkit.store import atomic_write
+    from hrlkit.runner import LOAD_ONLY_ENV, collect_garbage, resolve_dir, write_timing
 
     section = _section(slug)
     key = "runs_dir" if cut == "experiments" else "tuning_dir"
@@ -245,7 +231,7 @@ def run_stage_runs(slug: str, cut: str = "experiments") -> None:
     load_only = "tuning" if cut == "experiments" else ""    # the runs stage reads the tune stage's trials
     with tempfile.TemporaryDirectory(prefix=f"hrl-{cut}-{slug}-") as tmp:
         staging = Path(tmp) / "out"
-        with _Staged(resolve_dir(section["out_dir"]), staging), _Env(**{LOAD_ONLY_ENV: load_only}):
+        with _staged(resolve_dir(section["out_dir"]), staging), _Env(**{LOAD_ONLY_ENV: load_only}):
             _execute(training_notebook(slug, cut=cut), Path(tmp) / f"{slug}.{cut}.ipynb", section, log_output=True,
                      source_name=f"notebooks/{slug}.py")
     removed = collect_garbage(runs_dir)
@@ -257,7 +243,7 @@ def run_stage_runs(slug: str, cut: str = "experiments") -> None:
                         "cpu_count": os.cpu_count(), "torch": torch.__version__.split("+")[0]}
     else:
         doc["stage"] = before["stage"]
-    atomic_write(timing_path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+    write_timing(runs_dir, doc)
     print(f"raw results of {slug} ({cut}) in {_relative(runs_dir)} ({len(removed)} obsolete files removed)")
 
 
@@ -273,7 +259,7 @@ def run_stage_report(slug: str) -> None:
     _STAGING_DIRS.append(staging_root)
     try:
         staged_out = staging_root / out_dir.name
-        with _Staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "experiments,tuning"}):
+        with _staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "experiments,tuning"}):
             executed = staged_out / f"{slug}.ipynb"
             _execute(read_notebook(slug), executed, section, log_output=True, source_name=f"notebooks/{slug}.py")
         from hrlkit.report import render_html

@@ -522,16 +522,15 @@ class PaperResult:
 
 
 def fmt_num(x: Any, spec: str = ".3g") -> str:
-    """3 significant digits (a whole number below 10⁵ as itself), ``n/a`` for a missing value."""
+    """:func:`hrlkit.claims.fmt_number` for what a metrics.json holds (``n/a`` for a missing value or a flag)."""
+    from hrlkit.claims import fmt_number
+
     if x is None or isinstance(x, bool):
         return "n/a"
     try:
-        v = float(x)
+        return fmt_number(float(x), spec)
     except (TypeError, ValueError):
         return str(x)
-    if spec == ".3g" and v.is_integer() and abs(v) < 1e5:
-        return str(int(v))
-    return f"{v:{spec}}"
 
 
 def fmt_ci(ci: Any) -> str:

@@ -117,7 +117,7 @@ class Runner:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def _write_timing(self, doc: Mapping[str, Any]) -> None:
-        store.atomic_write(self.runs_dir / "timing.json", (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+        write_timing(self.runs_dir, doc)
 
     # ---- running --------------------------------------------------------------------------------------
 
@@ -221,6 +221,11 @@ class Runner:
                 "tasks_timed": len(seconds), "loaded": self.counts["loaded"], "computed": self.counts["computed"]}
 
 
+def write_timing(runs_dir: Path, doc: Mapping[str, Any]) -> None:
+    """``<runs_dir>/timing.json``: wall-clock numbers, kept apart from the byte-identical results."""
+    store.atomic_write(Path(runs_dir) / "timing.json", (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+
+
 def collect_garbage(runs_dir: str | Path) -> list[str]:
     """Remove stored task files (and timing entries) that the manifest no longer lists; returns what went."""
     runs_dir = resolve_dir(runs_dir)
@@ -237,5 +242,5 @@ def collect_garbage(runs_dir: str | Path) -> list[str]:
     if path.exists():
         doc = json.loads(path.read_text())
         doc["tasks"] = {k: v for k, v in doc.get("tasks", {}).items() if k in keep}
-        store.atomic_write(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
+        write_timing(runs_dir, doc)
     return removed
