@@ -463,8 +463,20 @@ def validate_metrics(doc: Mapping[str, Any]) -> None:
             raise ValueError(f"claim {c['id']}: verdict {c['verdict']!r} does not follow from its CI ({expected!r})")
 
 
+def flat_metrics(doc: Mapping[str, Any]) -> dict[str, int]:
+    """The few numbers `dvc metrics show` lists per paper (the same keys for every paper, so the table stays
+    narrow): how many claims got each verdict, and the seeds behind them. Everything else is in metrics.json."""
+    counts = {v: 0 for v in VERDICTS}
+    for c in doc["claims"]:
+        counts[c["verdict"]] += 1
+    return {**{v.replace(" ", "_"): n for v, n in counts.items()}, "claims": len(doc["claims"]),
+            "seeds": len(doc["seeds"])}
+
+
 def write_metrics(out_dir: Path | str, doc: Mapping[str, Any]) -> Path:
-    """Write metrics.json deterministically (fixed float formatting via round_sig upstream)."""
+    """Write metrics.json deterministically (fixed float formatting via round_sig upstream), and beside it
+    dvc_metrics.json, the flat summary DVC shows (:func:`flat_metrics`)."""
     path = Path(out_dir) / "metrics.json"
     path.write_text(json.dumps(doc, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    (Path(out_dir) / "dvc_metrics.json").write_text(json.dumps(flat_metrics(doc), indent=1) + "\n")
     return path

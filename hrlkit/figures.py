@@ -61,7 +61,7 @@ def provenance(slug: str, params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def save_figure(fig, name: str, caption: str, *, out_dir: Path, slug: str, params: Mapping[str, Any],
-                svg: bool = True) -> Path:
+                svg: bool = False) -> Path:
     """Save ``fig`` as PNG (+ SVG) under ``out_dir/figures`` with provenance metadata; print its caption."""
     prov = provenance(slug, params)
     tag = f"hrl-repro {slug} | commit {prov['git_commit']} | params {prov['params_hash']}"

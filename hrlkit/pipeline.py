@@ -4,7 +4,10 @@
     python -m hrlkit.pipeline runs <slug>     # run the training cells; store every task under data/runs/<slug>/
     python -m hrlkit.pipeline report <slug>   # run the whole notebook on the stored results (never trains) into
                                               # reports/<slug>/ and reports/<slug>.html
-    python -m hrlkit.pipeline tune <slug>     # a notebook with a `tuning` cell: run the trials into tuning_dir
+    python -m hrlkit.pipeline tune <slug>     # run the trials of the notebook's `tuning` cell into tuning_dir
+                                              # (data/tuning/<slug>; a note there when the notebook tunes nothing)
+    python -m hrlkit.pipeline smoke [slug …]  # every (or the named) notebook in smoke mode into scratch/smoke/,
+                                              # a progress line per paper, then its verdicts in the terminal
     python -m hrlkit.pipeline check           # every params.yaml section against its notebook's declaration
     python -m hrlkit.pipeline params <slug>   # the notebook's parameters: default, what is allowed, what it does
 
@@ -38,7 +41,7 @@ import yaml
 
 from hrlkit.provenance import repo_root
 from hrlkit.runs import STAGING_ENV
-from hrlkit.spec import (notebook_parameters, notebook_path, read_notebook,  # noqa: F401 (re-exported)
+from hrlkit.spec import (has_cut, notebook_parameters, notebook_path, read_notebook,  # noqa: F401 (re-exported)
                          experiments_cell_index, spec_path, training_spec)
 
 
@@ -221,8 +224,14 @@ def run_stage_runs(slug: str, cut: str = "experiments") -> None:
 
     section = _section(slug)
     key = "runs_dir" if cut == "experiments" else "tuning_dir"
+    if cut == "tuning" and not has_cut(read_notebook(slug), "tuning"):
+        _write_no_tuning(slug, section)
+        return
     if key not in section:
         raise SystemExit(f"params.yaml section {slug!r} must set {key}")
+    if cut == "tuning" and Path(section[key]) != Path(TUNING_ROOT) / slug:
+        raise SystemExit(f"params.yaml section {slug!r}: tuning_dir must be {TUNING_ROOT}/{slug} (the tune stage's "
+                         f"output), got {section[key]!r}")
     runs_dir = resolve_dir(section[key])
     (runs_dir / "manifest.json").unlink(missing_ok=True)    # rebuilt, group by group, by this run
     timing_path = runs_dir / "timing.json"
@@ -245,6 +254,25 @@ def run_stage_runs(slug: str, cut: str = "experiments") -> None:
         doc["stage"] = before["stage"]
     write_timing(runs_dir, doc)
     print(f"raw results of {slug} ({cut}) in {_relative(runs_dir)} ({len(removed)} obsolete files removed)")
+
+
+TUNING_ROOT = "data/tuning"
+
+
+def _write_no_tuning(slug: str, section: dict) -> None:
+    """The tune stage of a notebook without a ``tuning`` cell: a note in data/tuning/<slug>, so that every paper's
+    runs stage can depend on its tuning folder."""
+    from hrlkit.runner import resolve_dir
+    from hrlkit.store import atomic_write
+
+    if "tuning_dir" in section:
+        raise SystemExit(f"params.yaml section {slug!r} sets tuning_dir, but notebooks/{slug}.py has no cell tagged "
+                         "'tuning'")
+    folder = resolve_dir(f"{TUNING_ROOT}/{slug}")
+    folder.mkdir(parents=True, exist_ok=True)
+    note = {"slug": slug, "tuning": "none: the notebook has no cell tagged 'tuning' (metrics.json says why)"}
+    atomic_write(folder / "manifest.json", (json.dumps(note, indent=1, sort_keys=True) + "\n").encode())
+    print(f"{slug}: no tuning cell; wrote {_relative(folder / 'manifest.json')}")
 
 
 def run_stage_report(slug: str) -> None:
@@ -338,6 +366,41 @@ def die_with_parent() -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
+def verdict_table(doc: Mapping[str, Any], width: int = 72) -> str:
+    """A plain-text table of a metrics.json's claims: id, verdict, value [95 % CI], the claim (shortened)."""
+    lines = []
+    for c in doc["claims"]:
+        value = "" if c.get("value") is None else f"{c['value']:.3g}"
+        if c.get("ci95"):
+            value += f" [{c['ci95'][0]:.3g}, {c['ci95'][1]:.3g}]"
+        claim = c["claim"] if len(c["claim"]) <= width else c["claim"][:width - 1] + "…"
+        lines.append(f"  {c['id']:<5} {c['verdict']:<15} {value:<34} {claim}")
+    return "\n".join(lines)
+
+
+def run_smoke(slugs: list[str]) -> int:
+    """Run every (or each named) paper's notebook in smoke mode into scratch/smoke/<slug>/ and print its verdicts."""
+    papers = list(load_params()["papers"])
+    unknown = [s for s in slugs if s not in papers]
+    if unknown:
+        raise SystemExit(f"unknown paper(s) {unknown}; params.yaml lists {papers}")
+    chosen = slugs or papers
+    for i, slug in enumerate(chosen, 1):
+        out = repo_root() / "scratch" / "smoke" / slug
+        shutil.rmtree(out, ignore_errors=True)
+        params = {"out_dir": _relative(out), "runs_dir": _relative(out / "runs")}
+        if "tuning_dir" in notebook_parameters(read_notebook(slug)):
+            params["tuning_dir"] = _relative(out / "tuning")
+        print(f"[{i}/{len(chosen)}] {slug}: running the notebook in smoke mode …", flush=True)
+        start = time.perf_counter()
+        run_notebook(slug, params, out, html=False)
+        doc = json.loads((out / "metrics.json").read_text())
+        print(f"[{i}/{len(chosen)}] {slug}: done in {time.perf_counter() - start:.0f} s → {_relative(out)}/\n"
+              f"  verdicts of the smoke run (a code-path check: its numbers mean nothing; the reports in "
+              f"reports/ hold the repro ones):\n{verdict_table(doc)}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hrlkit.pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -346,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                        ("report", "report from the stored results into reports/"),
                        ("tune", "tune: store every trial under the paper's tuning_dir")):
         sub.add_parser(name, help=text).add_argument("slug")
+    sub.add_parser("smoke", help="run notebooks in smoke mode and print their verdicts").add_argument(
+        "slugs", nargs="*")
     sub.add_parser("check", help="check every params.yaml section against its notebook's parameter declaration")
     sub.add_parser("params", help="list a notebook's parameters: default, what is allowed, what it does"
                    ).add_argument("slug")
@@ -360,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         for row in describe_parameters(args.slug):
             print(f"{row['name']:<28} {row['default']!r:<34} {row['allowed']:<40} {row['help']}")
         return 0
+    if args.cmd == "smoke":
+        return run_smoke(args.slugs)
     if args.cmd == "spec":
         write_spec(args.slug)
         return 0

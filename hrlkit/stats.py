@@ -18,6 +18,8 @@ which metric of which method.
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Callable, Sequence
 
 import numpy as np
@@ -275,7 +277,10 @@ def min_detectable_effect(sd: float, n: int, *, paired: bool = True, power: floa
     if sd == 0:
         return 0.0
     kw = dict(nobs=n) if paired else dict(nobs1=n, ratio=1.0)
-    d = _power_model(paired).solve_power(effect_size=None, alpha=alpha, power=power, alternative="two-sided", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = _power_model(paired).solve_power(effect_size=None, alpha=alpha, power=power, alternative="two-sided",
+                                             **kw)
     return float(d) * sd
 
 
@@ -289,11 +294,20 @@ def units_needed(effect: float, sd: float, *, paired: bool = True, power: float 
         return 2
     d = abs(effect) / sd
     model = _power_model(paired)
-    kw = dict(nobs=None) if paired else dict(nobs1=None, ratio=1.0)
-    try:
-        n = model.solve_power(effect_size=d, alpha=alpha, power=power, alternative="two-sided", **kw)
-    except Exception:  # noqa: BLE001 - statsmodels' root finder fails for absurdly small effects
-        return cap
+    size = "nobs" if paired else "nobs1"
+    extra = {} if paired else {"ratio": 1.0}
+    with warnings.catch_warnings():       # statsmodels' root finder warns (and gives up) at the extremes
+        warnings.simplefilter("ignore")
+        # a large effect: the smallest sample a t test can use already has the power
+        if model.power(effect_size=d, alpha=alpha, alternative="two-sided", **{size: 2}, **extra) >= power:
+            return 2
+        if model.power(effect_size=d, alpha=alpha, alternative="two-sided", **{size: cap}, **extra) < power:
+            return cap
+        try:
+            n = model.solve_power(effect_size=d, alpha=alpha, power=power, alternative="two-sided",
+                                  **{size: None}, **extra)
+        except Exception:  # noqa: BLE001 - the root finder can still fail; the bracket above says the answer is ≤ cap
+            return cap
     n = float(np.asarray(n).item())
     return int(min(cap, max(2, np.ceil(n)))) if np.isfinite(n) else cap
 

@@ -65,9 +65,11 @@ def test_save_figure_writes_provenance(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     png = figures.save_figure(fig, "demo", "A line.", out_dir=tmp_path, slug="demo_paper", params={"a": 1})
-    plt.close(fig)
     prov = figures.read_png_provenance(png)
     assert prov["slug"] == "demo_paper" and len(prov["params_hash"]) == 12 and prov["git_commit"]
+    assert not (tmp_path / "figures" / "demo.svg").exists()      # one file per figure: PNG (dvc plots shows it once)
+    figures.save_figure(fig, "demo", "A line.", out_dir=tmp_path, slug="demo_paper", params={"a": 1}, svg=True)
+    plt.close(fig)
     assert (tmp_path / "figures" / "demo.svg").read_text().count("demo_paper") >= 1
 
 

@@ -6,7 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import hrlkit.envs
-from hrlkit.envs.slice5g import Slice5GConfig, Slice5GCore
+from hrlkit.envs.slice5g import SCHEDULERS, Slice5GConfig, Slice5GCore, delay_quantile_ms
 
 
 @pytest.mark.parametrize("env_id", hrlkit.envs.ENV_IDS)
@@ -19,29 +19,103 @@ def test_check_env(env_id):
 def test_rates_follow_eq1():
     cfg = Slice5GConfig()
     core = Slice5GCore(3, cfg, snr_db=[5.0, 10.0, 20.0], seed=11)
-    # the first draw after reset: |h|² ~ Exp(1), shape (cells, users, PRBs)
-    h2 = np.random.default_rng(11).exponential(size=(3, cfg.n_urllc_users + cfg.n_embb_users, cfg.n_prb))
+    # the first draw after reset, from the channel stream: |h|² ~ Exp(1), shape (cells, users, PRBs)
+    channel_stream = np.random.default_rng(np.random.SeedSequence(11).spawn(3)[0])
+    h2 = channel_stream.exponential(size=(3, cfg.n_urllc_users + cfg.n_embb_users, cfg.n_prb))
     snr = 10 ** (np.array([5.0, 10.0, 20.0]) / 10)
     expected = cfg.prb_bandwidth_hz * cfg.slot_s * np.log2(1 + snr[:, None, None] * h2)
     np.testing.assert_allclose(core.rate_bits, expected)
+    # within a slice, a PRB goes to the slice's best user
+    np.testing.assert_allclose(core.slice_bits[:, 0], expected[:, :cfg.n_urllc_users].max(axis=1))
+    np.testing.assert_allclose(core.slice_bits[:, 1], expected[:, cfg.n_urllc_users:].max(axis=1))
 
 
-@pytest.mark.parametrize("scheduler", ["slicing", "proportional-fair", "max-rate"])
-def test_queue_recursions(scheduler):
-    """F(t+1) = [F + A1 − D]^+ and G(t+1) = min([G + A2 − r_e]^+, G_max), every slot, every cell."""
+def _action(scheduler, n, phi=0.5):
+    return np.full(n, phi) if scheduler == "slicing" else None
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_served_packets_follow_eq4_to_6(scheduler):
+    """Every slot, every cell, whatever the scheduler: URLLC service D = [r_u − β·DI]^+ leaves the queue that already
+    holds this slot's arrivals, F(t+1) = [F + A1 − D]^+ (minus ring drops), G(t+1) = min([G + A2 − r_e]^+, G_max)."""
     cfg = Slice5GConfig()
     core = Slice5GCore(8, cfg, snr_db=np.linspace(3, 20, 8), seed=3)
     rng = np.random.default_rng(0)
     for _ in range(300):
-        F0, G0 = core.F.copy(), core.G.copy()
-        phi = rng.uniform(0, 1, 8) if scheduler == "slicing" else None
-        _, reward, info = core.step(scheduler, phi)
-        expected_F = np.maximum(F0 + info["urllc_arrivals"] - info["urllc_service"], 0.0) - info["urllc_dropped"]
-        np.testing.assert_allclose(core.F, expected_F, atol=1e-9)
-        expected_G = np.minimum(np.maximum(G0 + info["embb_arrivals"] - info["embb_rate"], 0.0), cfg.embb_buffer)
-        np.testing.assert_allclose(core.G, expected_G, atol=1e-9)
-        assert np.all(core.F >= 0) and np.all(core.G >= 0) and np.all(core.G <= cfg.embb_buffer)
-        assert np.all(np.isfinite(reward))
+        F_start, G_start, di = core.F.copy(), core.G.copy(), core.di.copy()   # arrivals of this slot included
+        _, info = core.step(scheduler, rng.uniform(0, 1, 8) if scheduler == "slicing" else None)
+        service = np.maximum(info["urllc_rate"] - cfg.beta * di, 0.0)
+        np.testing.assert_allclose(info["urllc_service"], service)
+        np.testing.assert_allclose(info["urllc_departed"], np.minimum(F_start, service), atol=1e-9)
+        np.testing.assert_allclose(info["F"], np.maximum(F_start - service, 0.0) - info["urllc_dropped"], atol=1e-9)
+        np.testing.assert_allclose(info["embb_served_packets"], np.minimum(G_start, info["embb_rate"]))
+        expected_G = np.minimum(np.maximum(G_start - info["embb_rate"], 0.0), cfg.embb_buffer)
+        np.testing.assert_allclose(info["G"], expected_G, atol=1e-9)
+        # the next slot's arrivals have joined before anyone schedules it
+        np.testing.assert_allclose(core.F, info["F"] + core.arrivals_u, atol=1e-9)
+        np.testing.assert_allclose(core.G, info["G"] + core.arrivals_e, atol=1e-9)
+        assert np.all(info["F"] >= 0) and np.all(info["G"] >= 0) and np.all(info["G"] <= cfg.embb_buffer)
+        assert np.all(np.isfinite(info["drift"])) and np.all(np.isfinite(info["penalty"]))
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_same_timing_for_every_scheduler(scheduler):
+    """Identical arrivals and ample capacity, no DI loss: every scheduler serves this slot's arrivals in this slot."""
+    cfg = Slice5GConfig(beta=0.0)
+    core = Slice5GCore(4, cfg, snr_db=30.0, seed=2)
+    arrivals = core.F.copy()
+    assert np.all(arrivals > 0)
+    _, info = core.step(scheduler, _action(scheduler, 4))
+    np.testing.assert_allclose(info["urllc_departed"], arrivals)
+    np.testing.assert_allclose(info["F"], 0.0, atol=1e-12)
+    assert np.all(info["urllc_late"] == 0)
+
+
+def test_every_scheduler_sees_the_same_world():
+    """Common random numbers: the same channels and disturbance forces every slot, the same first arrivals, whatever
+    the scheduler does (arrivals then depend on the delivered rate, Eq. 2)."""
+    cores = {s: Slice5GCore(3, seed=7) for s in SCHEDULERS}
+    first = {s: c.arrivals_u.copy() for s, c in cores.items()}
+    assert all(np.array_equal(first["slicing"], a) for a in first.values())
+    for _ in range(60):
+        ref = cores["slicing"]
+        for c in cores.values():
+            np.testing.assert_array_equal(c.rate_bits, ref.rate_bits)
+            np.testing.assert_array_equal(c.disturbance, ref.disturbance)
+        for s, c in cores.items():
+            c.step(s, _action(s, 3, 0.3))
+
+
+def test_per_prb_schedulers_provision_the_buffer_status_plus_margin():
+    """PF and max-rate cover F + margin (URLLC) and G (eMBB) PRB by PRB and leave unneeded PRBs idle."""
+    for margin in (0.0, 2.0):
+        core = Slice5GCore(1, Slice5GConfig(n_prb=4, urllc_margin=margin), seed=0)
+        core.slice_bits[:] = 800.0                 # every PRB carries one URLLC packet or 1/15 eMBB packet
+        core.ring[:] = 0.0
+        core.ring[0, 0] = 1.0                       # F = 1
+        core.F[:] = 1.0
+        core.G[:] = 0.0
+        owner = core._assign_sequential(core.slice_bits)
+        assert (owner[0] == 0).sum() == 1 + margin and (owner[0] == -1).sum() == 4 - 1 - margin
+
+
+def test_same_demand_same_prbs_for_slicing_and_proportional_fair():
+    """Every scheduler walks the PRBs in the same order: when PF serves URLLC first (large weight) and URLLC needs
+    exactly n PRBs, PF's URLLC PRBs are the ones slicing gives a share n/k."""
+    cfg = Slice5GConfig(pf_urllc_weight=1e6)
+    core = Slice5GCore(6, cfg, snr_db=np.linspace(3, 20, 6), seed=4)
+    n = 7
+    first = core.prb_order()[:, :n]
+    need = np.take_along_axis(core.slice_bits[:, 0], first, axis=1).sum(axis=1) / cfg.urllc_packet_bits
+    core.ring[:] = 0.0
+    core.ring[:, 0] = need - 1e-7                      # a hair under n PRBs' worth: the n-th PRB is still needed
+    core.F = core.ring.sum(axis=1)
+    core.G[:] = 1e6                                    # eMBB takes every other PRB
+    weight = np.array([cfg.pf_urllc_weight, 1.0])
+    pf = core._assign_sequential(weight[None, :, None] * core.slice_bits / core.pf_avg[:, :, None])
+    slicing = core._assign_slicing(np.full(6, n / cfg.n_prb))
+    np.testing.assert_array_equal(pf, slicing)
+    assert np.all((pf == 0).sum(axis=1) == n)
 
 
 def test_fifo_delays_hand_case():
@@ -52,11 +126,33 @@ def test_fifo_delays_hand_case():
     core.ring[0, 7] = 2.0     # two packets that arrived 7 slots ago
     core.ring[0, 0] = 1.0     # one packet that arrived this slot
     departed, late, dropped = core._serve_fifo(np.array([2.5]))
-    # oldest first: both old packets leave (delay 8 > 5: late), then half of the new one (delay 1)
+    # oldest first: both old packets leave (delay in (7, 8] > 5: late), then half of the new one (delay in (0, 1])
     assert departed[0] == pytest.approx(2.5) and late[0] == pytest.approx(2.0) and dropped[0] == 0.0
     assert core.ring[0, 0] == pytest.approx(0.5) and core.ring[0, 7] == 0.0
     assert core.delay_hist[0, 7] == pytest.approx(2.0) and core.delay_hist[0, 0] == pytest.approx(0.5)
     assert core.hol_age()[0] == 0.0
+
+
+def test_delay_quantile_interpolates_within_the_slot():
+    hist = np.zeros((2, 8))
+    hist[0, 1] = 10.0                     # every packet left with a delay in (1, 2] slots
+    hist[1, 0], hist[1, 1] = 50.0, 50.0   # half in (0, 1], half in (1, 2]
+    np.testing.assert_allclose(delay_quantile_ms(hist, 0.5), [1.5, 1.0])
+    np.testing.assert_allclose(delay_quantile_ms(hist, 0.99), [1.99, 1.98])
+    np.testing.assert_allclose(delay_quantile_ms(hist, 0.99, slot_ms=0.5), [0.995, 0.99])
+    assert np.isnan(delay_quantile_ms(np.zeros((1, 8)), 0.99)[0])
+
+
+def test_violation_flags_a_packet_already_bound_to_miss_the_bound():
+    """v_t = 1 when a packet still queued after service has age ≥ d_max − 1 (it leaves with a delay > d_max)."""
+    cfg = Slice5GConfig(delay_bound_ms=3, beta=0.0)
+    core = Slice5GCore(2, cfg, snr_db=-10.0, seed=0)
+    core.ring[:] = 0.0
+    core.ring[0, 1] = 100.0   # age 1 = d_max − 2: may still leave next slot with a delay in (2, 3]: not doomed
+    core.ring[1, 2] = 100.0   # age 2 = d_max − 1: doomed
+    core.F = core.ring.sum(axis=1)
+    _, info = core.step("slicing", np.zeros(2))   # no URLLC PRBs: nothing leaves
+    assert info["violation"].tolist() == [0.0, 1.0]
 
 
 def test_command_delay_equals_queue_drain_time():
@@ -75,10 +171,19 @@ def test_command_delay_equals_queue_drain_time():
     assert delivered_at == 5   # 10 packets ahead (incl. itself) at 2 per slot
 
 
+def test_disturbance_is_a_stationary_ou_process():
+    cfg = Slice5GConfig()
+    core = Slice5GCore(400, cfg, seed=1)
+    for _ in range(300):
+        core.step("max-rate")
+    d = core.disturbance.ravel()
+    assert abs(d.std() - cfg.disturbance_std) < 0.15 * cfg.disturbance_std and abs(d.mean()) < 0.3
+
+
 def test_same_seed_same_trajectory():
     def run(seed):
         core = Slice5GCore(4, seed=seed)
-        return np.array([core.step("proportional-fair")[1] for _ in range(50)])
+        return np.array([core.step("proportional-fair")[1]["F"] for _ in range(50)])
 
     np.testing.assert_array_equal(run(5), run(5))
     assert not np.array_equal(run(5), run(6))

@@ -14,7 +14,7 @@ import yaml
 from papermill.exceptions import PapermillExecutionError
 
 from hrlkit.claims import validate_metrics
-from hrlkit.pipeline import run_notebook
+from hrlkit.pipeline import notebook_parameters, read_notebook, run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPERS = list(yaml.safe_load((ROOT / "params.yaml").read_text())["papers"])
@@ -23,7 +23,9 @@ SMOKE_BUDGET_S = 60.0
 # missing file (or, without file parameters, a folder outside the repository), plus what each notebook adds.
 BAD_PARAMETERS = {
     "teleop_slicing": [({"train_update": 0}, "train_update"),                  # typo: unknown name
-                       ({"learning_rate": math.nan}, "learning_rate"),
+                       ({"penalty_weight": math.nan}, "penalty_weight"),
+                       ({"tuning_seeds": [1, 100]}, "tuning_seeds"),                 # overlaps the reported seeds
+                       ({"tuning_budget": 7}, "tuning_budget"),
                        ({"gamma": math.inf}, "gamma"),
                        ({"train_updates": 2.0}, "train_updates"),
                        ({"snr_levels_db": [10, 10]}, "snr_levels_db"),
@@ -68,6 +70,8 @@ pytestmark = pytest.mark.notebook
 
 def _smoke(slug: str, out: Path, runs_dir: Path, **params) -> tuple[Path, float]:
     start = time.perf_counter()
+    if "tuning_dir" in notebook_parameters(read_notebook(slug)):     # tuning trials beside the raw results
+        params.setdefault("tuning_dir", str(runs_dir.parent / f"{runs_dir.name}-tuning"))
     run_notebook(slug, {"out_dir": str(out), "runs_dir": str(runs_dir), **params}, out, html=True)
     return out, time.perf_counter() - start
 

@@ -79,8 +79,14 @@ def test_dvc_yaml_stages_and_scorecard_deps():
 
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     stages = dvc["stages"]
-    for name in ("spec", "runs", "report"):
+    for name in ("spec", "tune", "runs", "report"):
         assert stages[name]["foreach"] == "${papers}"
+    # tuning: its own stage, whose folder the runs and report stages read
+    assert stages["tune"]["do"]["outs"] == [{"data/tuning/${key}": {"cache": False, "persist": True}}]
+    assert "data/tuning/${key}" in stages["runs"]["do"]["deps"] and "data/tuning/${key}" in stages["report"]["do"]["deps"]
+    for slug in PAPERS:
+        section = PARAMS.get(slug) or {}
+        assert section.get("tuning_dir", f"data/tuning/{slug}") == f"data/tuning/{slug}"
     deps = stages["scorecard"]["deps"]
     for slug in PAPERS:
         assert f"reports/{slug}/metrics.json" in deps and f"reports/{slug}/timing.json" in deps
@@ -139,9 +145,63 @@ def test_pins_are_consistent():
     assert lock["torch"].startswith("2.13."), "torch must stay on 2.13.* (a newer range pulls a CUDA build)"
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
-    assert python == ["python=3.11"] and "3.11" in project["requires-python"]
+    assert python == ["python=3.11"] and project["requires-python"] == ">=3.11,<3.14"
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "-r requirements.lock" in pip_section and "-e ." in pip_section
+
+
+def _tasks_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hrl_tasks", ROOT / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_setup_refuses_an_unsupported_python_at_once():
+    tasks = _tasks_module()
+    for ok in ((3, 11), (3, 12), (3, 13)):
+        tasks.check_python(ok)
+    for bad in ((3, 10), (3, 14)):
+        with pytest.raises(SystemExit, match=r"needs Python 3\.11, 3\.12, 3\.13; this is 3\.1[04]"):
+            tasks.check_python(bad)
+    # pyproject says the same
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    from packaging.specifiers import SpecifierSet
+
+    allowed = SpecifierSet(project["requires-python"])
+    assert all(f"{a}.{b}.0" in allowed for a, b in tasks.SUPPORTED_PYTHONS)
+    assert "3.10.0" not in allowed and "3.14.0" not in allowed
+
+
+def test_lab_settings_open_python_notebooks_as_notebooks(tmp_path):
+    tasks = _tasks_module()
+    path = tasks.write_lab_settings(tmp_path)
+    assert path == tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+    # JupyterLab's own reader finds it
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    overrides, _ = _get_overrides(str(path.parent))
+    assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+
+
+def test_environment_yml_pip_section_installs(tmp_path):
+    """conda passes the pip list to `pip install -r`: every line must be valid in a requirements file, and the
+    whole list must resolve (dry run, in a fresh venv)."""
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    requirements = tmp_path / "requirements.txt"
+    lines = [line.replace("-r requirements.lock", f"-r {ROOT / 'requirements.lock'}").replace("-e .", f"-e {ROOT}")
+             for line in pip_section]
+    requirements.write_text("\n".join(lines) + "\n")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    out = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--dry-run", "--quiet", "--retries", "0",
+                          "--timeout", "5", "-r", requirements], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -176,3 +236,48 @@ def test_saving_in_jupyterlab_leaves_the_tracked_file_unchanged(slug):
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="run interactively\n")]
             cell.execution_count = 1
     assert jupytext.writes(nb, fmt="py:percent") == path.read_text()
+
+
+def test_tune_stage_of_a_notebook_without_tuning_writes_a_note(tmp_path, monkeypatch):
+    from conftest import make_toy_repo
+
+    repo = make_toy_repo(tmp_path / "repo", "# %% tags=[\"parameters\"]\nseeds = [0]\n\n"
+                                            "# %% tags=[\"experiments\"]\nx = 1\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr("hrlkit.runner.repo_root", lambda: repo)
+    pipeline._write_no_tuning("toy", {})
+    note = json.loads((repo / "data" / "tuning" / "toy" / "manifest.json").read_text())
+    assert note["slug"] == "toy" and note["tuning"].startswith("none")
+    with pytest.raises(SystemExit, match="tuning_dir"):
+        pipeline._write_no_tuning("toy", {"tuning_dir": "data/tuning/toy"})
+
+
+def test_params_yaml_is_in_the_layout_dvc_writes(tmp_path):
+    """`dvc exp run -S key=value` rewrites params.yaml with DVC's own YAML writer: the committed file is already in
+    that layout, so setting one value changes exactly one line."""
+    from dvc.utils.serialize import modify_yaml
+
+    copy = tmp_path / "params.yaml"
+    original = (ROOT / "params.yaml").read_text()
+    copy.write_text(original)
+    with modify_yaml(copy):
+        pass
+    assert copy.read_text() == original, "params.yaml is not in DVC's layout: load and dump it once with modify_yaml"
+    with modify_yaml(copy) as doc:
+        doc["teleop_slicing"]["eval_slots"] += 1
+    changed = [(a, b) for a, b in zip(original.splitlines(), copy.read_text().splitlines()) if a != b]
+    assert len(changed) == 1 and len(original.splitlines()) == len(copy.read_text().splitlines()), changed
+
+
+def test_smoke_command_names_an_unknown_paper():
+    with pytest.raises(SystemExit, match="unknown paper"):
+        pipeline.run_smoke(["no_such_paper"])
+
+
+def test_verdict_table_is_plain_text():
+    doc = {"claims": [{"id": "C1", "verdict": "reproduced", "value": 0.123456, "ci95": [0.1, 0.2],
+                       "claim": "x" * 100},
+                      {"id": "C2", "verdict": "untestable", "value": None, "ci95": None, "claim": "short"}]}
+    lines = pipeline.verdict_table(doc).splitlines()
+    assert lines[0].split()[:4] == ["C1", "reproduced", "0.123", "[0.1,"] and lines[0].endswith("…")
+    assert lines[1].split() == ["C2", "untestable", "short"]

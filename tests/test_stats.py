@@ -134,6 +134,18 @@ def test_units_needed_inverts_the_minimum_detectable_effect():
     assert stats.units_needed(0.0, 1.0) is None and stats.units_needed(1.0, float("nan")) is None
 
 
+def test_units_needed_at_the_extremes_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stats.units_needed(1.0, 0.018) == 2          # an effect of 55 sd: two seeds already suffice
+        assert stats.units_needed(1e-4, 1.0) == 10_000      # hopeless: the cap, said plainly
+        # textbook values: paired d = 0.5 needs 34 pairs, two groups need 64 per group (alpha 0.05, power 0.8)
+        assert stats.units_needed(0.5, 1.0, paired=True) == 34
+        assert stats.units_needed(0.5, 1.0, paired=False) == 64
+
+
 def test_holm_textbook_example():
     adjusted, reject = stats.holm([0.01, 0.04, 0.03, 0.005])
     # sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 → max(0.06, 0.04) = 0.06 (monotone)

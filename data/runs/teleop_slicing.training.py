@@ -5,36 +5,39 @@
 #
 # training parameters (params.yaml over the notebook's defaults):
 #   cells_per_condition = 4
+#   constraint_price = 10000.0
 #   control_periods_ms = [5, 10, 20, 40]
 #   default_control_period_ms = 10
 #   default_snr_db = 10
+#   delay_bound_ms = 2
 #   delay_quantile = 0.99
 #   delay_window_ms = 500
 #   device = 'auto'
 #   di_offsets = [0.0, 1.0, 2.0, 3.0]
 #   dual_lr = 2.0
-#   entropy_coef = 0.001
-#   eval_slots = 3000
-#   fixed_wn = 25.0
+#   eval_slots = 5000
 #   fixed_zeta = 0.7
 #   gae_lambda = 0.95
 #   gamma = 0.99
-#   learning_rate = 0.0003
-#   methods = ['hierarchical-drl', 'proportional-fair', 'static', 'max-rate']
+#   methods = ['hierarchical-drl', 'drl-unconstrained', 'proportional-fair', 'static', 'max-rate']
+#   penalty_weight = 0.1
 #   ppo_epochs = 4
 #   ppo_minibatches = 4
 #   retune_period_ms = 100
 #   rollout_slots = 128
-#   seeds = [0, 1, 2, 3, 4]
+#   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   snr_levels_db = [5, 10, 15, 20]
 #   trace_slots = 1000
 #   train_cells = 32
 #   train_updates = 250
-#   violation_target = 0.01
+#   tuning_budget = 9
+#   tuning_eval_slots = 3000
+#   tuning_seeds = [100, 101]
+#   violation_target = 0.001
 #
-# task enumerators (adding a value runs only the new tasks): methods, seeds
-# report-only parameters (never retrain): none
-# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir
+# task enumerators (adding a value runs only the new tasks): eval_slots, methods, seeds
+# report-only parameters (never retrain): curve_every, trace_smooth_ms
+# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/envs/slice5g.py, hrlkit/rl, data/teleop_slicing/README.md
 #
 # The training cells, normalised (comments, docstrings and formatting dropped):
@@ -43,22 +46,27 @@
 from pydantic import model_validator
 from hrlkit import params as P
 SLUG = "teleop_slicing"
-ALL_METHODS = ("hierarchical-drl", "proportional-fair", "static", "max-rate")
+ALL_METHODS = ("hierarchical-drl", "drl-unconstrained", "proportional-fair", "static", "max-rate")
 OURS = "hierarchical-drl"
 class TeleopParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
     methods: P.Subset(*ALL_METHODS, first=OURS)
+    tuning_budget: P.Int(ge=1, le=9)
     train_updates: P.Int(ge=1)
     train_cells: P.Int(ge=1)
     rollout_slots: P.Int(ge=1)
     ppo_epochs: P.Int(ge=1)
     ppo_minibatches: P.Int(ge=1)
-    learning_rate: P.Number(gt=0)
     gamma: P.Number(ge=0, le=1)
     gae_lambda: P.Number(ge=0, le=1)
-    entropy_coef: P.Number(ge=0)
-    dual_lr: P.Number(ge=0)
+    penalty_weight: P.Number(ge=0)
+    delay_bound_ms: P.Int(ge=1, le=32)
     violation_target: P.Number(ge=0, le=1)
+    dual_lr: P.Number(ge=0)
+    constraint_price: P.Number(ge=0)
     eval_slots: P.Int(ge=1)
+    tuning_eval_slots: P.Int(ge=1)
     cells_per_condition: P.Int(ge=1)
     snr_levels_db: P.UniqueList(P.Number(ge=-10, le=40), min_len=2)
     control_periods_ms: P.UniqueList(P.Int(ge=1), min_len=2)
@@ -68,11 +76,14 @@ class TeleopParameters(P.Parameters):
     retune_period_ms: P.Int(ge=1)
     delay_window_ms: P.Int(ge=1)
     delay_quantile: P.Number(ge=0.5, le=1)
-    fixed_wn: P.Number(gt=0)
     fixed_zeta: P.Number(gt=0)
     trace_slots: P.Int(ge=1)
+    trace_smooth_ms: P.Int(ge=1)
+    curve_every: P.Int(ge=1)
     @model_validator(mode="after")
     def relations(self):
+        P.require(not set(self.tuning_seeds) & set(self.seeds), "tuning_seeds", self.tuning_seeds,
+                  f"must be disjoint from seeds {self.seeds} (tuning on reported seeds biases the comparison)")
         P.require(self.default_snr_db in self.snr_levels_db, "default_snr_db", self.default_snr_db,
                   f"must be one of snr_levels_db {self.snr_levels_db}")
         P.require(self.default_control_period_ms in self.control_periods_ms, "default_control_period_ms",
@@ -85,6 +96,7 @@ class TeleopParameters(P.Parameters):
 
 # %% training cell 2
 PARAMS = TeleopParameters.from_notebook(globals())
+from dataclasses import replace
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
@@ -92,22 +104,23 @@ import pandas as pd
 import scipy.linalg
 import seaborn as sns
 import torch
-from IPython.display import Markdown, display
-from hrlkit import figures, parallel, rl, runs, stats
-from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
-from hrlkit.envs.slice5g import Slice5GConfig, Slice5GCore, mean_spectral_efficiency
+from IPython.display import display
+from hrlkit import figures, parallel, rl, runs, tune
+from hrlkit.envs.slice5g import Slice5GConfig, Slice5GCore, delay_quantile_ms, mean_spectral_efficiency
 from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 PAPER = {"slug": SLUG, "arxiv": "2505.15977",
          "title": "A Hierarchical Optimization Framework Using Deep Reinforcement Learning for Task-Driven "
                   "Bandwidth Allocation in 5G Teleoperation"}
-GAIN_MODES = ("razumikhin", "fixed")
+GAIN_MODES = ("razumikhin", "fixed", "margin")
+BOUND_OF_MODE = {"razumikhin": "tau_star_s", "margin": "tau_exact_s"}
+LEARNED = (OURS, "drl-unconstrained")
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
 clock = runs.WallClock()
 figures.set_theme()
 seed_everything(0)
-CFG = Slice5GConfig(violation_target=violation_target)
+CFG = Slice5GConfig(delay_bound_ms=delay_bound_ms)
 print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 
 # %% training cell 3
@@ -134,58 +147,67 @@ def condition_grid() -> pd.DataFrame:
               "di_offset": d} for d in di_offsets]
     return pd.DataFrame(rows)
 CONDITIONS = condition_grid()
-CELL_CONDITION = np.repeat(np.arange(len(CONDITIONS)), cells_per_condition)
-print(f"{len(CONDITIONS)} conditions × {cells_per_condition} cells = {len(CELL_CONDITION)} cells per evaluation run")
+SNR_CONDITIONS = CONDITIONS[CONDITIONS["sweep"] == "snr"].reset_index(drop=True)
+print(f"{len(CONDITIONS)} conditions × {cells_per_condition} cells = {len(CONDITIONS) * cells_per_condition} cells "
+      "per evaluation run")
 
 # %% training cell 5
-def razumikhin_delay_bound(kp: float, kd: float, scalings=np.logspace(-3, 1, 21),
-                           q_weights=np.logspace(-2, 2, 5)) -> float:
+def razumikhin_delay_bound(kp: float, kd: float, q_weights=np.logspace(-4, 2, 13),
+                           couplings=np.linspace(-0.9, 0.9, 7), p_grid=np.logspace(-3, 3, 25)) -> float:
     ...
     A = np.array([[0.0, 1.0], [0.0, 0.0]])
     Ad = np.array([[0.0, 0.0], [-kp, -kd]])
     if np.max(np.linalg.eigvals(A + Ad).real) >= 0:
         return 0.0
+    AdA, AdAd = Ad @ A, Ad @ Ad
+    p0 = p_grid[:, None, None, None]
+    p1 = p_grid[None, :, None, None]
     best = 0.0
-    for s in scalings:
-        S, S_inv = np.diag([1.0, s]), np.diag([1.0, 1.0 / s])
-        As, Ads = S @ A @ S_inv, S @ Ad @ S_inv
-        for q in q_weights:
-            Q = np.diag([1.0, q])
-            Pm = scipy.linalg.solve_continuous_lyapunov((As + Ads).T, -Q)
-            eig = np.linalg.eigvalsh(Pm)
-            bound = min(1.0, q) / (2 * np.sqrt(eig[-1] / eig[0]) * np.linalg.norm(Pm @ Ads, 2)
-                                    * (np.linalg.norm(As, 2) + np.linalg.norm(Ads, 2)))
-            best = max(best, bound)
-    return float(best)
+    for q in q_weights:
+        for c in couplings:
+            Q = np.array([[1.0, c * np.sqrt(q)], [c * np.sqrt(q), q]])
+            Pm = scipy.linalg.solve_continuous_lyapunov((A + Ad).T, -Q)
+            P_inv = np.linalg.inv(Pm)
+            W = (p0 + p1) * Pm + (Pm @ AdA @ P_inv @ AdA.T @ Pm) / p0 + (Pm @ AdAd @ P_inv @ AdAd.T @ Pm) / p1
+            L_inv = np.linalg.inv(np.linalg.cholesky(Q))
+            lam_max = np.linalg.eigvalsh(L_inv @ W @ L_inv.T)[..., -1]
+            best = max(best, float(1.0 / lam_max.min()))
+    return best
+def exact_delay_margin(kp: float, kd: float) -> float:
+    ...
+    wc = np.sqrt((kd**2 + np.sqrt(kd**4 + 4 * kp**2)) / 2)
+    return float(np.arctan2(kd * wc, kp) / wc)
 def gains(wn: float, zeta: float) -> tuple[float, float]:
     ...
     return wn**2, 2 * zeta * wn
-def gain_table(wn_grid=np.geomspace(0.5, 30.0, 30), zetas=(0.7, 1.0)) -> pd.DataFrame:
+def gain_table(wn_grid=np.geomspace(0.5, 60.0, 36), zetas=(0.7, 1.0)) -> pd.DataFrame:
+    ...
     rows = []
     for wn in wn_grid:
         for z in zetas:
             kp, kd = gains(wn, z)
-            rows.append({"wn": wn, "zeta": z, "kp": kp, "kd": kd, "tau_star_s": razumikhin_delay_bound(kp, kd)})
+            rows.append({"wn": wn, "zeta": z, "kp": kp, "kd": kd, "tau_star_s": razumikhin_delay_bound(kp, kd),
+                         "tau_exact_s": exact_delay_margin(kp, kd)})
     return pd.DataFrame(rows).sort_values(["wn", "tau_star_s"], ascending=[False, False]).reset_index(drop=True)
 GAIN_TABLE = gain_table()
-FIXED_KP, FIXED_KD = gains(fixed_wn, fixed_zeta)
-print(f"fixed zero-delay gains: Kp={FIXED_KP:.0f}, Kd={FIXED_KD:.1f}, certified delay τ*="
-      f"{1e3 * razumikhin_delay_bound(FIXED_KP, FIXED_KD):.2f} ms")
 display(GAIN_TABLE.iloc[::6].round(4))
-def select_gains(tau_hat_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def select_gains(tau_hat_s: np.ndarray, bound: str = "tau_star_s") -> tuple[np.ndarray, np.ndarray]:
     ...
-    tau_star = GAIN_TABLE["tau_star_s"].to_numpy()
-    ok = tau_star[None, :] >= tau_hat_s[:, None]
-    idx = np.where(ok.any(axis=1), ok.argmax(axis=1), int(np.argmax(tau_star)))
+    tau_ok = GAIN_TABLE[bound].to_numpy()
+    ok = tau_ok[None, :] >= tau_hat_s[:, None]
+    idx = np.where(ok.any(axis=1), ok.argmax(axis=1), int(np.argmax(tau_ok)))
     return GAIN_TABLE["kp"].to_numpy()[idx], GAIN_TABLE["kd"].to_numpy()[idx]
 class ControlLevel:
     ...
-    def __init__(self, core: Slice5GCore, mode: str, log_cell: int | None = None):
+    def __init__(self, core: Slice5GCore, mode: str, fixed_wn: float | None = None, log_cell: int | None = None):
         self.core, self.mode, self.log_cell = core, mode, log_cell
         self.window_slots = int(delay_window_ms / (CFG.slot_s * 1e3))
         self.history: list[list[np.ndarray]] = []
         self.log: list[tuple[int, float, float, float]] = []
-        core.set_gains(FIXED_KP, FIXED_KD)
+        if mode == "fixed":
+            core.set_gains(*gains(fixed_wn, fixed_zeta))
+        else:
+            core.set_gains(*select_gains((core.control_period + 1) * CFG.slot_s, BOUND_OF_MODE[mode]))
     def tau_hat(self) -> np.ndarray:
         ...
         recent = self.history[-max(1, self.window_slots // retune_period_ms):]
@@ -200,20 +222,22 @@ class ControlLevel:
             return
         self.history.append(self.core.pop_command_delays())
         tau_hat = self.tau_hat()
-        if self.mode == "razumikhin":
-            self.core.set_gains(*select_gains(tau_hat))
+        if self.mode != "fixed":
+            self.core.set_gains(*select_gains(tau_hat, BOUND_OF_MODE[self.mode]))
         if self.log_cell is not None:
             i = self.log_cell
             self.log.append((self.core.t, 1e3 * tau_hat[i], float(np.sqrt(self.core.kp[i])),
                              float(self.core.di[i])))
 
 # %% training cell 6
+def lagrangian_reward(info: dict, lam: float) -> np.ndarray:
+    return -(info["drift"] + penalty_weight * info["penalty"]) - lam * (info["violation"] - violation_target)
 def sample_training_conditions(core: Slice5GCore, rng: np.random.Generator) -> None:
     ...
     core.snr_db = rng.uniform(min(snr_levels_db), max(snr_levels_db), core.n)
     core.control_period = rng.choice(np.asarray(control_periods_ms, dtype=np.int64), core.n)
     core.di_offset = rng.uniform(0.0, max(di_offsets), core.n)
-def train_level1(seed: int) -> dict:
+def train_level1(seed: int, config: dict, constrained: bool = True) -> dict:
     ...
     rng = np.random.default_rng(derive_seed(seed, "train"))
     gen = torch.Generator().manual_seed(derive_seed(seed, "minibatches"))
@@ -221,8 +245,8 @@ def train_level1(seed: int) -> dict:
     sample_training_conditions(core, rng)
     control = ControlLevel(core, "razumikhin")
     model = rl.ActorCritic(Slice5GCore.obs_dim, "beta", 1, hidden=(64, 64)).to(DEVICE)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, eps=1e-5)
-    cfg = rl.PPOConfig(update_epochs=ppo_epochs, num_minibatches=ppo_minibatches, ent_coef=entropy_coef)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"], eps=1e-5)
+    cfg = rl.PPOConfig(update_epochs=ppo_epochs, num_minibatches=ppo_minibatches, ent_coef=config["entropy_coef"])
     obs_norm = rl.RunningMeanStd(shape=(Slice5GCore.obs_dim,))
     lam, curve = 0.0, []
     obs = core.observe()
@@ -237,8 +261,9 @@ def train_level1(seed: int) -> dict:
             x = torch.as_tensor(obs_norm.normalize(obs), dtype=torch.float32, device=DEVICE)
             with torch.no_grad():
                 action, logp, value = model.act(x)
-            obs_next, reward, info = core.step("slicing", action.cpu().numpy()[:, 0])
+            obs_next, info = core.step("slicing", action.cpu().numpy()[:, 0])
             control.step()
+            reward = lagrangian_reward(info, lam)
             if not np.all(np.isfinite(reward)):
                 raise FloatingPointError(f"train_level1(seed={seed}): non-finite reward at update {update}")
             buf["obs"][t], buf["act"][t] = x.cpu().numpy(), action.cpu().numpy()
@@ -254,22 +279,24 @@ def train_level1(seed: int) -> dict:
         batch = {"obs": tens["obs"].reshape(T * N, -1), "actions": tens["act"].reshape(T * N, 1),
                  "logprobs": tens["logp"].reshape(-1), "advantages": adv.reshape(-1),
                  "returns": ret.reshape(-1), "values": tens["val"].reshape(-1)}
-        stats_ = rl.ppo_update(model, optimizer, batch, cfg, gen)
+        rl.ppo_update(model, optimizer, batch, cfg, gen)
         v_bar = float(violations.mean())
-        lam = max(0.0, lam + dual_lr * (v_bar - violation_target))
+        lam = max(0.0, lam + dual_lr * (v_bar - violation_target)) if constrained else 0.0
         curve.append({"update": update, "return": float(buf["rew"].mean()), "lambda": lam,
-                      "violation_rate": v_bar, "mean_phi": float(buf["act"].mean()),
-                      "explained_variance": stats_["explained_variance"]})
+                      "violation_rate": v_bar, "mean_phi": float(buf["act"].mean())})
         sample_training_conditions(core, rng)
     return {"seed": seed, "state": {k: v.cpu() for k, v in model.state_dict().items()},
             "obs_norm": obs_norm.state_dict(), "lambda": lam, "curve": curve}
 
 # %% training cell 7
-def static_share(snr_db: np.ndarray) -> np.ndarray:
+def static_share(snr_db: np.ndarray, shares: list[float]) -> np.ndarray:
     ...
-    levels, cell_level = np.unique(snr_db, return_inverse=True)
-    demand = np.array([offered_prb_demand(float(s)) for s in levels])[cell_level]
-    return demand[:, 0] / demand.sum(axis=1)
+    return np.array([shares[snr_levels_db.index(s)] for s in snr_db.tolist()])
+def scheduler_config(method: str, config: dict) -> Slice5GConfig:
+    ...
+    if method == "proportional-fair":
+        return replace(CFG, pf_urllc_weight=config["urllc_weight"], urllc_margin=config["urllc_margin"])
+    return CFG
 def load_policy(trained: dict):
     model = rl.ActorCritic(Slice5GCore.obs_dim, "beta", 1, hidden=(64, 64))
     model.load_state_dict(trained["state"])
@@ -277,8 +304,8 @@ def load_policy(trained: dict):
     norm = rl.RunningMeanStd(shape=(Slice5GCore.obs_dim,))
     norm.load_state_dict(trained["obs_norm"])
     return model, norm
-def scheduler_step(core: Slice5GCore, method: str, policy, static_phi: np.ndarray):
-    if method == OURS:
+def scheduler_step(core: Slice5GCore, method: str, policy, static_phi: np.ndarray | None):
+    if method in LEARNED:
         model, norm = policy
         x = torch.as_tensor(norm.normalize(core.observe()), dtype=torch.float32, device=DEVICE)
         with torch.no_grad():
@@ -289,58 +316,130 @@ def scheduler_step(core: Slice5GCore, method: str, policy, static_phi: np.ndarra
     return core.step(method, None)
 
 # %% training cell 8
-def evaluate(method: str, gain_mode: str, seed: int, trained: dict | None) -> dict:
+def evaluate(method: str, gain_mode: str, seed: int, trained: dict | None, config: dict, conditions: pd.DataFrame,
+             slots: int, fixed_wn: float | None = None, keep_trace: bool = False) -> dict:
     ...
-    core = Slice5GCore(len(CELL_CONDITION), CFG, seed=derive_seed(seed, "eval"),
-                       snr_db=CONDITIONS["snr_db"].to_numpy()[CELL_CONDITION],
-                       control_period_ms=CONDITIONS["control_period_ms"].to_numpy()[CELL_CONDITION],
-                       di_offset=CONDITIONS["di_offset"].to_numpy()[CELL_CONDITION])
+    cell_condition = np.repeat(np.arange(len(conditions)), cells_per_condition)
+    core = Slice5GCore(len(cell_condition), scheduler_config(method, config), seed=derive_seed(seed, "eval"),
+                       snr_db=conditions["snr_db"].to_numpy()[cell_condition],
+                       control_period_ms=conditions["control_period_ms"].to_numpy()[cell_condition],
+                       di_offset=conditions["di_offset"].to_numpy()[cell_condition])
     core.lagrange_multiplier = trained["lambda"] if trained else 0.0
-    policy = load_policy(trained) if method == OURS else None
-    static_phi = static_share(core.snr_db)
-    trace_cell = int(np.flatnonzero((CONDITIONS["sweep"] == "snr")
-                                    & (CONDITIONS["snr_db"] == default_snr_db))[0]) * cells_per_condition
-    control = ControlLevel(core, gain_mode, log_cell=trace_cell)
-    acc = {k: np.zeros(core.n) for k in ["arrived", "late", "dropped", "departed", "embb", "F", "G", "used",
-                                         "sq_err", "di"]}
+    policy = load_policy(trained) if method in LEARNED else None
+    static_phi = static_share(core.snr_db, config["shares"]) if method == "static" else None
+    at_op = (conditions["snr_db"] == default_snr_db) & (conditions["control_period_ms"] == default_control_period_ms) \
+        & (conditions["di_offset"] == 0.0)
+    op_rows = np.flatnonzero(at_op.to_numpy())
+    trace_cell = int(op_rows[0]) * cells_per_condition if op_rows.size else 0
+    control = ControlLevel(core, gain_mode, fixed_wn, log_cell=trace_cell if keep_trace else None)
+    keys = {"late": "urllc_late", "dropped": "urllc_dropped", "departed": "urllc_departed",
+            "embb": "embb_served_packets", "F": "F", "G": "G", "used": "prbs_used", "di": "di",
+            "hol_violation": "violation"}
+    acc = {k: np.zeros(core.n) for k in [*keys, "sq_err"]}
     trace = []
-    for t in range(eval_slots):
-        _, _, info = scheduler_step(core, method, policy, static_phi)
+    for t in range(slots):
+        _, info = scheduler_step(core, method, policy, static_phi)
         control.step()
-        for key, src in [("late", "urllc_late"), ("dropped", "urllc_dropped"), ("departed", "urllc_departed"),
-                         ("embb", "embb_served_packets"), ("F", "F"), ("G", "G"), ("used", "prbs_used"),
-                         ("di", "di")]:
+        for key, src in keys.items():
             acc[key] += info[src]
         acc["sq_err"] += info["tracking_error"] ** 2
-        if t < trace_slots:
+        if keep_trace and t < trace_slots:
             trace.append((t, info["F"][trace_cell], info["G"][trace_cell]))
-    return {"method": method, "gains": gain_mode, "seed": seed,
-            "per_cell": summarise_cells(core, acc), "trace": trace, "coupling": control.log}
-def summarise_cells(core: Slice5GCore, acc: dict) -> pd.DataFrame:
-    n_slots = eval_slots
-    hist = core.delay_hist
-    delays_ms = (np.arange(CFG.ring_slots) + 1) * CFG.slot_s * 1e3
-    cum = np.cumsum(hist, axis=1) / np.maximum(hist.sum(axis=1, keepdims=True), 1e-12)
-    p99 = delays_ms[np.minimum((cum < 0.99).sum(axis=1), CFG.ring_slots - 1)]
-    p99 = np.where(acc["dropped"] / np.maximum(acc["departed"] + acc["dropped"], 1e-12) > 0.01,
-                   delays_ms[-1], p99)
+    return {"method": method, "gains": gain_mode, "seed": seed, "per_cell": summarise_cells(core, acc, slots),
+            "trace": trace, "coupling": control.log if keep_trace else []}
+def summarise_cells(core: Slice5GCore, acc: dict, slots: int) -> pd.DataFrame:
+    hist = core.delay_hist.copy()
+    hist[:, -1] += acc["dropped"]
+    slot_ms = CFG.slot_s * 1e3
+    packets = acc["departed"] + acc["dropped"]
+    bits = acc["departed"] * CFG.urllc_packet_bits + acc["embb"] * CFG.embb_packet_bits
     return pd.DataFrame({
-        "condition": CELL_CONDITION,
-        "urllc_violation": (acc["late"] + acc["dropped"]) / np.maximum(acc["departed"] + acc["dropped"], 1e-12),
-        "urllc_delay_mean_ms": (hist * delays_ms).sum(axis=1) / np.maximum(hist.sum(axis=1), 1e-12),
-        "urllc_delay_p99_ms": p99,
-        "embb_throughput_mbps": acc["embb"] / n_slots * CFG.embb_packet_bits / CFG.slot_s / 1e6,
-        "urllc_queue_mean": acc["F"] / n_slots,
-        "embb_queue_mean": acc["G"] / n_slots,
-        "prb_utilisation": acc["used"] / n_slots / CFG.n_prb,
-        "tracking_rmse_m": np.sqrt(acc["sq_err"] / n_slots),
-        "losses_of_control_per_min": core.loss_events / (n_slots * CFG.slot_s / 60.0),
-        "dynamic_index_mean": acc["di"] / n_slots,
+        "condition": np.repeat(np.arange(core.n // cells_per_condition), cells_per_condition),
+        "urllc_violation": (acc["late"] + acc["dropped"]) / np.maximum(packets, 1e-12),
+        "urllc_missed": acc["late"] + acc["dropped"],
+        "urllc_packets": packets,
+        "hol_violation_rate": acc["hol_violation"] / slots,
+        "urllc_delay_mean_ms": (hist * (np.arange(CFG.ring_slots) + 0.5)).sum(axis=1) * slot_ms
+        / np.maximum(hist.sum(axis=1), 1e-12),
+        "urllc_delay_p99_ms": delay_quantile_ms(hist, 0.99, slot_ms),
+        "embb_throughput_mbps": acc["embb"] / slots * CFG.embb_packet_bits / CFG.slot_s / 1e6,
+        "urllc_queue_mean": acc["F"] / slots,
+        "embb_queue_mean": acc["G"] / slots,
+        "prb_utilisation": acc["used"] / slots / CFG.n_prb,
+        "goodput_bits_per_prb": bits / (slots * CFG.n_prb),
+        "tracking_rmse_m": np.sqrt(acc["sq_err"] / slots),
+        "losses_of_control_per_min": core.loss_events / (slots * CFG.slot_s / 60.0),
+        "dynamic_index_mean": acc["di"] / slots,
     })
+
+# %% training cell 9
+STATIC_LEVELS = {f"static-{s:g}db": s for s in snr_levels_db}
+SPACES = {
+    OURS: tune.Space(learning_rate=tune.Grid(1e-4, 3e-4, 1e-3), entropy_coef=tune.Grid(0.0, 0.001, 0.003)),
+    "proportional-fair": tune.Space(urllc_weight=tune.Grid(0.5, 1.0, 2.0), urllc_margin=tune.Grid(0.5, 1.0, 2.0)),
+    **{level: tune.Space(share=tune.Grid(0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)) for level in STATIC_LEVELS},
+}
+SETUP = tune.Setup(metric="constrained_throughput", direction="maximize", budget=tuning_budget,
+                   seeds=tuning_seeds, sampler="grid")
+FIXED_WN_GRID = tune.Grid(5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 25.0, 30.0, 45.0)
+GAIN_SETUP = tune.Setup(metric="tracking_rmse_m", direction="minimize", budget=tuning_budget, seeds=tuning_seeds,
+                        sampler="grid")
+def constrained_throughput(per_cell: pd.DataFrame) -> float:
+    per_level = per_cell.groupby("condition")[["embb_throughput_mbps", "urllc_missed", "urllc_packets"]].sum()
+    per_level["embb_throughput_mbps"] /= cells_per_condition
+    p_viol = per_level["urllc_missed"] / per_level["urllc_packets"].clip(lower=1e-12)
+    score = per_level["embb_throughput_mbps"] - constraint_price * np.maximum(0.0, p_viol - violation_target)
+    return float(score.mean())
+def trial(method: str, config: dict, seed: int) -> dict:
+    ...
+    trained = train_level1(seed, config) if method == OURS else None
+    conditions = CONDITIONS
+    if method in STATIC_LEVELS:
+        conditions = CONDITIONS[CONDITIONS["snr_db"] == STATIC_LEVELS[method]].reset_index(drop=True)
+        method, config = "static", {"shares": [config["share"]] * len(snr_levels_db)}
+    run = evaluate(method, "razumikhin", seed, trained, config, conditions, tuning_eval_slots)
+    per_cell = run["per_cell"]
+    return {"constrained_throughput": constrained_throughput(per_cell),
+            "embb_throughput_mbps": float(per_cell["embb_throughput_mbps"].mean()),
+            "urllc_violation": float(per_cell["urllc_missed"].sum() / max(per_cell["urllc_packets"].sum(), 1e-12)),
+            "final_lambda": trained["lambda"] if trained else 0.0}
+def gain_trial(method: str, config: dict, seed: int) -> dict:
+    ...
+    pf_config = {k: config[k] for k in ("urllc_weight", "urllc_margin")}
+    run = evaluate("proportional-fair", "fixed", seed, None, pf_config, CONDITIONS, tuning_eval_slots,
+                   fixed_wn=config["wn"])
+    return {"tracking_rmse_m": float(run["per_cell"]["tracking_rmse_m"].mean())}
+def pilot_unconstrained(seed: int, config: dict) -> dict:
+    ...
+    trained = train_level1(seed, config, constrained=False)
+    run = evaluate("drl-unconstrained", "razumikhin", seed, trained, config, SNR_CONDITIONS, tuning_eval_slots)
+    return {"seed": seed, "hol_violation_rate": float(run["per_cell"]["hol_violation_rate"].mean())}
+
+# %% training cell 10
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items()
+                                         if ("static" if m in STATIC_LEVELS else m) in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+PF_CONFIG = TUNED.selected.get("proportional-fair", {"urllc_weight": 1.0, "urllc_margin": 0.0})
+GAIN_SPACE = {"fixed-gains": tune.Space(wn=FIXED_WN_GRID, **{k: tune.Grid(v) for k, v in PF_CONFIG.items()})}
+TUNED_GAINS = tune.tune(TUNING_RUNNER, gain_trial, GAIN_SPACE, GAIN_SETUP, reported_seeds=PARAMS["seeds"])
+FIXED_WN = TUNED_GAINS.selected["fixed-gains"]["wn"]
+PILOT_RUNS = TUNING_RUNNER.run("pilot", pilot_unconstrained,
+                               [{"seed": s, "config": TUNED.selected[OURS]} for s in tuning_seeds])
+print(TUNED.summary(), TUNED_GAINS.summary(), sep="\n")
+
+# %% training cell 11
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
-trained_runs = RUNNER.run("train", train_level1, parallel.grid(seed=seeds), desc="train level 1")
-TRAINED = {r["seed"]: r for r in trained_runs}
-eval_tasks = [{"method": m, "gain_mode": g, "seed": s, "trained": TRAINED[s] if m == OURS else None}
+CONFIG = {m: TUNED.selected.get(OURS if m in LEARNED else m, {}) for m in methods}
+if "static" in CONFIG:
+    CONFIG["static"] = {"shares": [TUNED.selected[level]["share"] for level in STATIC_LEVELS]}
+learned = [m for m in methods if m in LEARNED]
+trained_runs = RUNNER.run("train", train_level1, [{"seed": s, "config": CONFIG[m], "constrained": m == OURS}
+                                                  for m in learned for s in seeds], desc="train level 1")
+TRAINED = {(m, s): trained_runs[i * len(seeds) + k] for i, m in enumerate(learned) for k, s in enumerate(seeds)}
+eval_tasks = [{"method": m, "gain_mode": g, "seed": s, "trained": TRAINED.get((m, s)), "config": CONFIG[m],
+               "conditions": CONDITIONS, "slots": eval_slots, "fixed_wn": FIXED_WN if g == "fixed" else None,
+               "keep_trace": s == seeds[0] and g == "razumikhin" and m in (OURS, "proportional-fair")}
               for m in methods for g in GAIN_MODES for s in seeds]
 eval_runs = RUNNER.run("evaluate", evaluate, eval_tasks)
 print(f"{len(trained_runs)} level-1 trainings, {len(eval_runs)} evaluation runs")
