@@ -375,8 +375,8 @@ def summarise_cells(core: Slice5GCore, acc: dict, slots: int) -> pd.DataFrame:
 # %% training cell 9
 STATIC_LEVELS = {f"static-{s:g}db": s for s in snr_levels_db}
 SPACES = {
-    OURS: tune.Space(learning_rate=tune.Grid(1e-4, 3e-4, 1e-3), entropy_coef=tune.Grid(0.0, 0.001, 0.003)),
-    "proportional-fair": tune.Space(urllc_weight=tune.Grid(0.5, 1.0, 2.0), urllc_margin=tune.Grid(0.5, 1.0, 2.0)),
+    OURS: tune.Space(learning_rate=tune.Grid(1e-4, 3e-4, 1e-3), entropy_coef=tune.Grid(0.001, 0.003, 0.01)),
+    "proportional-fair": tune.Space(urllc_weight=tune.Grid(0.5, 1.0, 2.0), urllc_margin=tune.Grid(1.0, 2.0, 4.0)),
     **{level: tune.Space(share=tune.Grid(0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)) for level in STATIC_LEVELS},
 }
 SETUP = tune.Setup(metric="constrained_throughput", direction="maximize", budget=tuning_budget,
