@@ -287,7 +287,7 @@ class Pilot:
     def describe(self, effect: float, seeds: int) -> str:
         need = self.seeds_for(effect)
         return (f"pilot on {self.n} tuning seeds: sd of {self.metric}{' differences' if self.paired else ''} "
-                f"{self.sd:.3g}; detecting {effect:g} with 80 % power needs {need} seeds; the {seeds} seeds used "
+                f"{self.sd:.3g}; detecting {effect:.3g} with 80 % power needs {need} seeds; the {seeds} seeds used "
                 f"detect {self.mde(seeds):.3g}")
 
 

@@ -86,17 +86,19 @@ def test_every_scheduler_sees_the_same_world():
             c.step(s, _action(s, 3, 0.3))
 
 
-def test_per_prb_schedulers_provision_the_buffer_status_plus_margin():
-    """PF and max-rate cover F + margin (URLLC) and G (eMBB) PRB by PRB and leave unneeded PRBs idle."""
-    for margin in (0.0, 2.0):
-        core = Slice5GCore(1, Slice5GConfig(n_prb=4, urllc_margin=margin), seed=0)
+def test_per_prb_schedulers_provision_the_urllc_need_plus_margin():
+    """PF and max-rate cover F + β·DI + margin (URLLC) and G (eMBB) PRB by PRB and leave unneeded PRBs idle."""
+    for margin, di in ((0.0, 0.0), (2.0, 0.0), (0.0, 2.0), (1.0, 2.0)):
+        core = Slice5GCore(1, Slice5GConfig(n_prb=6, urllc_margin=margin, beta=0.5), seed=0)
         core.slice_bits[:] = 800.0                 # every PRB carries one URLLC packet or 1/15 eMBB packet
         core.ring[:] = 0.0
         core.ring[0, 0] = 1.0                       # F = 1
         core.F[:] = 1.0
         core.G[:] = 0.0
+        core.di[:] = di                             # β·DI = 0.5·DI packets of capacity lost (Eq. 4)
         owner = core._assign_sequential(core.slice_bits)
-        assert (owner[0] == 0).sum() == 1 + margin and (owner[0] == -1).sum() == 4 - 1 - margin
+        need = int(np.ceil(1.0 + 0.5 * di + margin))
+        assert (owner[0] == 0).sum() == need and (owner[0] == -1).sum() == 6 - need
 
 
 def test_same_demand_same_prbs_for_slicing_and_proportional_fair():
@@ -183,7 +185,7 @@ def test_disturbance_is_a_stationary_ou_process():
 def test_same_seed_same_trajectory():
     def run(seed):
         core = Slice5GCore(4, seed=seed)
-        return np.array([core.step("proportional-fair")[1]["F"] for _ in range(50)])
+        return np.array([core.step("proportional-fair")[1]["embb_served_packets"] for _ in range(50)])
 
     np.testing.assert_array_equal(run(5), run(5))
     assert not np.array_equal(run(5), run(6))

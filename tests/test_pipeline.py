@@ -253,20 +253,20 @@ def test_tune_stage_of_a_notebook_without_tuning_writes_a_note(tmp_path, monkeyp
 
 
 def test_params_yaml_is_in_the_layout_dvc_writes(tmp_path):
-    """`dvc exp run -S key=value` rewrites params.yaml with DVC's own YAML writer: the committed file is already in
-    that layout, so setting one value changes exactly one line."""
-    from dvc.utils.serialize import modify_yaml
+    """`dvc exp run -S key=value` rewrites params.yaml through DVC's own override writer: the committed file is already
+    in that layout (lists in block style), so setting one value changes exactly one line."""
+    from dvc.utils.hydra import apply_overrides
 
     copy = tmp_path / "params.yaml"
     original = (ROOT / "params.yaml").read_text()
     copy.write_text(original)
-    with modify_yaml(copy):
-        pass
-    assert copy.read_text() == original, "params.yaml is not in DVC's layout: load and dump it once with modify_yaml"
-    with modify_yaml(copy) as doc:
-        doc["teleop_slicing"]["eval_slots"] += 1
-    changed = [(a, b) for a, b in zip(original.splitlines(), copy.read_text().splitlines()) if a != b]
-    assert len(changed) == 1 and len(original.splitlines()) == len(copy.read_text().splitlines()), changed
+    value = yaml.safe_load(original)["teleop_slicing"]["eval_slots"]
+    apply_overrides(copy, [f"teleop_slicing.eval_slots={value}"])
+    assert copy.read_text() == original, "params.yaml is not in DVC's layout: rewrite it once with apply_overrides"
+    apply_overrides(copy, [f"teleop_slicing.eval_slots={value + 1}"])
+    after = copy.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(original.splitlines(), after) if a != b]
+    assert len(after) == len(original.splitlines()) and len(changed) == 1, changed
 
 
 def test_smoke_command_names_an_unknown_paper():

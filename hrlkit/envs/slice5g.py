@@ -20,9 +20,9 @@ Time unit: one scheduling slot, dt = 1 ms. Queue unit: packets (fluid: service m
    rule: a PRB goes to the slice's user with the best channel on it (the users of a slice share its queue).
    Every scheduler walks the PRBs in the same order (from the one where URLLC's channel is relatively best to
    the one where eMBB's is). ``slicing`` gives the URLLC slice the first φ·k of them (level 1's action);
-   ``proportional-fair`` and ``max-rate`` decide PRB by PRB among slices whose demand is not yet covered: the buffer status (F + a tunable margin for
-   URLLC, G for eMBB), which is what a MAC scheduler knows; the DI loss of Eq. 4 is not announced to them, while
-   the learned slicer observes DI (the paper's task-driven premise).
+   ``proportional-fair`` and ``max-rate`` decide PRB by PRB among slices whose demand is not yet covered: for URLLC
+   the capacity that empties its queue, F + β·DI (they know the DI loss of Eq. 4, as the learned slicer observes
+   DI), plus a tunable margin; for eMBB the buffer G.
 4. URLLC departures (Eq. 4): D = [r_u − β·DI]^+ packets, r_u the capacity of the URLLC PRBs; eMBB departures
    min(r_e, G). Queues (Eq. 5–6): F(t+1) = [F + A1 − D]^+, G(t+1) = min([G + A2 − r_e]^+, G_max).
    URLLC packets are served first-in first-out; a ring buffer of arrival-slot bins gives each packet's queueing
@@ -58,7 +58,7 @@ class Slice5GConfig:
     slot_s: float = 1e-3           # dt = τ, one slot
     n_urllc_users: int = 2         # n_u (reconstructed)
     n_embb_users: int = 3          # n_e (reconstructed)
-    # --- traffic (reconstructed: loads chosen so that 10 dB is ~80 % loaded and 5 dB overloaded) ---
+    # --- traffic (reconstructed: loads chosen so that 10 dB is about fully loaded and 5 dB overloaded) ---
     urllc_packet_bits: float = 800.0   # 100-byte teleoperation/haptic packets
     embb_packet_bits: float = 12000.0  # 1500-byte video packets
     lambda0: float = 2.0           # λ0, URLLC packets per ms (aggregate)
@@ -77,7 +77,7 @@ class Slice5GConfig:
     # --- baseline schedulers' knobs (tuned in the notebook) ---
     pf_window_slots: float = 100.0  # t_c of PF's exponential average R̄ (Kelly 1998)
     pf_urllc_weight: float = 1.0    # weight of the URLLC slice in PF's metric w_s r_sj / R̄_s
-    urllc_margin: float = 0.0       # packets the per-PRB schedulers provision above the URLLC buffer status F
+    urllc_margin: float = 0.0       # packets the per-PRB schedulers provision above the URLLC need F + β·DI
     # --- teleoperated robot (level-2 plant; reconstructed) ---
     path_amplitude_m: float = 0.5
     path_period_s: float = 4.0
@@ -253,8 +253,9 @@ class Slice5GCore:
         """PRB by PRB in :meth:`prb_order`, give each PRB to the slice with the highest ``metric`` (n, 2, k) whose
         demand is not yet covered; -1 marks a PRB nobody needs."""
         c = self.cfg
-        # demand = buffer status: F + margin (URLLC), G (eMBB), in bits
-        left = np.stack([(self.F + c.urllc_margin) * c.urllc_packet_bits, self.G * c.embb_packet_bits], axis=1)
+        # demand in bits: URLLC the need F + β·DI plus the margin, eMBB the buffer G
+        left = np.stack([(self.urllc_need() + c.urllc_margin) * c.urllc_packet_bits, self.G * c.embb_packet_bits],
+                        axis=1)
         left[:, 0] = np.where(self.F > 1e-9, left[:, 0], 0.0)     # no margin for an empty buffer
         owner = np.full((self.n, c.n_prb), -1, dtype=np.int64)
         rows = np.arange(self.n)
