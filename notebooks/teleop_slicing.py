@@ -232,7 +232,7 @@ def condition_grid() -> pd.DataFrame:
 
 
 CONDITIONS = condition_grid()
-SNR_CONDITIONS = CONDITIONS[CONDITIONS["sweep"] == "snr"].reset_index(drop=True)   # what tuning evaluates
+SNR_CONDITIONS = CONDITIONS[CONDITIONS["sweep"] == "snr"].reset_index(drop=True)   # what the pilot evaluates
 print(f"{len(CONDITIONS)} conditions × {cells_per_condition} cells = {len(CONDITIONS) * cells_per_condition} cells "
       "per evaluation run")
 

@@ -366,6 +366,7 @@ def summarise_cells(core: Slice5GCore, acc: dict, slots: int) -> pd.DataFrame:
         "urllc_queue_mean": acc["F"] / slots,
         "embb_queue_mean": acc["G"] / slots,
         "prb_utilisation": acc["used"] / slots / CFG.n_prb,
+        "bits_per_used_prb": bits / np.maximum(acc["used"], 1e-12),
         "goodput_bits_per_prb": bits / (slots * CFG.n_prb),
         "tracking_rmse_m": np.sqrt(acc["sq_err"] / slots),
         "losses_of_control_per_min": core.loss_events / (slots * CFG.slot_s / 60.0),
@@ -376,7 +377,7 @@ def summarise_cells(core: Slice5GCore, acc: dict, slots: int) -> pd.DataFrame:
 STATIC_LEVELS = {f"static-{s:g}db": s for s in snr_levels_db}
 SPACES = {
     OURS: tune.Space(learning_rate=tune.Grid(1e-4, 3e-4, 1e-3), entropy_coef=tune.Grid(0.001, 0.003, 0.01)),
-    "proportional-fair": tune.Space(urllc_weight=tune.Grid(0.5, 1.0, 2.0), urllc_margin=tune.Grid(1.0, 2.0, 4.0)),
+    "proportional-fair": tune.Space(urllc_weight=tune.Grid(0.5, 1.0, 2.0), urllc_margin=tune.Grid(0.0, 1.0, 2.0)),
     **{level: tune.Space(share=tune.Grid(0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)) for level in STATIC_LEVELS},
 }
 SETUP = tune.Setup(metric="constrained_throughput", direction="maximize", budget=tuning_budget,
