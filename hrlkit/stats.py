@@ -277,7 +277,7 @@ def min_detectable_effect(sd: float, n: int, *, paired: bool = True, power: floa
     if sd == 0:
         return 0.0
     kw = dict(nobs=n) if paired else dict(nobs1=n, ratio=1.0)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore")
         d = _power_model(paired).solve_power(effect_size=None, alpha=alpha, power=power, alternative="two-sided",
                                              **kw)
@@ -292,16 +292,27 @@ def units_needed(effect: float, sd: float, *, paired: bool = True, power: float 
         return None
     if sd == 0:
         return 2
-    d = abs(effect) / sd
+    d = abs(float(effect)) / float(sd)
     model = _power_model(paired)
     size = "nobs" if paired else "nobs1"
     extra = {} if paired else {"ratio": 1.0}
-    with warnings.catch_warnings():       # statsmodels' root finder warns (and gives up) at the extremes
+
+    def power_at(n: int) -> float:
+        value = float(model.power(effect_size=d, alpha=alpha, alternative="two-sided", **{size: n}, **extra))
+        if np.isfinite(value):
+            return value
+        # statsmodels' noncentral t returns nan far in the tail: the normal approximation is exact enough there
+        dof = n - 1 if paired else 2 * n - 2
+        shift = d * np.sqrt(n if paired else n / 2.0)
+        return float(_sps.norm.cdf(shift - _sps.t.ppf(1 - alpha / 2, dof)))
+
+    # record=True: statsmodels' root finder warns (and gives up) at the extremes, even under its own filters
+    with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore")
         # a large effect: the smallest sample a t test can use already has the power
-        if model.power(effect_size=d, alpha=alpha, alternative="two-sided", **{size: 2}, **extra) >= power:
+        if power_at(2) >= power:
             return 2
-        if model.power(effect_size=d, alpha=alpha, alternative="two-sided", **{size: cap}, **extra) < power:
+        if power_at(cap) < power:
             return cap
         try:
             n = model.solve_power(effect_size=d, alpha=alpha, power=power, alternative="two-sided",

@@ -140,6 +140,8 @@ def test_units_needed_at_the_extremes_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert stats.units_needed(1.0, 0.018) == 2          # an effect of 55 sd: two seeds already suffice
+        # where statsmodels' noncentral t gives nan (an effect of ~41 sd, a NumPy float): still two seeds
+        assert stats.units_needed(np.float64(0.8837), 0.02158899912840919) == 2
         assert stats.units_needed(1e-4, 1.0) == 10_000      # hopeless: the cap, said plainly
         # textbook values: paired d = 0.5 needs 34 pairs, two groups need 64 per group (alpha 0.05, power 0.8)
         assert stats.units_needed(0.5, 1.0, paired=True) == 34
