@@ -25,7 +25,7 @@ BAD_PARAMETERS = {
     "teleop_slicing": [({"train_update": 0}, "train_update"),                  # typo: unknown name
                        ({"penalty_weight": math.nan}, "penalty_weight"),
                        ({"tuning_seeds": [1, 100]}, "tuning_seeds"),                 # overlaps the reported seeds
-                       ({"tuning_budget": 7}, "tuning_budget"),
+                       ({"tuning_budget": 10}, "tuning_budget"),                      # above the grids' size
                        ({"gamma": math.inf}, "gamma"),
                        ({"train_updates": 2.0}, "train_updates"),
                        ({"snr_levels_db": [10, 10]}, "snr_levels_db"),

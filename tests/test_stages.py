@@ -66,12 +66,13 @@ def test_a_report_side_edit_leaves_the_runs_stage_up_to_date(repo):
         changed = changed_stages(repo)
         assert f"runs@{SLUG}" not in changed and f"report@{SLUG}" in changed
         # a comment in a training cell changes nothing either
-        edit(nb, "def train_level1(seed: int) -> dict:", "def train_level1(seed: int) -> dict:  # a comment")
+        edit(nb, "def train_level1(seed: int, config: dict, constrained: bool = True) -> dict:",
+             "def train_level1(seed: int, config: dict, constrained: bool = True) -> dict:  # a comment")
         assert dvc(repo, "repro", f"spec@{SLUG}").returncode == 0
         assert f"runs@{SLUG}" not in changed_stages(repo)
         # a training line does
-        edit(nb, "optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, eps=1e-5)",
-             "optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, eps=1e-6)")
+        edit(nb, 'optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"], eps=1e-5)',
+             'optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"], eps=1e-6)')
         assert dvc(repo, "repro", f"spec@{SLUG}").returncode == 0
         assert f"runs@{SLUG}" in changed_stages(repo)
     finally:
