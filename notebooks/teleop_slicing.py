@@ -1277,8 +1277,9 @@ DEVIATIONS = pd.DataFrame([
     ("Conditions within a run", "not given", "SNR, T_s and DI offset fixed per cell for a whole evaluation run",
      "level 2 re-tunes across conditions (the T_s sweep) more than within a run; time-varying conditions are left "
      "for later"),
-    ("Proportional fair", "PF scheduling (details not given)", "slice-level PF with a buffer-status demand, "
-     "URLLC weight and margin tuned", "users of a slice share one queue, so per-user fairness has no meaning here"),
+    ("Proportional fair", "PF scheduling (details not given)", "slice-level PF whose URLLC demand is F + β·DI plus "
+     "a margin; URLLC weight and margin tuned", "users of a slice share one queue, so per-user fairness has no "
+     "meaning here"),
     ("DI (Eq. 3)", "tracking, orientation, curvature terms", "w_e |e|/e0 + w_o |Δθ|/π + w_κ κ/κ0, each capped at 3",
      "weights and scales reconstructed"),
     ("Robot", "teleoperated robot", "2-D point mass, feed-forward + delayed PD, unmodelled OU force "
