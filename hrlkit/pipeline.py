@@ -378,6 +378,19 @@ def verdict_table(doc: Mapping[str, Any], width: int = 72) -> str:
     return "\n".join(lines)
 
 
+def scratch_params(slug: str, out_dir: Path, runs_dir: Path) -> dict[str, str]:
+    """The folders of a run outside the pipeline (smoke command, tests): outputs, raw results, and the tuning trials
+    beside the raw results when the notebook tunes."""
+    def spelled(path: Path) -> str:                 # repository-relative inside it, absolute elsewhere
+        path = Path(path).resolve()
+        return _relative(path) if path.is_relative_to(repo_root()) else str(path)
+
+    params = {"out_dir": spelled(out_dir), "runs_dir": spelled(runs_dir)}
+    if "tuning_dir" in notebook_parameters(read_notebook(slug)):
+        params["tuning_dir"] = spelled(Path(runs_dir).parent / f"{Path(runs_dir).name}-tuning")
+    return params
+
+
 def run_smoke(slugs: list[str]) -> int:
     """Run every (or each named) paper's notebook in smoke mode into scratch/smoke/<slug>/ and print its verdicts."""
     papers = list(load_params()["papers"])
@@ -388,9 +401,7 @@ def run_smoke(slugs: list[str]) -> int:
     for i, slug in enumerate(chosen, 1):
         out = repo_root() / "scratch" / "smoke" / slug
         shutil.rmtree(out, ignore_errors=True)
-        params = {"out_dir": _relative(out), "runs_dir": _relative(out / "runs")}
-        if "tuning_dir" in notebook_parameters(read_notebook(slug)):
-            params["tuning_dir"] = _relative(out / "tuning")
+        params = scratch_params(slug, out, out / "runs")
         print(f"[{i}/{len(chosen)}] {slug}: running the notebook in smoke mode …", flush=True)
         start = time.perf_counter()
         run_notebook(slug, params, out, html=False)

@@ -14,7 +14,7 @@ import yaml
 from papermill.exceptions import PapermillExecutionError
 
 from hrlkit.claims import validate_metrics
-from hrlkit.pipeline import notebook_parameters, read_notebook, run_notebook
+from hrlkit.pipeline import run_notebook, scratch_params
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPERS = list(yaml.safe_load((ROOT / "params.yaml").read_text())["papers"])
@@ -70,9 +70,7 @@ pytestmark = pytest.mark.notebook
 
 def _smoke(slug: str, out: Path, runs_dir: Path, **params) -> tuple[Path, float]:
     start = time.perf_counter()
-    if "tuning_dir" in notebook_parameters(read_notebook(slug)):     # tuning trials beside the raw results
-        params.setdefault("tuning_dir", str(runs_dir.parent / f"{runs_dir.name}-tuning"))
-    run_notebook(slug, {"out_dir": str(out), "runs_dir": str(runs_dir), **params}, out, html=True)
+    run_notebook(slug, {**scratch_params(slug, out, runs_dir), **params}, out, html=True)
     return out, time.perf_counter() - start
 
 
