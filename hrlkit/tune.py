@@ -198,14 +198,15 @@ def tune(runner, trial: Callable[..., Mapping[str, Any]], spaces: Mapping[str, S
     check_disjoint(setup.seeds, reported_seeds)
     rows, selected, scores, counts = [], {}, {}, {}
     for method, space in spaces.items():
-        configs, values = _search(runner, trial, method, space, setup)
+        configs, values, others = _search(runner, trial, method, space, setup)
         counts[method] = len(configs)
         means = []
         for i, (config, per_seed) in enumerate(zip(configs, values)):
-            for seed, v in zip(setup.seeds, per_seed):
-                rows.append({"method": method, "trial": i, "seed": int(seed), **{f"config.{k}": v_ for k, v_ in
-                                                                                   config.items()},
-                             setup.metric: v})
+            for seed, v, extra in zip(setup.seeds, per_seed, others[i]):
+                row = {"method": method, "trial": i, "seed": int(seed), **{f"config.{k}": v_ for k, v_ in
+                                                                            config.items()}}
+                # the trial's other numeric results ride along (a pilot may read them), never its selection metric
+                rows.append({**{k: x for k, x in extra.items() if k not in row}, **row, setup.metric: v})
             means.append(_score(per_seed, setup.direction))
         best = int(np.argmin(means))                        # ties: the earliest configuration
         selected[method], scores[method] = configs[best], float(np.mean(values[best]))
@@ -214,20 +215,24 @@ def tune(runner, trial: Callable[..., Mapping[str, Any]], spaces: Mapping[str, S
 
 
 def _evaluate(runner, trial, method: str, configs: list[dict[str, Any]], setup: Setup, offset: int
-              ) -> list[list[float]]:
+              ) -> tuple[list[list[float]], list[list[dict[str, float]]]]:
+    """The selection metric of every (configuration, tuning seed), and the trial's other numeric results."""
     tasks = [dict(method=method, config=c, seed=int(s)) for c in configs for s in setup.seeds]
     out = runner.run(f"tune-{method}-{offset}", trial, tasks, desc=f"tuning {method}")
-    values = []
+    values, others = [], []
     for k, result in enumerate(out):
         v = result.get(setup.metric) if isinstance(result, Mapping) else None
         if v is None or not math.isfinite(float(v)):
             raise FloatingPointError(f"tuning trial {tasks[k]} of {method} returned {setup.metric} = {v!r}")
         values.append(float(v))
+        others.append({key: float(x) for key, x in result.items()
+                       if key != setup.metric and isinstance(x, (int, float)) and not isinstance(x, bool)})
     n = len(setup.seeds)
-    return [values[i * n:(i + 1) * n] for i in range(len(configs))]
+    return ([values[i * n:(i + 1) * n] for i in range(len(configs))],
+            [others[i * n:(i + 1) * n] for i in range(len(configs))])
 
 
-def _search(runner, trial, method: str, space: Space, setup: Setup) -> tuple[list[dict], list[list[float]]]:
+def _search(runner, trial, method: str, space: Space, setup: Setup) -> tuple[list[dict], list[list[float]], list]:
     rng = np.random.default_rng([setup.sampler_seed, *map(ord, method)])
     if setup.sampler == "grid" and not space.finite:
         raise ValueError(f"{method}: the grid sampler needs a space of Grid dimensions ({space.describe()})")
@@ -235,7 +240,7 @@ def _search(runner, trial, method: str, space: Space, setup: Setup) -> tuple[lis
         grid = space.grid()
         if len(grid) > setup.budget:
             grid = [grid[i] for i in sorted(rng.choice(len(grid), size=setup.budget, replace=False))]
-        return grid, _evaluate(runner, trial, method, grid, setup, 0)
+        return (grid, *_evaluate(runner, trial, method, grid, setup, 0))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -244,16 +249,17 @@ def _search(runner, trial, method: str, space: Space, setup: Setup) -> tuple[lis
                else optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(setup.batch, setup.budget)))
     study = optuna.create_study(direction="minimize", sampler=sampler)
     distributions = space._optuna()
-    configs, values = [], []
+    configs, values, others = [], [], []
     while len(configs) < setup.budget:
         asked = [study.ask(distributions) for _ in range(min(setup.batch, setup.budget - len(configs)))]
         batch = [{k: _plain(v) for k, v in t.params.items()} for t in asked]
-        results = _evaluate(runner, trial, method, batch, setup, len(configs))
+        results, extra = _evaluate(runner, trial, method, batch, setup, len(configs))
         for t, per_seed in zip(asked, results):
             study.tell(t, _score(per_seed, setup.direction))
         configs += batch
         values += results
-    return configs, values
+        others += extra
+    return configs, values, others
 
 
 def _plain(v: Any) -> Any:
@@ -285,6 +291,8 @@ class Pilot:
         return stats.min_detectable_effect(self.sd, seeds, paired=self.paired)
 
     def describe(self, effect: float, seeds: int) -> str:
+        if not math.isfinite(self.sd):
+            return f"pilot on {self.n} tuning seed(s): no spread of {self.metric} to size the experiment with"
         need = self.seeds_for(effect)
         return (f"pilot on {self.n} tuning seeds: sd of {self.metric}{' differences' if self.paired else ''} "
                 f"{self.sd:.3g}; detecting {effect:.3g} with 80 % power needs {need} seeds; the {seeds} seeds used "

@@ -30,52 +30,53 @@
 #
 # **Reproduced.**
 # - The DAC composition π^H(o | o_prev, S) = (1 − β)·1[o = o_prev] + β·μ(o | S), with one critic q(S, o) giving
-#   v^H and v^L, and PPO on both augmented MDPs from the same rollouts (`hrlkit.rl.options`).
+#   v^H and v^L, and PPO on both augmented MDPs from the same rollouts (written out in this notebook).
 # - The attention-based per-bus high-level actor (`hrlkit.rl.marl.EntityAttention`) and the MAPPO low level
 #   (`hrlkit.rl.marl`).
 # - A fleet simulator with the paper's three uncertainties: travel time, energy use and price (`hrlkit.envs.ebfleet`).
-# - Baselines: the original DAC with a centralised high-level actor, DAC with a single-agent low level, flat MAPPO
-#   without options, and a rule-based charger.
-# - Figures and tables: training curves, scalability with the fleet size, one day's Gantt chart, and held-out
-#   costs.
+# - Baselines, each tuned with the same budget as ours: DAC-MAPPO with a centralised high-level actor (the "E"
+#   ablation), DAC with a single-agent low level (the MAPPO ablation), flat MAPPO without options, and a rule-based
+#   charger whose knobs are grid-tuned. An ablation with fixed termination (β ≡ 1) tests the temporal abstraction.
+# - Figures and tables: training curves, option statistics, scalability and computational cost with the fleet size,
+#   one day's Gantt chart, and held-out costs.
 #
 # **Scaled or reconstructed.**
 # - The data are synthetic: timetable, tariff, trip distributions.
 # - The reward weights are reconstructed.
-# - Fleets have 4–16 buses and training is tens of PPO updates (the lengths are in params.yaml and the deviations
-#   table).
+# - Fleets have 8–16 buses and training is about a hundred PPO updates (the lengths are in params.yaml and the
+#   deviations table).
 # - The network shapes are our own; the paper's are not published.
 
 # %% tags=["parameters"]
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
-seeds = [0, 1]                    # one training run per method, fleet size and seed
+seeds = [0, 1]                    # reported seeds: one training run per method, fleet size and seed
+tuning_seeds = [100]              # tuning and pilot seeds, disjoint from `seeds`
 workers = 1                       # processes for independent runs (results do not depend on it)
 out_dir = "scratch/ebus_charging"  # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
 runs_dir = "scratch/ebus_charging/runs"  # raw per-task results: stored once, loaded on every later run
+tuning_dir = "scratch/ebus_charging/tuning"  # raw tuning trials, stored the same way
 device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
-methods = ["dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule"]  # the first is ours
+methods = ["dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo", "dac-fixed-beta", "rule"]  # first is ours
+tuning_budget = 2                 # configurations per tuned method (the same for every tuned method, rule included)
 fleet_size = 4                    # M of the main comparison (a multiple of 4, for M/4 chargers)
-scaling_fleet_sizes = [8]         # other M for the scalability study (DAC-MAPPO-E and dac-central)
+scaling_fleet_sizes = [8]         # larger M for the scalability study (DAC-MAPPO-E and dac-mappo)
 scaling_seeds = [0]               # seeds of the scalability runs
-updates = 4                       # PPO updates (one rollout batch of days each)
+complexity_fleet_sizes = [4, 8]  # M at which parameters and FLOPs are counted (no training)
+updates = 4                       # PPO updates at M = fleet_size (a larger fleet trains updates * M / fleet_size)
 days_per_update = 8               # days simulated in parallel per rollout
 ppo_epochs = 4                    # PPO epochs per update
 ppo_minibatches = 4               # minibatches per epoch
-learning_rate = 0.0003            # Adam step size
 gamma = 1.0                       # discount per 15-minute step (1: the daily cost itself)
 gae_lambda = 1.0                  # GAE lambda (1: Monte Carlo returns minus the critic baseline)
 clip_coef = 0.2                   # PPO clip range
-entropy_coef = 0.01               # entropy bonus of both levels
 value_coef = 0.5                  # weight of the critic loss
 reward_scale = 0.1                # each bus learns from team reward times reward_scale over M
-hidden = 64                       # width of the networks
-eval_days = 20                    # validation days of the training curve (fresh uncertainty draws)
+hidden = 32                       # width of the networks
+eval_days = 20                    # validation days of the training curve and of tuning (fresh uncertainty draws)
 eval_every = 2                    # updates between evaluations of the training curve
 final_eval_days = 10              # held-out test days of the final evaluation (other draws than validation)
 bound_days = 1                    # test days also solved by the perfect-information MILP (main fleet size)
 bound_mip_gap = 0.01              # the MILP stops at this relative gap (its dual bound is a valid bound)
-rule_threshold_soc = 0.35         # rule-based: charge whenever SoC is below this
-rule_cheap_soc = 0.9              # rule-based: charge up to this SoC when the price is off peak
 
 # %% [markdown]
 # What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
@@ -88,35 +89,35 @@ from pydantic import model_validator
 from hrlkit import params as P
 
 SLUG = "ebus_charging"
-ALL_METHODS = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule")
+ALL_METHODS = ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo", "dac-fixed-beta", "rule")
 OURS = "dac-mappo-e"
 FleetSize = P.Int(ge=4, multiple_of=4)     # K = M/4 chargers
 
 
 class EBusParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
     methods: P.Subset(*ALL_METHODS, first=OURS)
+    tuning_budget: P.Int(ge=1, le=4)
     fleet_size: FleetSize
     scaling_fleet_sizes: P.UniqueList(FleetSize, min_len=0)
     scaling_seeds: P.Seeds
+    complexity_fleet_sizes: P.UniqueList(FleetSize, min_len=2)
     updates: P.Int(ge=1)
     days_per_update: P.Int(ge=1)
     ppo_epochs: P.Int(ge=1)
     ppo_minibatches: P.Int(ge=1)
-    learning_rate: P.Number(gt=0)
     gamma: P.Number(ge=0, le=1)
     gae_lambda: P.Number(ge=0, le=1)
     clip_coef: P.Number(gt=0, le=1)
-    entropy_coef: P.Number(ge=0)
     value_coef: P.Number(ge=0)
     reward_scale: P.Number(gt=0)
-    hidden: P.Int(ge=1)
+    hidden: P.Int(ge=4, multiple_of=4)     # 4 attention heads
     eval_days: P.Int(ge=1)
     eval_every: P.Int(ge=1)
     final_eval_days: P.Int(ge=1)
     bound_days: P.Int(ge=0)
     bound_mip_gap: P.Number(ge=0, le=1)
-    rule_threshold_soc: P.Number(ge=0, le=1)
-    rule_cheap_soc: P.Number(ge=0, le=1)
 
     @model_validator(mode="after")
     def relations(self):
@@ -125,8 +126,10 @@ class EBusParameters(P.Parameters):
         P.require(self.ppo_minibatches <= self.days_per_update * 96, "ppo_minibatches", self.ppo_minibatches,
                   "must be <= days_per_update * 96 (one 15-minute step per minibatch at least)")
         P.require(set(self.scaling_seeds) <= set(self.seeds), "scaling_seeds", self.scaling_seeds,
-                  f"must be among seeds {self.seeds} (the scaling table reads the M = fleet_size row from the main "
+                  f"must be among seeds {self.seeds} (the scaling study reads the M = fleet_size row from the main "
                   "runs)")
+        P.require(all(m > self.fleet_size for m in self.scaling_fleet_sizes), "scaling_fleet_sizes",
+                  self.scaling_fleet_sizes, f"must all be larger than fleet_size = {self.fleet_size}")
         return self
 
 
@@ -146,18 +149,17 @@ import torch
 from IPython.display import Markdown, display
 from torch import nn
 
-from hrlkit import figures, runs, stats
-from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
+from hrlkit import figures, runs, tune
 from hrlkit.envs.ebfleet import (BUS_FEATURES, N_GLOBAL_FEATURES, EBFleetConfig, EBFleetCore,
                                  perfect_information_bound, realise_days, tou_price)
-from hrlkit.rl import marl, options
+from hrlkit.rl import PPOConfig, marl, options, ppo_loss
 from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 
 PAPER = {"slug": SLUG, "arxiv": "2505.10296",
          "title": "Optimizing Electric Bus Charging Scheduling with Uncertainties Using Hierarchical Deep "
                   "Reinforcement Learning"}
-LEARNED = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo")
+LEARNED = ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo", "dac-fixed-beta")
 
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
@@ -180,9 +182,15 @@ print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 #
 # $$r_t = -\text{price}_t \sum_i E^{grid}_{i,t} - w_{late}\,\#late_t - w_{miss}\,\#missed_t - w_{soc} \sum_i [\text{SoC}_{min} - \text{SoC}_{i,t}]^+ - w_{conf}\,\#conflicts_t,$$
 #
-# with, at the end of the day, $-w_{end} \sum_i [\text{SoC}_{end} - \text{SoC}_i]^+$ so that buses are ready for
-# the next morning. The weights are reconstructed (deviations table). The same simulator is a PettingZoo
-# `ParallelEnv` for one day (`EBFleetParallelEnv`, checked by `parallel_api_test` in the tests).
+# and at the end of the day the energy each bus ends with, relative to its morning charge, is valued at the
+# overnight tariff $p_{end}$ (the cheapest TOU band):
+#
+# $$r_T \mathrel{+}= p_{end}\,\frac{C}{\eta} \sum_i \big(\text{SoC}_{i,T} - \text{SoC}_{i,0}\big).$$
+#
+# A policy that ends the day emptier than it started pays for the refill at the cheapest price there is, and one that
+# ends fuller is credited the same. So the end-of-day state cannot hide cost: buying a kWh at the mid-day tariff only
+# pays when a trip needs it. The other weights are reconstructed (deviations table). The same simulator is a
+# PettingZoo `ParallelEnv` for one day (`EBFleetParallelEnv`, checked by `parallel_api_test` in the tests).
 
 # %%
 def fleet_config(m: int) -> EBFleetConfig:
@@ -192,7 +200,8 @@ def fleet_config(m: int) -> EBFleetConfig:
 _cfg = fleet_config(fleet_size)
 display(Markdown(f"M = {fleet_size}: K = {_cfg.chargers} chargers, {len(EBFleetCore(_cfg).departures)} trips "
                  f"per day, median trip {_cfg.trip_steps_median} steps, battery {_cfg.battery_kwh:g} kWh, "
-                 f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} $/kWh."))
+                 f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} "
+                 f"USD/kWh, stored energy valued at p_end = {_cfg.end_price:g} USD/kWh."))
 
 
 def observe(core: EBFleetCore) -> dict:
@@ -200,8 +209,8 @@ def observe(core: EBFleetCore) -> dict:
     bus = torch.as_tensor(core.bus_features(), dtype=torch.float32)
     glob = torch.as_tensor(core.global_features(), dtype=torch.float32)
     holder = torch.as_tensor(core.holder)
-    held_soc = torch.where(holder >= 0, bus[..., 0].gather(1, holder.clamp_min(0)), torch.zeros_like(holder,
-                                                                                                       dtype=torch.float32))
+    held_soc = torch.where(holder >= 0, bus[..., 0].gather(1, holder.clamp_min(0)),
+                           torch.zeros_like(holder, dtype=torch.float32))
     chargers = torch.stack([(holder >= 0).float(), held_soc], dim=-1)
     state = torch.cat([bus.flatten(1), glob, chargers.flatten(1)], dim=1)
     return {"bus": bus, "glob": glob, "chargers": chargers, "state": state}
@@ -210,17 +219,21 @@ def observe(core: EBFleetCore) -> dict:
 # ## Method: DAC-MAPPO-E
 #
 # **Options.** The option of bus $i$ is $o_i = (\omega_i, k_i)$: charger $\omega_i \in \{0 = \text{none}, 1..K\}$
-# and trip assignment $k_i \in \{0, 1\}$, one categorical over $(K+1) \cdot 2$ values (`hrlkit.rl.options`, row-major).
-# DAC (Zhang & Whiteson 2019) turns the options into two augmented MDPs. The high MDP has state $(o_{t-1}, S_t)$,
-# action $o_t$ and policy
+# and trip assignment $k_i \in \{0, 1\}$, one categorical over $(K+1) \cdot 2$ values, row-major
+# ($o = 2\omega + k$; `hrlkit.rl.options` builds a categorical over a product space from one logit head per factor).
+#
+# **DAC** (Zhang & Whiteson 2019) turns the options into two augmented MDPs. The high MDP has state
+# $(o_{t-1}, S_t)$, action $o_t$ and the policy below; the low MDP has state $(S_t, o_t)$ and action $c_t$ (the
+# power), with policy $\pi^L(c \mid S, o)$:
 #
 # $$\pi^H(o \mid o_{t-1}, S) = (1 - \beta_{o_{t-1}}(S))\,\mathbb 1[o = o_{t-1}] + \beta_{o_{t-1}}(S)\,\mu(o \mid S).$$
 #
-# The low MDP has state $(S_t, o_t)$ and action $c_t$ (the power), with policy $\pi^L(c \mid S, o)$. One critic
-# $q_i(S, o)$ per bus serves both, with $v^H_i = \sum_o \pi^H_i(o \mid o_{i,t-1}, S)\, q_i(S, o)$ and
-# $v^L_i = q_i(S, o_{i,t})$. PPO optimises both MDPs jointly from the same rollouts. Each has its own per-bus GAE,
-# computed with $v^H$ and $v^L$.
-#
+# One critic $q_i(S, o)$ per bus serves both: $v^H_i = \sum_o \pi^H_i(o \mid o_{i,t-1}, S)\, q_i(S, o)$ and
+# $v^L_i = q_i(S, o_{i,t})$. Both MDPs have the return of the original one, so PPO optimises both from the same
+# rollouts, each with its own per-bus GAE. DAC is a general algorithm (not this paper's): its composition lives in
+# `hrlkit.rl.options`, unit-tested on hand-computed cases; the equations are repeated above the lines that call it.
+
+# %% [markdown]
 # **"E": the attention high-level actor.** There is one network for every bus. Its query is the bus's embedding:
 # its features, previous option and the global features. Its keys and values are the embeddings of all buses and
 # all chargers (`hrlkit.rl.marl.EntityAttention`), which gives $h_i$. The charger head is a pointer: the logit of
@@ -235,26 +248,30 @@ def observe(core: EBFleetCore) -> dict:
 N_BUS, N_GLOB = len(BUS_FEATURES), N_GLOBAL_FEATURES
 
 
-def option_parts(option: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(charger ω, trip k) of a joint option index o = ω·2 + k."""
-    return torch.div(option, 2, rounding_mode="floor"), option % 2
+def option_parts(option: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(charger ω, trip k) of a joint option index o = 2ω + k."""
+    charger, trip = options.option_factors(option, (k + 1, 2))
+    return charger, trip
 
 
 class AttentionHighActor(nn.Module):
-    """DAC-MAPPO-E's per-bus high-level actor: μ(ω, k | S) and β(S, o_prev), size independent of M and K."""
+    """DAC-MAPPO-E's per-bus high-level actor: μ(ω, k | S) and β(S, o_prev), size independent of M and K.
+    ``fixed_beta`` replaces the learned termination by a constant (the β ≡ 1 ablation)."""
 
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, fixed_beta: float | None = None) -> None:
         super().__init__()
         self.bus_in = marl.mlp([N_BUS + 2 + N_GLOB, d, d])
         self.charger_in = marl.mlp([2, d, d])
         self.attend = marl.EntityAttention(d, n_heads=4)
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
-        self.none_logit, self.trip_logits, self.termination = nn.Linear(d, 1), nn.Linear(d, 2), nn.Linear(d, 1)
+        self.none_logit, self.trip_logits = nn.Linear(d, 1), nn.Linear(d, 2)
+        self.termination = nn.Linear(d, 1) if fixed_beta is None else None
         self.keep_bonus = nn.Parameter(torch.zeros(1))
-        self.d = d
+        self.d, self.fixed_beta = d, fixed_beta
 
     def forward(self, obs: dict, prev: torch.Tensor):
-        prev_charger, prev_trip = option_parts(prev)
+        k = obs["chargers"].shape[1]
+        prev_charger, prev_trip = option_parts(prev, k)
         m = obs["bus"].shape[1]
         tokens_in = torch.cat([obs["bus"], (prev_charger > 0).float()[..., None], prev_trip.float()[..., None],
                                obs["glob"][:, None, :].expand(-1, m, -1)], dim=-1)
@@ -263,15 +280,16 @@ class AttentionHighActor(nn.Module):
         # charger logit: <W_q h_i, W_k e_c>/√d (+ bonus for the charger held before); "none" has its own logit
         pointer = self.query(h) @ self.key(chg_tok).transpose(1, 2) / self.d ** 0.5       # (D, M, K)
         charger_logits = torch.cat([self.none_logit(h), pointer], dim=-1)
-        charger_logits = charger_logits + self.keep_bonus * nn.functional.one_hot(prev_charger,
-                                                                                   pointer.shape[-1] + 1)
+        charger_logits = charger_logits + self.keep_bonus * nn.functional.one_hot(prev_charger, k + 1)
         mu_log_probs = options.factorised_log_probs([charger_logits, self.trip_logits(h)])
-        beta = torch.sigmoid(self.termination(h)).squeeze(-1)
-        return mu_log_probs, beta
+        if self.fixed_beta is not None:
+            return mu_log_probs, torch.full(h.shape[:-1], self.fixed_beta)
+        # β_i = σ(w^T h_i)
+        return mu_log_probs, torch.sigmoid(self.termination(h)).squeeze(-1)
 
 
 class CentralHighActor(nn.Module):
-    """Original DAC's centralised high-level actor: one MLP on (S, all previous options) with per-bus heads."""
+    """DAC's centralised high-level actor: one MLP on (S, all previous options) with per-bus heads."""
 
     def __init__(self, d: int, m: int, k: int) -> None:
         super().__init__()
@@ -295,7 +313,7 @@ class MappoLowActor(nn.Module):
         self.actor = marl.SharedActor(N_BUS + N_GLOB + 2, m, n_power, hidden=(d, d))
 
     def forward(self, obs: dict, option: torch.Tensor) -> torch.Tensor:
-        charger, trip = option_parts(option)
+        charger, trip = option_parts(option, obs["chargers"].shape[1])
         m = obs["bus"].shape[1]
         local = torch.cat([obs["bus"], obs["glob"][:, None, :].expand(-1, m, -1), (charger > 0).float()[..., None],
                            trip.float()[..., None]], dim=-1)
@@ -322,7 +340,8 @@ class DACAgent(nn.Module):
     def __init__(self, method: str, m: int, k: int, n_power: int, d: int) -> None:
         super().__init__()
         self.method, self.m, self.k = method, m, k
-        self.high = CentralHighActor(d, m, k) if method == "dac-central" else AttentionHighActor(d)
+        self.high = (CentralHighActor(d, m, k) if method == "dac-mappo"
+                     else AttentionHighActor(d, fixed_beta=1.0 if method == "dac-fixed-beta" else None))
         self.low = SingleLowActor(d, m, k, n_power) if method == "dac-single-low" else MappoLowActor(d, m, n_power)
         self.critic = marl.CentralCritic(N_BUS * m + N_GLOB + 2 * k, m, hidden=(2 * d, 2 * d), n_outputs=2 * (k + 1))
 
@@ -334,26 +353,25 @@ class DACAgent(nn.Module):
         """log π^H, log π^L, entropies and the DAC values v^H, v^L of given options and powers."""
         mu_log_probs, beta = self.high(obs, prev)
         beta = torch.where(first[:, None], torch.ones_like(beta), beta)   # start of the day: an option must be chosen
+        # π^H(o | o_prev, S) = (1 − β_{o_prev}(S)) 1[o = o_prev] + β_{o_prev}(S) μ(o | S)
         pi_high = options.high_policy_probs(beta, mu_log_probs.exp(), prev)
         low_log_probs = torch.log_softmax(self.low(obs, option), dim=-1)
-        q = self.critic(obs["state"])
-        v_high, v_low = options.dac_values(q, pi_high, option)
+        # v^H = Σ_o π^H(o | o_prev, S) q_i(S, o);   v^L = q_i(S, o_t)
+        v_high, v_low = options.dac_values(self.critic(obs["state"]), pi_high, option)
+        # log π^H(o_t | o_prev, S): log β + log μ(o_t) on a switch, log((1 − β) + β μ(o_t)) on a keep
         return {"logp_high": options.high_log_prob(beta, mu_log_probs, prev, option),
                 "entropy_high": options.high_entropy(beta, mu_log_probs.exp(), prev),
                 "logp_low": low_log_probs.gather(-1, power[..., None]).squeeze(-1),
                 "entropy_low": -(low_log_probs.exp() * low_log_probs).sum(-1),
                 "v_high": v_high, "v_low": v_low}
 
-    def act(self, obs: dict, prev: torch.Tensor, first: torch.Tensor, generator, greedy: bool) -> tuple:
+    def act(self, obs: dict, prev: torch.Tensor, first: torch.Tensor, generator) -> tuple:
+        """(option, power, β) sampled from π^H and π^L."""
         mu_log_probs, beta = self.high(obs, prev)
         beta = torch.where(first[:, None], torch.ones_like(beta), beta)
-        if greedy:    # keep the option unless termination is more likely than not; then μ's mode, and π^L's mode
-            option = torch.where(beta < 0.5, prev, mu_log_probs.argmax(-1))
-            power = self.low(obs, option).argmax(-1)
-        else:
-            option, _ = options.sample_high(beta, mu_log_probs.exp(), prev, generator)
-            power = sample_categorical(self.low(obs, option), generator)
-        return option, power
+        option, _ = options.sample_high(beta, mu_log_probs.exp(), prev, generator)   # terminate w.p. β, then o ~ μ
+        power = sample_categorical(self.low(obs, option), generator)
+        return option, power, beta
 
 
 class FlatAgent(nn.Module):
@@ -379,10 +397,9 @@ class FlatAgent(nn.Module):
         return {"logp_low": log_probs.gather(-1, joint[..., None]).squeeze(-1),
                 "entropy_low": -(log_probs.exp() * log_probs).sum(-1), "v_low": value}
 
-    def act(self, obs, prev, first, generator, greedy: bool) -> tuple:
-        log_probs = self._log_probs(obs)
-        joint = log_probs.argmax(-1) if greedy else sample_categorical(log_probs, generator)
-        return torch.div(joint, self.n_power, rounding_mode="floor"), joint % self.n_power
+    def act(self, obs, prev, first, generator) -> tuple:
+        joint = sample_categorical(self._log_probs(obs), generator)
+        return torch.div(joint, self.n_power, rounding_mode="floor"), joint % self.n_power, None
 
 
 def sample_categorical(logits: torch.Tensor, generator) -> torch.Tensor:
@@ -399,29 +416,36 @@ def make_agent(method: str, m: int, seed: int) -> nn.Module:
 
 
 # %% [markdown]
-# ## Baselines
+# ## Baselines and ablation
 #
-# - `dac-central`: the original DAC. A centralised high-level actor (one MLP on $S$ and all previous options) has
-#   per-bus charger, trip and termination heads. The joint option space $((K+1)\cdot 2)^M$ is already 256 at
-#   $M = 4$ and about $10^{16}$ at $M = 16$, so its logits are factorised per bus.
-#   Its input and output layers grow with $M$.
-# - `dac-single-low`: DAC with a single-agent PPO low level. One MLP on $(S, \text{all options})$ outputs the
+# - `dac-mappo`: DAC-MAPPO without "E". The high-level actor is centralised: one MLP on $S$ and all previous
+#   options, with per-bus charger, trip and termination heads. The joint option space $((K+1)\cdot 2)^M$ has
+#   $6^8 \approx 1.7 \cdot 10^6$ options at $M = 8$ and $10^{16}$ at $M = 16$, so its logits are factorised per bus. Its input
+#   and output layers grow with $M$. The low level is the same MAPPO as ours: this baseline isolates "E".
+# - `dac-single-low`: ours with a single-agent PPO low level. One MLP on $(S, \text{all options})$ outputs the
 #   fleet's joint power vector, trained with one joint ratio and the team advantage, instead of MAPPO's per-bus
-#   ratios and advantages.
+#   ratios and advantages. It isolates MAPPO.
 # - `flat-mappo`: no options. A shared per-bus MAPPO actor picks (charger, trip, power) every step, with a
 #   centralised value.
-# - `rule`: a bus at the terminal is assigned to trips when its SoC ≥ `rule_threshold_soc`. Free chargers go to
-#   the lowest-SoC buses that need them: buses below `rule_threshold_soc` at any time, and buses below
-#   `rule_cheap_soc` when the current tariff is not the peak one. They charge at maximum power.
+# - `dac-fixed-beta` (ablation): ours with the termination fixed at $\beta \equiv 1$. Every step each bus
+#   re-draws its option from $\mu$, so no option lasts longer than one step unless $\mu$ picks it again: it tests
+#   the temporal abstraction (learned termination). It uses ours' tuned settings.
+# - `rule`: a bus at the terminal is assigned to trips when its SoC ≥ `threshold`. Free chargers go to the
+#   lowest-SoC buses that need them: buses below `threshold` at any time, and buses below full charge when the
+#   tariff is cheap (`cheap`: below the peak tariff, or only the cheapest band). They charge at maximum power. Both
+#   knobs are tuned with the same budget as the learned methods.
+#
+# The original DAC (centralised high level and single-agent low level together) is not run: the two single-swap
+# baselines separate the two enhancements, and the budget went to seeds instead (deviations table).
 
 # %%
-def rule_policy(core: EBFleetCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rule_policy(core: EBFleetCore, threshold: float, cheap: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg = core.cfg
-    peak_price = max(b[2] for b in cfg.tou_bands)
-    cheap = core.tou[core.t] < peak_price
+    bands = sorted(b[2] for b in cfg.tou_bands)
+    cheap_now = core.tou[core.t] < bands[-1] if cheap == "below-peak" else core.tou[core.t] <= bands[0]
     soc, at = core.soc, core.at_terminal
-    assign = (at & (soc >= rule_threshold_soc)).astype(int)
-    wants = at & ((soc < rule_threshold_soc) | (cheap & (soc < rule_cheap_soc)))
+    assign = (at & (soc >= threshold)).astype(int)
+    wants = at & ((soc < threshold) | (cheap_now & (soc < 1.0)))
     # lowest SoC first; the first K buses that want a charger get chargers 1..K
     order = np.argsort(np.where(wants, soc, np.inf), axis=1, kind="stable")
     rank = np.empty_like(order)
@@ -433,42 +457,72 @@ def rule_policy(core: EBFleetCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # %% [markdown]
-# ## Experiments
+# ## Training and evaluation
 #
 # Each PPO update simulates `days_per_update` fresh days (new uncertainty draws) of 96 steps. Every bus receives
-# the team reward divided by $M$, and GAE is computed per bus. A day ends by termination, with no bootstrap.
-# Every `eval_every` updates the (stochastic) policy is evaluated on `eval_days` *validation* days with a fixed
-# sampling stream: that is the training curve. After training it is evaluated once on `final_eval_days` *test*
-# days, other draws of the same uncertainties. Both sets of days are the same for every method and seed. The
-# first `bound_days` test days are also solved by the perfect-information MILP (`hrlkit.envs.ebfleet`): with the
-# whole day revealed in advance, power continuous and no conflicts, its optimum is a lower bound on the penalised
-# cost of any policy on that day.
+# the team reward divided by $M$, and GAE is computed per bus. A day ends by termination, with no bootstrap. The
+# policy is evaluated on `eval_days` *validation* days with a fixed sampling stream before training and every
+# `eval_every` updates: that is the training curve, and tuning selects on it. After training it is evaluated once on
+# `final_eval_days` *test* days, other draws of the same uncertainties. Both sets of days are the same for every
+# method and seed, so every comparison is paired by seed and by day. The first `bound_days` test days are also solved
+# by the perfect-information MILP (`hrlkit.envs.ebfleet`): with the whole day revealed in advance, power continuous
+# and no conflicts, its optimum is a lower bound on the penalised cost of any policy on that day.
+#
+# **Option statistics** are counted on the test days over the bus-steps at the terminal (the only place where an
+# option has an effect): how often a bus's option changes, the mean β, charger requests and conflicts, and how long a
+# bus keeps a charger once it has one (charging spells).
 
-# %% tags=["experiments"]
-def play_day(agent, core: EBFleetCore, generator, greedy: bool, record: bool = False) -> dict:
-    """Run every day of ``core`` to the end; returns per-step tensors (for PPO) and per-day totals."""
-    m = core.M
-    prev = torch.zeros(core.n_days, m, dtype=torch.long)
-    steps, totals, trace = [], {}, []
+# %%
+class Rule:
+    """The rule-based charger as a policy: knobs `threshold` and `cheap` (see Baselines)."""
+
+    method = "rule"
+
+    def __init__(self, threshold: float, cheap: str) -> None:
+        self.threshold, self.cheap = threshold, cheap
+
+
+DAY_TOTALS = ("cost", "late", "missed", "soc_shortfall", "conflicts", "energy_kwh", "stored_change_kwh",
+              "end_value")
+OPTION_TOTALS = ("terminal_steps", "option_changes", "beta_sum", "charger_requests", "charging_steps",
+                 "charging_spells")
+
+
+def play_day(policy, core: EBFleetCore, generator, record: bool = False) -> dict:
+    """Run every day of ``core`` to the end; returns per-step tensors (for PPO), per-day totals and option counts."""
+    m, k, n = core.M, core.K, core.n_days
+    prev = torch.zeros(n, m, dtype=torch.long)
+    totals = {key: np.zeros(n) for key in (*DAY_TOTALS, *OPTION_TOTALS, "penalised_cost")}
+    steps, trace, charging_before = [], [], np.zeros((n, m), dtype=bool)
     for t in range(core.cfg.steps_per_day):
         obs = observe(core)
-        first = torch.full((core.n_days,), t == 0)
-        if agent == "rule":
-            charger, assign, power = rule_policy(core)
-            option = torch.as_tensor(charger * 2 + assign)
-            power_t = torch.as_tensor(power)
+        first = torch.full((n,), t == 0)
+        at_terminal = core.at_terminal.copy()
+        if isinstance(policy, Rule):
+            charger, assign, power = rule_policy(core, policy.threshold, policy.cheap)
+            option, power_t, beta = torch.as_tensor(charger * 2 + assign), torch.as_tensor(power), None
         else:
             with torch.no_grad():
-                option, power_t = agent.act(obs, prev, first, generator, greedy)
-            charger, assign = (x.numpy() for x in option_parts(option))
+                option, power_t, beta = policy.act(obs, prev, first, generator)
+            charger, assign = (x.numpy() for x in option_parts(option, k))
         reward, info = core.step(charger, assign, power_t.numpy())
-        for key in ("cost", "late", "missed", "soc_shortfall", "conflicts", "energy_kwh", "end_shortfall"):
-            totals[key] = totals.get(key, 0.0) + info[key]
-        totals["penalised_cost"] = totals.get("penalised_cost", 0.0) - reward
+        for key in DAY_TOTALS:
+            totals[key] += info[key]
+        totals["penalised_cost"] -= reward
+        # option statistics over the bus-steps at the terminal
+        totals["terminal_steps"] += at_terminal.sum(1)
+        if t > 0:
+            totals["option_changes"] += (at_terminal & (option != prev).numpy()).sum(1)
+        if beta is not None:
+            totals["beta_sum"] += (beta.numpy() * at_terminal).sum(1)
+        totals["charger_requests"] += (at_terminal & (charger > 0)).sum(1)
+        totals["charging_steps"] += core.charging.sum(1)
+        totals["charging_spells"] += (core.charging & ~charging_before).sum(1)
+        charging_before = core.charging.copy()
         if record:
             trace.append({"t": t, "soc": core.soc[0].copy(), "holder": core.holder[0].copy(),
                           "price": float(core.price[0]) if t + 1 < core.cfg.steps_per_day else float(core.tou[t]),
-                          "at_terminal": core.at_terminal[0].copy()})
+                          "soc_morning": core.soc_morning[0].copy()})
         steps.append({"obs": obs, "prev": prev, "first": first, "option": option, "power": power_t,
                       "reward": torch.as_tensor(reward, dtype=torch.float32)})
         prev = option
@@ -492,22 +546,10 @@ def subset(batch: dict, idx: torch.Tensor) -> tuple:
 def gae(rewards: torch.Tensor, values: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-bus GAE over a whole day (rewards (T, D) shared by the M buses; values (T·D, M))."""
     t, d = rewards.shape
+    # r_i,t = r_t · reward_scale / M for every bus i
     per_bus = (rewards * reward_scale / m)[..., None].expand(t, d, m)
-    starts = torch.zeros(t, d)
-    return marl.per_agent_gae(per_bus, values.view(t, d, m), starts, torch.zeros(d, m), torch.ones(d),
+    return marl.per_agent_gae(per_bus, values.view(t, d, m), torch.zeros(t, d), torch.zeros(d, m), torch.ones(d),
                               gamma, gae_lambda)
-
-
-def clipped_policy_loss(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PPO-clip (Schulman et al. 2017): mean over the masked samples of max(−A ρ, −A clip(ρ, 1 − ε, 1 + ε)),
-    with A normalised over those samples."""
-    mask = mask.float()
-    count = mask.sum().clamp_min(1.0)
-    mean = (adv * mask).sum() / count
-    std = (((adv - mean) ** 2 * mask).sum() / (count - 1).clamp_min(1.0)).sqrt()
-    adv = (adv - mean) / (std + 1e-8)
-    ratio = torch.exp(logp - old)
-    return (torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)) * mask).sum() / count
 
 
 def decision_masks(agent, obs: dict, option: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -516,36 +558,44 @@ def decision_masks(agent, obs: dict, option: torch.Tensor) -> tuple[torch.Tensor
     at_terminal = obs["bus"][..., BUS_FEATURES.index("at_terminal")] > 0.5
     if agent.method == "flat-mappo":
         return at_terminal, at_terminal
-    return at_terminal, at_terminal & (option_parts(option)[0] > 0)
+    return at_terminal, at_terminal & (option_parts(option, agent.k)[0] > 0)
 
 
-def ppo_update(agent, optimiser, batch: dict, generator) -> None:
+def clipped_surrogate(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PPO's clipped surrogate (`hrlkit.rl.ppo_loss`, advantages normalised) over the samples with a decision."""
+    if not mask.any():
+        return logp.sum() * 0.0
+    zeros = torch.zeros(int(mask.sum()))
+    loss, _ = ppo_loss(logp[mask], old[mask], adv[mask], zeros, zeros, zeros, zeros, SURROGATE)
+    return loss
+
+
+SURROGATE = PPOConfig(clip_coef=clip_coef, ent_coef=0.0, vf_coef=0.0, norm_adv=True, clip_vloss=False)
+
+
+def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) -> None:
     m = agent.m
     with torch.no_grad():
         old = agent.outputs(batch["obs"], batch["prev"], batch["first"], batch["option"], batch["power"])
-    adv_low, ret_low = gae(batch["reward"], old["v_low"], m)
-    adv_low, ret_low = adv_low.flatten(0, 1), ret_low.flatten(0, 1)
+    adv_low, ret_low = (x.flatten(0, 1) for x in gae(batch["reward"], old["v_low"], m))
     if "v_high" in old:
-        adv_high, _ = gae(batch["reward"], old["v_high"], m)
-        adv_high = adv_high.flatten(0, 1)
-    size = adv_low.shape[0]
+        adv_high = gae(batch["reward"], old["v_high"], m)[0].flatten(0, 1)
     for _ in range(ppo_epochs):
-        for idx in torch.randperm(size, generator=generator).tensor_split(ppo_minibatches):
+        for idx in torch.randperm(adv_low.shape[0], generator=generator).tensor_split(ppo_minibatches):
             sample = subset(batch, idx)
             new = agent.outputs(*sample)
             high_mask, low_mask = decision_masks(agent, sample[0], sample[3])
             # critic: q_i(S, o_i) (DAC) or V_i(S) (flat) regressed on the low-level TD(λ) return
             loss = value_coef * 0.5 * ((new["v_low"] - ret_low[idx]) ** 2).mean()
-            if agent.method == "dac-single-low":   # one agent: joint ratio Π_i, team advantage mean_i A_i
-                joint_new = (new["logp_low"] * low_mask).sum(-1)
-                joint_old = (old["logp_low"][idx] * low_mask).sum(-1)
-                loss = loss + clipped_policy_loss(joint_new, joint_old, adv_low[idx].mean(-1), low_mask.any(-1))
+            if agent.method == "dac-single-low":   # one agent: joint ratio Π_i π_i, team advantage mean_i A_i
+                loss = loss + clipped_surrogate((new["logp_low"] * low_mask).sum(-1),
+                                                (old["logp_low"][idx] * low_mask).sum(-1), adv_low[idx].mean(-1),
+                                                low_mask.any(-1))
             else:                                   # MAPPO: per-bus ratio and advantage
-                loss = loss + clipped_policy_loss(new["logp_low"], old["logp_low"][idx], adv_low[idx], low_mask)
+                loss = loss + clipped_surrogate(new["logp_low"], old["logp_low"][idx], adv_low[idx], low_mask)
             loss = loss - entropy_coef * new["entropy_low"].mean()
             if "v_high" in new:                     # high MDP: PPO on π^H with advantages from v^H
-                loss = loss + clipped_policy_loss(new["logp_high"], old["logp_high"][idx], adv_high[idx],
-                                                  high_mask)
+                loss = loss + clipped_surrogate(new["logp_high"], old["logp_high"][idx], adv_high[idx], high_mask)
                 loss = loss - entropy_coef * new["entropy_high"].mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{agent.method}: PPO loss is {loss.item()}")
@@ -561,51 +611,82 @@ def held_out_days(m: int, split: str) -> tuple[int, int]:
         (final_eval_days, derive_seed("ebus-test", m))
 
 
-def evaluate(agent, m: int, split: str = "validation") -> dict:
+def evaluate(policy, m: int, split: str = "validation") -> dict:
     """Per-day totals of the (stochastic) policy on the held-out days of ``split``; the sampling stream is fixed,
     so the result is deterministic. (The mode of a factorised per-bus policy is a poor policy: when two buses
     share a charger, "request it half of the time" has the mode "never".)"""
     n_days, seed = held_out_days(m, split)
     generator = torch.Generator().manual_seed(derive_seed("ebus-eval-sampling", m, split))
-    return play_day(agent, EBFleetCore(fleet_config(m), n_days, seed=seed), generator, greedy=False)["totals"]
+    return play_day(policy, EBFleetCore(fleet_config(m), n_days, seed=seed), generator)["totals"]
 
 
-def day_means(totals: dict) -> dict:
-    return {k: float(np.mean(v)) for k, v in totals.items()}
+def validation_point(policy, m: int) -> dict:
+    """Per-bus means over the validation days of the curve's metrics."""
+    totals = evaluate(policy, m)
+    return {f"eval_{k}": float(np.mean(totals[k])) / m for k in ("penalised_cost", "cost", "missed", "conflicts")}
 
 
-def final_evaluation(agent, m: int) -> dict:
-    """Mean per-day totals on the test days, plus the penalised cost of the days the MILP also solves."""
-    totals = evaluate(agent, m, "test")
-    return {**day_means(totals), "bound_day_costs": [float(c) for c in totals["penalised_cost"][:bound_days]]}
-
-
-def run_training(method: str, seed: int, m: int) -> dict:
-    if method == "rule":   # no training: its validation cost is the same at every point of the curve
-        validation = {f"eval_{k}": v / m for k, v in day_means(evaluate("rule", m)).items()}
-        curve = [{"update": u, **validation} for u in range(1, updates + 1) if u % eval_every == 0 or u == updates]
-        return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation("rule", m),
-                "actor_parameters": 0, "timing": {"seconds_per_update": 0.0}}
-    agent = make_agent(method, m, seed).to("cpu")
-    optimiser = torch.optim.Adam(agent.parameters(), lr=learning_rate)
+def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int) -> tuple:
+    """PPO training of one learned method; returns (agent, curve, wall-clock seconds per update)."""
+    agent = make_agent(method, m, seed)
+    optimiser = torch.optim.Adam(agent.parameters(), lr=config["learning_rate"])
     generator = torch.Generator().manual_seed(derive_seed(seed, method, m, "sampling"))
-    curve, elapsed = [], 0.0
-    for update in range(1, updates + 1):
+    curve, elapsed = [{"update": 0, **validation_point(agent, m)}], 0.0
+    for update in range(1, n_updates + 1):
         start = time.perf_counter()
         core = EBFleetCore(fleet_config(m), days_per_update, seed=derive_seed(seed, m, "train", update))
-        day = play_day(agent, core, generator, greedy=False)
-        ppo_update(agent, optimiser, stack_steps(day["steps"]), generator)
+        day = play_day(agent, core, generator)
+        ppo_update(agent, optimiser, stack_steps(day["steps"]), generator, config["entropy_coef"])
         elapsed += time.perf_counter() - start
         point = {"update": update, "train_penalised_cost": float(np.mean(day["totals"]["penalised_cost"])) / m}
-        if update % eval_every == 0 or update == updates:
-            point.update({f"eval_{k}": v / m for k, v in day_means(evaluate(agent, m)).items()})
+        if update % eval_every == 0 or update == n_updates:
+            point.update(validation_point(agent, m))
         curve.append(point)
-    # the trained weights are kept for the figure of one test day (ours, main fleet size): raw results stay small
-    keep_state = method == OURS and m == fleet_size
-    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation(agent, m),
+    return agent, curve, elapsed / n_updates
+
+
+def test_evaluation(policy, m: int) -> dict:
+    """Means over the test days of every per-day total, the per-day penalised costs of the MILP days, and the
+    option statistics."""
+    totals = evaluate(policy, m, "test")
+    out = {k: float(np.mean(v)) for k, v in totals.items() if k not in OPTION_TOTALS}
+    out["option_totals"] = {k: float(np.sum(totals[k])) for k in OPTION_TOTALS}
+    out["bound_day_costs"] = [float(c) for c in totals["penalised_cost"][:bound_days]]
+    return out
+
+
+def run_training(method: str, seed: int, m: int, config: dict, n_updates: int, keep_state: bool) -> dict:
+    if method == "rule":   # no training: its validation cost is the same at every point of the curve
+        rule = Rule(**config)
+        point = validation_point(rule, m)
+        curve = [{"update": u, **point} for u in range(n_updates + 1) if u % eval_every == 0 or u == n_updates]
+        return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(rule, m),
+                "actor_parameters": 0, "state": None, "timing": {"seconds_per_update": 0.0}}
+    agent, curve, seconds = train_agent(method, seed, m, config, n_updates)
+    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(agent, m),
             "actor_parameters": agent.actor_parameters(),
             "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if keep_state else None,
-            "timing": {"seconds_per_update": elapsed / updates}}   # wall clock: kept apart from the results
+            "timing": {"seconds_per_update": seconds}}   # wall clock: kept apart from the results
+
+
+def complexity(method: str, m: int) -> dict:
+    """Deterministic cost of a method at fleet size m: actor parameters, and the FLOPs per simulated step of acting
+    (both levels) and of one training pass (forward + backward of both levels and the critic), counted by
+    ``torch.utils.flop_counter`` on one day at initialisation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    agent = make_agent(method, m, 0)
+    core = EBFleetCore(fleet_config(m), 1, seed=derive_seed("ebus-complexity", m))
+    with FlopCounterMode(display=False) as acting:
+        day = play_day(agent, core, torch.Generator().manual_seed(0))
+    batch = stack_steps(day["steps"])
+    samples = batch["first"].shape[0]
+    with FlopCounterMode(display=False) as training:
+        out = agent.outputs(*subset(batch, torch.arange(samples)))
+        sum(v.sum() for v in out.values()).backward()
+    return {"method": method, "m": m, "actor_parameters": agent.actor_parameters(),
+            "act_flops_per_step": acting.get_total_flops() / samples,
+            "train_flops_per_step": training.get_total_flops() / samples}
 
 
 def solve_bound(day: int) -> dict:
@@ -617,29 +698,96 @@ def solve_bound(day: int) -> dict:
 
 
 def run_job(kind: str, **task) -> dict:
-    return run_training(**task) if kind == "train" else solve_bound(**task)
+    return {"train": run_training, "bound": solve_bound, "complexity": complexity}[kind](**task)
 
 
-MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size) for meth in methods for s in seeds]
-SCALING_METHODS = [meth for meth in (OURS, "dac-central") if meth in methods]
-SCALING_TASKS = [dict(method=meth, seed=s, m=mm) for mm in scaling_fleet_sizes if mm != fleet_size
-                 for meth in SCALING_METHODS for s in scaling_seeds]
+# %% [markdown]
+# ## Tuning: the same budget for ours, every learned baseline and the rule
+#
+# Declared before tuning: every tuned method gets `tuning_budget` configurations of its grid below, trained for the
+# full run on each tuning seed (disjoint from the reported seeds) at the main fleet size, and is selected by the
+# lowest **mean penalised cost per bus on the validation days** at the end of training. The learned methods' knobs are
+# the Adam step size and the entropy bonus of both levels; the rule's are its SoC threshold and which tariff counts as
+# cheap. The fixed-β ablation reuses ours' selection (it is an ablation of one term), and the scalability runs
+# reuse the selection made at the main fleet size.
+#
+# A **pilot** reads the tuning runs: the spread over tuning seeds of each baseline's cost minus ours (paired, the
+# same tuning seeds) says how many seeds a difference of `EFFECT_OF_INTEREST` needs; the spread of the missed-trip
+# rate sets the tolerance of "no more missed trips" (C1e) before any reported result exists.
+
+# %%
+SPACES = {
+    **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3), entropy_coef=tune.Grid(0.003, 0.01))
+       for meth in ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo")},
+    "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
+}
+SETUP = tune.Setup(metric="validation_penalised_cost", direction="minimize", budget=tuning_budget,
+                   seeds=tuning_seeds, sampler="grid")
+EFFECT_OF_INTEREST = 1.0     # USD per bus and day: the smallest cost difference the comparisons should detect
+
+
+def trial(method: str, config: dict, seed: int) -> dict:
+    """One tuning trial: train (learned methods) at the main fleet size, then the validation days' per-bus means."""
+    policy = Rule(**config) if method == "rule" else train_agent(method, seed, fleet_size, config, updates)[0]
+    totals = evaluate(policy, fleet_size)
+    return {"validation_penalised_cost": float(np.mean(totals["penalised_cost"])) / fleet_size,
+            "missed_per_bus": float(np.mean(totals["missed"])) / fleet_size}
+
+
+# %% tags=["tuning"]
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+# which methods are tuned, and the check that no reported seed is a tuning seed, change no trial's result: they are
+# read from PARAMS so that the trials' identity does not include the reported seeds or the method list
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+print(TUNED.summary())
+
+# %% [markdown]
+# ## Experiments
+#
+# Every task's result is stored under `runs_dir` (`hrlkit.runner`): a later run with the same training code and
+# parameters loads it instead of training again, and the pipeline's report stage only ever loads. A fleet of size $M$
+# trains for `updates`·M/`fleet_size` updates (more buses, more updates).
+
+# %% tags=["experiments"]
+CONFIG = {meth: TUNED.selected[OURS if meth == "dac-fixed-beta" else meth] for meth in methods}
+SCALING_METHODS = [meth for meth in (OURS, "dac-mappo") if meth in methods]
+MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], n_updates=updates,
+                   keep_state=meth == OURS and s == seeds[0]) for meth in methods for s in seeds]
+SCALING_TASKS = [dict(method=meth, seed=s, m=mm, config=CONFIG[meth], n_updates=updates * mm // fleet_size,
+                      keep_state=False) for mm in scaling_fleet_sizes for meth in SCALING_METHODS
+                 for s in scaling_seeds]
+COMPLEXITY_TASKS = [dict(method=meth, m=mm) for mm in complexity_fleet_sizes
+                    for meth in ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo")]
 # longest jobs first, so that the last ones to finish are short (results are in a fixed order whatever the workers)
-COST_RANK = {OURS: 0, "dac-single-low": 1, "dac-central": 2, "flat-mappo": 3, "rule": 4}
+COST_RANK = {OURS: 0, "dac-fixed-beta": 1, "dac-single-low": 2, "dac-mappo": 3, "flat-mappo": 4, "rule": 5}
 JOBS = sorted([dict(kind="train", **t) for t in MAIN_TASKS + SCALING_TASKS],
-              key=lambda t: (-t["m"], COST_RANK[t["method"]], t["seed"]))
+              key=lambda t: (-t["m"] * t["n_updates"], COST_RANK[t["method"]], t["seed"]))
 JOBS[1:1] = [dict(kind="bound", day=d) for d in range(bound_days)]
+JOBS += [dict(kind="complexity", **t) for t in COMPLEXITY_TASKS]
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
-OUTPUTS = RUNNER.run("jobs", run_job, JOBS, desc="training runs and MILP bounds")
+OUTPUTS = RUNNER.run("jobs", run_job, JOBS, desc="training runs, MILP bounds, FLOP counts")
 RESULTS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "train"]
 BOUNDS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "bound"]
+COMPLEXITY = pd.DataFrame([r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "complexity"])
 
 
 # %%
-# analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
-from hrlkit import tune
-from hrlkit.claims import Fact, FactsTable
+# analysis side: tables, facts, statistics (never used by a task, so editing them never retrains)
+from hrlkit import stats
+from hrlkit.claims import Claim, ClaimsTable, Fact, FactsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.display import prose, table
+
+
+def option_statistics(final: dict) -> dict:
+    """Per-run option statistics from the test days' counts (bus-steps at the terminal)."""
+    o = final["option_totals"]
+    stats_ = {"option_change_rate": o["option_changes"] / max(o["terminal_steps"], 1.0),
+              "charging_spell_steps": o["charging_steps"] / max(o["charging_spells"], 1.0),
+              "conflicts_per_request": final["conflicts"] * final_eval_days / max(o["charger_requests"], 1.0)}
+    if o["beta_sum"] > 0:
+        stats_["mean_beta"] = o["beta_sum"] / max(o["terminal_steps"], 1.0)
+    return stats_
 
 
 def runs_rows():
@@ -649,23 +797,70 @@ def runs_rows():
             for metric, value in point.items():
                 if metric != "update":
                     yield dict(key, metric=metric, value=value, step=point["update"])
+        last = r["curve"][-1]["update"]
         for metric, value in r["final"].items():
-            if metric != "bound_day_costs":
-                yield dict(key, metric=f"final_{metric}_per_bus", value=value / r["m"], step=updates)
+            if metric not in ("bound_day_costs", "option_totals"):
+                yield dict(key, metric=f"final_{metric}_per_bus", value=value / r["m"], step=last)
+        for metric, value in option_statistics(r["final"]).items():
+            yield dict(key, metric=metric, value=value, step=last)
         if r["m"] == fleet_size:
             for day, value in enumerate(r["final"]["bound_day_costs"]):
-                yield dict(key, metric="test_day_penalised_cost_per_bus", value=value / r["m"], step=updates,
+                yield dict(key, metric="test_day_penalised_cost_per_bus", value=value / r["m"], step=last,
                            test_day=day)
-        yield dict(key, metric="actor_parameters", value=float(r["actor_parameters"]), step=updates)
+        yield dict(key, metric="actor_parameters", value=float(r["actor_parameters"]), step=last)
     for b in BOUNDS:   # deterministic: no seed of its own (seed column 0)
         yield dict(method="milp-bound", seed=0, fleet_size=fleet_size, metric="bound_penalised_cost_per_bus",
                    value=b["bound"] / fleet_size, test_day=b["day"])
+    for row in COMPLEXITY.to_dict("records"):   # deterministic architecture counts (seed column 0)
+        for metric in ("act_flops_per_step", "train_flops_per_step"):
+            yield dict(method=row["method"], seed=0, fleet_size=row["m"], metric=metric, value=float(row[metric]))
 
 
 RUNS = runs.runs_frame(runs_rows())
 runs.write_runs(RUNS, OUT)
 MAIN = RUNS[RUNS["fleet_size"] == fleet_size]
-print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} runs")
+print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} training runs")
+
+
+def per_seed(metric: str, method: str, m: int = fleet_size, among: list[int] | None = None) -> np.ndarray:
+    """One value per seed (all seeds, or those in ``among``), in seed order."""
+    frame = RUNS if among is None else RUNS[RUNS["seed"].isin(among)]
+    return runs.per_seed(frame, metric, method, fleet_size=m)
+
+
+fmt = stats.format_ci
+
+# %% [markdown]
+# ## Tuning and pilot
+
+# %%
+CONFIG_COLUMNS = [c for c in TUNED.trials.columns if c.startswith("config.")]
+
+
+def config_text(config: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in config.items())
+
+
+trials_ = TUNED.trials.assign(config=[config_text({c[7:]: row[c] for c in CONFIG_COLUMNS if pd.notna(row[c])})
+                                      for _, row in TUNED.trials.iterrows()])
+TUNING_TABLE = trials_.groupby(["method", "config"], sort=False).agg(
+    validation=(SETUP.metric, "mean"), missed=("missed_per_bus", "mean")).reset_index()
+TUNING_TABLE["selected"] = ["yes" if config_text(TUNED.selected[m_]) == c else ""
+                            for m_, c in zip(TUNING_TABLE["method"], TUNING_TABLE["config"])]
+display(table(TUNING_TABLE.rename(columns={"validation": "validation penalised cost (USD/bus/day)",
+                                           "missed": "missed trips/bus/day"}).round(4),
+              f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
+
+BASELINES_TUNED = [b for b in ("dac-mappo", "dac-single-low", "flat-mappo", "rule") if b in TUNED.selected]
+PILOTS = {b: tune.pilot(TUNED, first=b, second=OURS) for b in BASELINES_TUNED if OURS in TUNED.selected}
+# C1e's tolerance, fixed here from the tuning seeds: twice the spread of the missed-trip rate of the selected
+# configurations, and never below the metric's resolution (one missed trip of the fleet over the test days)
+MISSED_RESOLUTION = 1.0 / (final_eval_days * fleet_size)
+MISSED_SD = tune.pilot(TUNED, "missed_per_bus").sd if len(tuning_seeds) > 1 else float("nan")
+MISSED_TOLERANCE = max(2.0 * MISSED_SD, MISSED_RESOLUTION) if np.isfinite(MISSED_SD) else MISSED_RESOLUTION
+display(prose([f"- {b} − {OURS}: {p.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p in PILOTS.items()] +
+              [f"- tolerance of C1e (missed trips per bus and day): {MISSED_TOLERANCE:.3g} (2 × pooled sd over the "
+               f"tuning seeds {MISSED_SD:.3g}; resolution {MISSED_RESOLUTION:.3g})"]))
 
 # %% [markdown]
 # ## Results
@@ -677,32 +872,47 @@ curve = MAIN[MAIN["metric"] == "eval_penalised_cost"]
 fig, ax = plt.subplots(figsize=(8, 4))
 sns.lineplot(data=curve, x="step", y="value", hue="method", hue_order=methods, style="method",
              dashes={m: (4, 2) if m == "rule" else "" for m in methods}, ax=ax, **figures.SEEDS_BAND)
-ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day ($)", yscale="log")
+ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day (USD)")
 fig.tight_layout()
 figures.save_figure(fig, "training", f"Penalised daily cost per bus on the {eval_days} validation days vs PPO "
-                    f"update, M = {fleet_size} ({figures.band_caption()}; dashed: rule-based, no training).",
+                    f"update, M = {fleet_size} ({figures.band_caption()}; dashed: the tuned rule, no training).",
                     **SAVE)
 plt.show()
+
+# %% [markdown]
+# **Plateau check.** For every learned method, the IQM over seeds of the validation cost at the last evaluation and
+# at the evaluation closest to 75 % of the run; a method whose cost still fell by more than `PLATEAU_TOLERANCE` over
+# the last quarter is flagged as still improving (its comparison is then made before convergence).
+
+# %%
+PLATEAU_TOLERANCE = 0.02    # relative fall of the validation cost over the last quarter that counts as improving
+
+
+def plateau_row(meth: str, m: int = fleet_size) -> dict:
+    sel = RUNS[(RUNS["method"] == meth) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
+    steps = np.sort(sel["step"].unique())
+    last, three_quarters = steps[-1], steps[np.argmin(np.abs(steps - 0.75 * steps[-1]))]
+    at = {s: float(stats.iqm(sel[sel["step"] == s].sort_values("seed")["value"].to_numpy())) for s in
+          (three_quarters, last)}
+    fall = (at[three_quarters] - at[last]) / abs(at[three_quarters])
+    return {"method": meth, "M": m, "updates": int(last), f"cost at update {int(three_quarters)}": f"{at[three_quarters]:.3g}",
+            "cost at the end": f"{at[last]:.3g}", "fall over the last quarter": f"{100 * fall:.1f} %",
+            "still improving": "yes" if fall > PLATEAU_TOLERANCE else "no", "_fall": fall}
+
+
+PLATEAU = pd.DataFrame([plateau_row(meth, mm) for mm in [fleet_size, *scaling_fleet_sizes]
+                        for meth in (methods if mm == fleet_size else SCALING_METHODS) if meth != "rule"])
+display(table(PLATEAU.drop(columns="_fall"), f"IQM over seeds of the validation cost (USD per bus and day); "
+              f"threshold {100 * PLATEAU_TOLERANCE:g} %."))
 
 # %% [markdown]
 # ### Held-out days (Table analogue): cost, missed and late trips, SoC violations, conflicts
 
 # %%
-TABLE_METRICS = {"final_cost_per_bus": "energy cost ($)", "final_missed_per_bus": "missed trips",
-                 "final_late_per_bus": "late trip-steps", "final_soc_shortfall_per_bus": "SoC shortfall (step sum)",
-                 "final_end_shortfall_per_bus": "end-of-day SoC shortfall",
-                 "final_conflicts_per_bus": "conflicts", "final_penalised_cost_per_bus": "penalised cost ($)"}
-
-
-def per_seed(metric: str, method: str, m: int = fleet_size, among: list[int] | None = None) -> np.ndarray:
-    """One value per seed (all seeds, or those in ``among``), in seed order."""
-    frame = RUNS if among is None else RUNS[RUNS["seed"].isin(among)]
-    return runs.per_seed(frame, metric, method, fleet_size=m)
-
-
-fmt = stats.format_ci
-
-
+TABLE_METRICS = {"final_cost_per_bus": "energy bought (USD)", "final_end_value_per_bus": "end-of-day value (USD)",
+                 "final_missed_per_bus": "missed trips", "final_late_per_bus": "late trip-steps",
+                 "final_soc_shortfall_per_bus": "SoC shortfall (step sum)", "final_conflicts_per_bus": "conflicts",
+                 "final_penalised_cost_per_bus": "penalised cost (USD)"}
 BOUND = RUNS[RUNS["metric"] == "bound_penalised_cost_per_bus"].sort_values("test_day")["value"].to_numpy()
 
 
@@ -713,50 +923,71 @@ def gap_to_bound(method: str) -> np.ndarray:
     return stats.Sample((costs.to_numpy() - BOUND[None, :]).mean(axis=1), f"gap to the MILP bound of {method}")
 
 
-GAP_LABEL = f"gap to MILP bound ($, {bound_days} test days)"
+GAP_LABEL = f"gap to MILP bound (USD, {bound_days} test days)"
 TABLE = pd.DataFrame([{"method": meth, **{label: fmt(per_seed(metric, meth)) for metric, label in
                                           TABLE_METRICS.items()},
                        GAP_LABEL: fmt(gap_to_bound(meth)) if bound_days else "—"} for meth in methods])
 bound_text = (f"The perfect-information MILP bound on the first {bound_days} test days is "
-              f"{', '.join(f'{b:.3g}' for b in BOUND)} $ per bus (stopped at a relative gap ≤ {bound_mip_gap:g}; "
+              f"{', '.join(f'{b:.3g}' for b in BOUND)} USD per bus (stopped at a relative gap ≤ {bound_mip_gap:g}; "
               f"statuses {sorted({b['status'] for b in BOUNDS})}, 0 = stopped by the gap)." if bound_days else "")
 display(table(TABLE, f"Per bus and day, mean over {final_eval_days} test days, IQM over {len(seeds)} seeds [95 % CI], "
-                    f"M = {fleet_size}. {bound_text}"))
+                     f"M = {fleet_size}. Penalised cost = energy bought − end-of-day value + penalties. {bound_text}"))
 
 # %% [markdown]
-# ### Scalability with the fleet size: final cost, actor size, seconds per update
+# ### Options: how long they last, how often they terminate, what they cost in conflicts
 
 # %%
-scal = RUNS[RUNS["method"].isin(SCALING_METHODS) & RUNS["metric"].isin(
-    ["final_penalised_cost_per_bus", "actor_parameters"]) & RUNS["seed"].isin(scaling_seeds)]
+OPTION_METRICS = {"option_change_rate": "option changes per terminal bus-step",
+                  "mean_beta": "mean β at the terminal", "charging_spell_steps": "charging spell (steps)",
+                  "conflicts_per_request": "conflicts per charger request",
+                  "final_conflicts_per_bus": "conflicts per bus and day"}
+def measured(metric: str, method: str) -> bool:
+    return bool(((RUNS["metric"] == metric) & (RUNS["method"] == method) & (RUNS["fleet_size"] == fleet_size)).any())
+
+
+OPTIONS_TABLE = pd.DataFrame([{"method": meth, **{label: fmt(per_seed(metric, meth)) if measured(metric, meth) else "—"
+                                                  for metric, label in OPTION_METRICS.items()}} for meth in methods])
+display(table(OPTIONS_TABLE, f"Test days, M = {fleet_size}, IQM over {len(seeds)} seeds [95 % CI]. A bus-step at "
+                             "the terminal is one bus at the terminal in one 15-minute step; β is the termination "
+                             "probability of DAC's options (1 for the fixed-β ablation, none for flat MAPPO and the "
+                             "rule)."))
+
+# %% [markdown]
+# ### Scalability with the fleet size: cost, actor size, computation
+
+# %%
+scal = RUNS[RUNS["method"].isin(SCALING_METHODS) & (RUNS["metric"] == "final_penalised_cost_per_bus")
+            & RUNS["seed"].isin(scaling_seeds)]
 SECONDS = pd.DataFrame([{"method": r["method"], "fleet_size": r["m"], "seed": r["seed"],
                          "seconds_per_update": r["timing"]["seconds_per_update"]} for r in RESULTS
-                        if r["method"] in SCALING_METHODS and r["seed"] in scaling_seeds])
+                        if r["method"] in LEARNED and (r["seed"] in scaling_seeds or r["m"] == fleet_size)])
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-for ax, metric, label in [(axes[0], "final_penalised_cost_per_bus", "penalised cost per bus ($)"),
-                          (axes[1], "actor_parameters", "actor parameters")]:
-    sns.lineplot(data=scal[scal["metric"] == metric], x="fleet_size", y="value", hue="method", marker="o",
-                 ax=ax, legend=(metric == "actor_parameters"), **figures.SEEDS_BAND)
-    ax.set(xlabel="fleet size M", ylabel=label)
-axes[1].set_yscale("log")
-sns.lineplot(data=SECONDS, x="fleet_size", y="seconds_per_update", hue="method", marker="o", ax=axes[2],
-             legend=False, **figures.SEEDS_BAND)
-axes[2].set(xlabel="fleet size M", ylabel="seconds per update (this machine)")
+sns.lineplot(data=scal, x="fleet_size", y="value", hue="method", marker="o", ax=axes[0], **figures.SEEDS_BAND)
+axes[0].set(xlabel="fleet size M", ylabel="test penalised cost per bus (USD)")
+sns.lineplot(data=COMPLEXITY, x="m", y="actor_parameters", hue="method", marker="o", ax=axes[1], legend=False)
+axes[1].set(xlabel="fleet size M", ylabel="actor parameters", yscale="log")
+sns.lineplot(data=COMPLEXITY, x="m", y="train_flops_per_step", hue="method", marker="o", ax=axes[2])
+axes[2].set(xlabel="fleet size M", ylabel="training FLOPs per simulated step", yscale="log")
 fig.tight_layout()
-figures.save_figure(fig, "scalability", f"Scalability (seeds {scaling_seeds}): test-day penalised cost per bus, "
-                    f"actor parameter count and wall-clock seconds per PPO update vs fleet size "
-                    f"({figures.band_caption()}).", **SAVE)
+figures.save_figure(fig, "scalability", f"Scalability: test-day penalised cost per bus at M = {fleet_size} and "
+                    f"{scaling_fleet_sizes} (seeds {scaling_seeds}, {figures.band_caption()}); actor parameters and "
+                    "training FLOPs per simulated step (forward + backward of both levels and the critic), counted "
+                    "at initialisation, vs fleet size.", **SAVE)
 plt.show()
 
 scaling_table = pd.DataFrame([
     {"method": meth, "M": mm,
-     "penalised cost ($)": fmt(per_seed("final_penalised_cost_per_bus", meth, mm, scaling_seeds)),
-     "actor parameters": int(per_seed("actor_parameters", meth, mm)[0]),
-     "s / update": f"{SECONDS.query('method == @meth and fleet_size == @mm')['seconds_per_update'].median():.3g}"}
-    for mm in sorted({fleet_size, *scaling_fleet_sizes}) for meth in SCALING_METHODS])
-display(table(scaling_table, f"Per bus and day on the test days, IQM over seeds {scaling_seeds} [95 % CI]; seconds per "
-                            "update are medians on the machine that trained (wall clock, not seeded: kept apart from "
-                            "the results)."))
+     "penalised cost (USD)": fmt(per_seed("final_penalised_cost_per_bus", meth, mm, scaling_seeds))
+     if mm in (fleet_size, *scaling_fleet_sizes) and meth in SCALING_METHODS else "—",
+     "actor parameters": int(row["actor_parameters"]),
+     "acting FLOPs / step": f"{row['act_flops_per_step']:.3g}",
+     "training FLOPs / step": f"{row['train_flops_per_step']:.3g}",
+     "s / update (wall clock)": (f"{SECONDS.query('method == @meth and fleet_size == @mm')['seconds_per_update'].median():.3g}"
+                                 if len(SECONDS.query('method == @meth and fleet_size == @mm')) else "—")}
+    for mm in complexity_fleet_sizes for meth, row in COMPLEXITY[COMPLEXITY["m"] == mm].set_index("method").iterrows()])
+display(table(scaling_table, f"Costs: per bus and day on the test days, IQM over seeds {scaling_seeds} [95 % CI]. "
+                             "Parameters and FLOPs: counted, deterministic. Seconds per update: medians on the "
+                             "machine that trained (wall clock, not seeded: kept apart from the results)."))
 
 # %% [markdown]
 # ### Test day 0 under DAC-MAPPO-E: charger use, SoC and price
@@ -768,82 +999,103 @@ if trained is not None:
     agent.load_state_dict(trained["state"])
     _n, _seed = held_out_days(fleet_size, "test")   # test day 0 (the trace records the first day of the batch)
     day = play_day(agent, EBFleetCore(fleet_config(fleet_size), _n, seed=_seed),
-                   torch.Generator().manual_seed(derive_seed("ebus-gantt", fleet_size)), greedy=False,
-                   record=True)["trace"]
-    hours = np.array([p["t"] for p in day]) * fleet_config(fleet_size).step_hours
+                   torch.Generator().manual_seed(derive_seed("ebus-gantt", fleet_size)), record=True)["trace"]
+    _c = fleet_config(fleet_size)
+    hours = np.array([p["t"] for p in day]) * _c.step_hours
     fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [1, 2, 1.2]})
     axes[0].step(hours, [p["price"] for p in day], where="post", color="k")
-    axes[0].set(ylabel="price ($/kWh)")
+    axes[0].axhline(_c.end_price, color="g", ls=":")
+    axes[0].set(ylabel="price (USD/kWh)")
     soc = np.array([p["soc"] for p in day])
+    colours = sns.color_palette(n_colors=fleet_size)
     for i in range(fleet_size):
-        axes[1].plot(hours, soc[:, i], lw=1)
-    axes[1].axhline(fleet_config(fleet_size).soc_min, color="r", ls=":")
+        axes[1].plot(hours, soc[:, i], lw=1, color=colours[i])
+        axes[1].plot([hours[-1] + 0.25], [day[0]["soc_morning"][i]], marker="<", color=colours[i])
+    axes[1].axhline(_c.soc_min, color="r", ls=":")
     axes[1].set(ylabel="SoC")
     holder = np.array([p["holder"] for p in day])
-    colours = sns.color_palette(n_colors=fleet_size)
     for c in range(holder.shape[1]):
         for t, bus in enumerate(holder[:, c]):
             if bus >= 0:
-                axes[2].broken_barh([(hours[t], 0.25)], (c - 0.4, 0.8), color=colours[bus])
-    axes[2].set(ylabel="charger", xlabel="hour of day", yticks=range(holder.shape[1]))
+                axes[2].broken_barh([(hours[t], 0.25)], (c + 1 - 0.4, 0.8), color=colours[bus])
+    axes[2].set(ylabel="charger", xlabel="hour of day", yticks=range(1, holder.shape[1] + 1))
     fig.tight_layout()
-    figures.save_figure(fig, "day", f"Test day 0 (M = {fleet_size}) under DAC-MAPPO-E (seed "
-                        f"{trained['seed']}): price, every bus's SoC (dotted: SoC_min), and which bus holds each "
-                        "charger (colours = buses, as in the SoC panel).", **SAVE)
+    figures.save_figure(fig, "day", f"Test day 0 (M = {fleet_size}) under DAC-MAPPO-E (seed {trained['seed']}): "
+                        "price (dotted green: p_end, the price at which the end-of-day charge is valued); every "
+                        "bus's SoC (dotted red: SoC_min; triangles at the right: the bus's morning SoC, the level "
+                        "against which its end-of-day charge is valued); and which bus holds each charger 1..K "
+                        "(colours = buses, as in the SoC panel).", **SAVE)
     plt.show()
 
 # %% [markdown]
 # ## Claims
 #
-# The thresholds below were fixed before any result was seen. They are constants of the notebook, the same in every
-# profile. Costs are penalised daily costs per bus on the test days. Every method is trained on the same seeds and
-# evaluated on the same validation and test days, so comparisons are **paired**: the statistic is the IQM of per-seed
-# differences, with a 95 % bootstrap CI that resamples seeds (`hrlkit.claims`). The network-size sentence (C2a) holds
-# by construction of the attention actor: it is reported as a fact, not tested.
+# The claims of the abstract, with the tests declared before the data. Costs are penalised daily costs per bus on the
+# test days. Every method is trained on the same seeds and evaluated on the same validation and test days, so the
+# comparisons are **paired**: the statistic is the IQM of per-seed differences (each seed's value is its mean over the
+# same test days), with a 95 % bootstrap CI that resamples seeds (`hrlkit.claims`). A learned baseline carries a
+# verdict only if it learns (**precondition**: its validation cost at the end is below its cost before training);
+# otherwise the row is untestable. Rows marked post hoc were added or redefined in the contract-v2 audit, after the
+# first results had been seen: they are shown, and never replace a declared verdict.
 
 # %%
-MISSED_TOLERANCE = 0.05      # missed trips per bus and day counted as "no more missed trips"
-FLAT_SIZE_RATIO = 1.1        # actor parameters at the largest M / at the smallest M, "independent of fleet size"
 CLAIMS = ClaimsTable([
-    Claim("C1a", "DAC-MAPPO-E reaches a lower cost than the original DAC (centralised high level)",
-          "penalised daily cost per bus, test days", "IQM cost(dac-central) − IQM cost(DAC-MAPPO-E)",
-          threshold=0.0, direction=">"),
+    Claim("C1a", "The attention-based decentralised high-level actor (\"E\") lowers the cost: DAC-MAPPO-E vs "
+          "DAC-MAPPO with a centralised high-level actor",
+          "penalised daily cost per bus, test days", "IQM over seeds of cost(dac-mappo) − cost(DAC-MAPPO-E)",
+          threshold=0.0, direction=">", precondition="dac-mappo learns"),
     Claim("C1b", "DAC-MAPPO-E reaches a lower cost than DAC with a single-agent low level",
-          "penalised daily cost per bus, test days", "IQM cost(dac-single-low) − IQM cost(DAC-MAPPO-E)",
-          threshold=0.0, direction=">"),
+          "penalised daily cost per bus, test days", "IQM over seeds of cost(dac-single-low) − cost(DAC-MAPPO-E)",
+          threshold=0.0, direction=">", precondition="dac-single-low learns"),
     Claim("C1c", "DAC-MAPPO-E reaches a lower cost than flat (option-free) MAPPO",
-          "penalised daily cost per bus, test days", "IQM cost(flat-mappo) − IQM cost(DAC-MAPPO-E)",
-          threshold=0.0, direction=">"),
-    Claim("C1d", "DAC-MAPPO-E reaches a lower cost than rule-based charging",
-          "penalised daily cost per bus, test days", "IQM cost(rule) − IQM cost(DAC-MAPPO-E)",
+          "penalised daily cost per bus, test days", "IQM over seeds of cost(flat-mappo) − cost(DAC-MAPPO-E)",
+          threshold=0.0, direction=">", precondition="flat-mappo learns"),
+    Claim("C1d", "DAC-MAPPO-E reaches a lower cost than rule-based charging (tuned)",
+          "penalised daily cost per bus, test days", "IQM over seeds of cost(rule) − cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">"),
     Claim("C1e", "… with no more missed trips than the baselines",
-          "missed trips per bus and day, test days",
-          "IQM missed(DAC-MAPPO-E) − min over baselines of IQM missed", threshold=MISSED_TOLERANCE, direction="<"),
+          "missed trips per bus and day, test days; tolerance from the tuning seeds' spread",
+          "IQM over seeds of missed(DAC-MAPPO-E) − missed(baseline with the fewest)", threshold=MISSED_TOLERANCE,
+          direction="<", post_hoc=True),
     Claim("C2a", "The attention-based decentralised high-level actor keeps the network size independent of M",
           "actor parameters (high + low) at the largest vs the smallest fleet size",
-          "params(M_max) / params(M_min) of DAC-MAPPO-E", threshold=FLAT_SIZE_RATIO, direction="<"),
-    Claim("C2b", "… and still trains at the largest fleet where the centralised DAC actor fails or slows",
-          "penalised daily cost per bus at the largest M", "IQM cost(dac-central) − IQM cost(DAC-MAPPO-E)",
-          threshold=0.0, direction=">"),
+          "params(M_max) / params(M_min) of DAC-MAPPO-E", threshold=1.1, direction="<"),
+    Claim("C2b", "… and still trains at the largest fleet, where the centralised DAC actor fails or slows",
+          "penalised daily cost per bus at the largest M (updates ∝ M)",
+          "IQM over scaling seeds of cost(dac-mappo) − cost(DAC-MAPPO-E)", threshold=0.0, direction=">",
+          precondition="dac-mappo learns at the largest M"),
     Claim("C3", "The MAPPO low level converges faster than a single-agent low level",
-          "PPO updates until the validation cost first falls below the rule's (censored: run length + eval_every)",
-          "IQM updates(dac-single-low) − IQM updates(DAC-MAPPO-E)", threshold=0.0, direction=">"),
+          "PPO updates until the validation cost first falls below the tuned rule's (never: run length + eval_every)",
+          "IQM over seeds of updates(dac-single-low) − updates(DAC-MAPPO-E)", threshold=0.0, direction=">",
+          precondition="at least one of the two beats the tuned rule on the validation days in some seed"),
+    Claim("C4", "The MAPPO low level reduces computational complexity",
+          "training FLOPs per simulated step (both levels and the critic, forward + backward), M = fleet_size",
+          "FLOPs(dac-single-low) / FLOPs(DAC-MAPPO-E)", threshold=1.0, direction=">", post_hoc=True),
+    Claim("A1", "Learned termination (temporal abstraction) lowers the cost: DAC-MAPPO-E vs the same with β ≡ 1",
+          "penalised daily cost per bus, test days", "IQM over seeds of cost(dac-fixed-beta) − cost(DAC-MAPPO-E)",
+          threshold=0.0, direction=">", post_hoc=True),
     Claim("H1", "Superior performance on real-world data", "—", "—", threshold=0.0, direction=">"),
 ])
 
 
-# %%
-def cost(method: str, m: int = fleet_size) -> np.ndarray:
-    return per_seed("final_penalised_cost_per_bus", method, m)
+def cost(method: str, m: int = fleet_size, among: list[int] | None = None) -> np.ndarray:
+    return per_seed("final_penalised_cost_per_bus", method, m, among)
 
 
-for cid, baseline in [("C1a", "dac-central"), ("C1b", "dac-single-low"), ("C1c", "flat-mappo"), ("C1d", "rule")]:
-    if baseline in methods:
-        CLAIMS[cid].compare(cost(baseline), cost(OURS), (baseline, OURS))
-    else:
+def learns(method: str, m: int = fleet_size) -> tuple[bool, str]:
+    """Whether a learned method's validation cost fell over training (IQM over seeds, end vs before training)."""
+    sel = RUNS[(RUNS["method"] == method) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
+    start = float(stats.iqm(sel[sel["step"] == 0].sort_values("seed")["value"].to_numpy()))
+    end = float(stats.iqm(sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()))
+    return end < start, f"{method} at M = {m}: validation cost {start:.3g} before training, {end:.3g} at the end"
+
+
+for cid, baseline in [("C1a", "dac-mappo"), ("C1b", "dac-single-low"), ("C1c", "flat-mappo"), ("C1d", "rule")]:
+    if baseline not in methods:
         CLAIMS[cid].untestable(f"needs {baseline} in `methods`")
-baselines = [b for b in methods if b != OURS]
+    elif baseline == "rule" or CLAIMS[cid].require(*learns(baseline)):
+        CLAIMS[cid].compare(cost(baseline), cost(OURS), (baseline, OURS))
+baselines = [b for b in methods if b not in (OURS, "dac-fixed-beta")]
 if baselines:
     best = min(baselines, key=lambda b: stats.iqm(per_seed("final_missed_per_bus", b)))
     CLAIMS["C1e"].compare(per_seed("final_missed_per_bus", OURS), per_seed("final_missed_per_bus", best),
@@ -851,43 +1103,60 @@ if baselines:
 else:
     CLAIMS["C1e"].untestable("needs at least one baseline")
 
-sizes = sorted({fleet_size, *scaling_fleet_sizes})
-if len(sizes) > 1 and all(len(per_seed("actor_parameters", OURS, mm)) for mm in (sizes[0], sizes[-1])):
-    ratio = per_seed("actor_parameters", OURS, sizes[-1])[0] / per_seed("actor_parameters", OURS, sizes[0])[0]
-    central = (per_seed("actor_parameters", "dac-central", sizes[-1])[0]
-               / per_seed("actor_parameters", "dac-central", sizes[0])[0]) if "dac-central" in methods else None
-    # a parameter count of our own architecture cannot fail: it is a fact, and the claim row says so
-    SIZE_FACT = Fact("F1", f"actor parameters (high + low) of DAC-MAPPO-E at M = {sizes[-1]} / at M = {sizes[0]}",
-                     ratio, "by construction", note=f"dac-central: {'n/a' if central is None else f'{central:.3g}'}")
-    CLAIMS["C2a"].untestable(f"holds by construction of the attention actor (fact F1: ratio {ratio:.3g}; "
-                             f"dac-central {'n/a' if central is None else f'{central:.3g}'}); not a test")
-    if "dac-central" in methods:
-        CLAIMS["C2b"].compare(cost("dac-central", sizes[-1]), cost(OURS, sizes[-1]), ("dac-central", OURS))
-    else:
-        CLAIMS["C2b"].untestable("needs dac-central in `methods`")
+params_at = COMPLEXITY.set_index(["method", "m"])["actor_parameters"]
+sizes = sorted(complexity_fleet_sizes)
+size_ratio = {meth: params_at[(meth, sizes[-1])] / params_at[(meth, sizes[0])]
+              for meth in COMPLEXITY["method"].unique()}
+# a parameter count of our own architecture cannot fail: it is a fact, and the claim row says so
+SIZE_FACT = Fact("F1", f"actor parameters (high + low) of DAC-MAPPO-E at M = {sizes[-1]} / at M = {sizes[0]}",
+                 float(size_ratio[OURS]), "by construction",
+                 note="; ".join(f"{meth}: {r:.3g}" for meth, r in size_ratio.items() if meth != OURS))
+CLAIMS["C2a"].untestable(f"holds by construction of the attention actor (fact F1: ratio {size_ratio[OURS]:.3g}); "
+                         "not a test")
+if scaling_fleet_sizes and "dac-mappo" in methods:
+    largest = max(scaling_fleet_sizes)
+    if CLAIMS["C2b"].require(*learns("dac-mappo", largest)):
+        CLAIMS["C2b"].compare(cost("dac-mappo", largest, scaling_seeds), cost(OURS, largest, scaling_seeds),
+                              ("dac-mappo", OURS))
 else:
-    SIZE_FACT = None
-    CLAIMS["C2a"].untestable("needs at least two fleet sizes")
-    CLAIMS["C2b"].untestable("needs at least two fleet sizes")
+    CLAIMS["C2b"].untestable("needs a scaling fleet size and dac-mappo in `methods`")
+
+RULE_VALIDATION = (float(MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "eval_penalised_cost")]["value"].mean())
+                   if "rule" in methods else float("nan"))
 
 
-def updates_to_threshold(method: str) -> np.ndarray:
-    """Per seed: first evaluated update whose validation cost is below the rule's (run length + eval_every if
+def updates_to_beat_rule(method: str) -> np.ndarray:
+    """Per seed: first evaluated update whose validation cost is below the tuned rule's (run length + eval_every if
     never)."""
-    threshold = float(MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "eval_penalised_cost")]["value"].mean())
     out = []
     for s in seeds:
         sel = MAIN[(MAIN["method"] == method) & (MAIN["seed"] == s) & (MAIN["metric"] == "eval_penalised_cost")]
-        below = sel[sel["value"] < threshold]["step"]
+        below = sel[sel["value"] < RULE_VALIDATION]["step"]
         out.append(float(below.min()) if len(below) else float(updates + eval_every))
     return stats.Sample(out, f"updates to beat the rule of {method}")
 
 
 if {"dac-single-low", "rule"} <= set(methods):
-    CLAIMS["C3"].compare(updates_to_threshold("dac-single-low"), updates_to_threshold(OURS),
-                         ("dac-single-low", OURS))
+    to_beat = {meth: updates_to_beat_rule(meth) for meth in ("dac-single-low", OURS)}
+    if CLAIMS["C3"].require(any((v <= updates).any() for v in to_beat.values()),
+                            f"neither DAC-MAPPO-E nor dac-single-low reaches the tuned rule's validation cost "
+                            f"{RULE_VALIDATION:.3g} within {updates} updates in any seed"):
+        CLAIMS["C3"].compare(to_beat["dac-single-low"], to_beat[OURS], ("dac-single-low", OURS))
 else:
     CLAIMS["C3"].untestable("needs dac-single-low and rule in `methods`")
+
+flops_at = COMPLEXITY.set_index(["method", "m"])["train_flops_per_step"]
+if "dac-single-low" in methods:
+    flops_ratio = float(flops_at[("dac-single-low", fleet_size)] / flops_at[(OURS, fleet_size)])
+    CLAIMS["C4"].measure(flops_ratio, (flops_ratio, flops_ratio), note="deterministic count (no seeds); at M = "
+                         + ", ".join(f"{mm}: {flops_at[('dac-single-low', mm)] / flops_at[(OURS, mm)]:.3g}"
+                                     for mm in sizes))
+else:
+    CLAIMS["C4"].untestable("needs dac-single-low in `methods`")
+if "dac-fixed-beta" in methods:
+    CLAIMS["A1"].compare(cost("dac-fixed-beta"), cost(OURS), ("dac-fixed-beta", OURS))
+else:
+    CLAIMS["A1"].untestable("needs dac-fixed-beta in `methods`")
 CLAIMS["H1"].untestable("the paper's real-world data and numbers are not available; only trends are tested")
 display(CLAIMS)
 
@@ -899,11 +1168,15 @@ display(CLAIMS)
 # %%
 FACTS = FactsTable([f for f in [
     SIZE_FACT,
-    Fact("F2", f"perfect-information MILP lower bound, mean over the {bound_days} solved test days ($ per bus)",
+    Fact("F2", f"perfect-information MILP lower bound, mean over the {bound_days} solved test days (USD per bus)",
          float(np.mean(BOUND)), "descriptive") if bound_days else None,
-    Fact("F3", f"penalised cost of the rule-based charger on the validation days ($ per bus, M = {fleet_size})",
-         float(MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "eval_penalised_cost")]["value"].mean()),
-         "descriptive") if "rule" in methods else None,
+    Fact("F3", f"penalised cost of the tuned rule on the validation days (USD per bus, M = {fleet_size})",
+         RULE_VALIDATION, "descriptive", note=config_text(TUNED.selected["rule"])) if "rule" in methods else None,
+    Fact("F4", "option changes per terminal bus-step of DAC-MAPPO-E (test days)",
+         *stats.bootstrap_ci(per_seed("option_change_rate", OURS))[:1], "descriptive",
+         ci95=stats.bootstrap_ci(per_seed("option_change_rate", OURS))[1],
+         note="dac-fixed-beta: " + fmt(per_seed("option_change_rate", "dac-fixed-beta"))
+         if "dac-fixed-beta" in methods else ""),
 ] if f is not None])
 display(FACTS)
 
@@ -916,27 +1189,42 @@ DEVIATIONS = pd.DataFrame([
     ("Data", "real-world travel times, energy and prices", "synthetic timetable, log-normal durations, normal "
      "energy, TOU × (1 + AR(1)) price (EBFleetConfig)", "data not available"),
     ("Reward weights", "not published", f"w_late {_c.w_late}, w_miss {_c.w_miss}, w_soc {_c.w_soc}, w_conf "
-     f"{_c.w_conflict}, w_end {_c.w_end} ($)", "reconstructed: a missed trip costs about a day's charging of a bus"),
-    ("End-of-day SoC", "not described", f"penalty below SoC {_c.soc_end}", "otherwise a one-day horizon drains "
-     "the batteries"),
-    ("Fleet", "real fleet sizes", f"M ∈ {sizes}, K = M/4", "CPU budget"),
-    ("Networks", "not published", f"attention actor d = {hidden}, 4 heads; MLP critics", "our design (assumed)"),
-    ("Centralised DAC actor", "joint option space", "per-bus factorised logits from one MLP",
-     "the joint space is 256 options at M = 4 and ~1e16 at M = 16"),
-    ("Training", "not published", f"{updates} PPO updates × {days_per_update} days, {ppo_epochs} epochs, "
-     f"lr {learning_rate}", "CPU budget"),
+     f"{_c.w_conflict} (USD)", "reconstructed: a missed trip costs about a day's charging of a bus"),
+    ("End of the day", "not described", f"the change of each bus's stored energy over the day is valued at "
+     f"p_end = {_c.end_price:g} USD per grid kWh (the overnight tariff); the next day starts from a fresh morning "
+     "SoC", "one-day episodes; a deficit is refilled overnight at that price (K chargers × 8 night hours hold the "
+     "fleet's refill), so neither a deficit nor a surplus changes the cost of the energy a policy really uses"),
+    ("Fleet", "real fleet sizes", f"M = {fleet_size} (main) and {scaling_fleet_sizes} (scaling), K = M/4; "
+     f"parameters and FLOPs counted at M ∈ {sizes}", "CPU budget"),
+    ("Networks", "not published", f"attention actor d = {hidden}, 4 heads; MLP critic of width {2 * hidden}",
+     "our design (assumed)"),
+    ("Critic", "centralised (brief: a permutation-invariant encoder over the buses)", "q_i(S, ·): an MLP on the "
+     "flat global state S (every bus's features, global features, charger states) and the bus id; it does not "
+     "see the other buses' current options and is not permutation-invariant", "simplicity; the same critic for "
+     "every DAC method"),
+    ("\"E\" actor", "one agent network per bus and \"a pair of mapping networks\" (reviews)", "one shared per-bus "
+     "network with attention over buses and chargers; no separate mapping networks", "the mapping networks are "
+     "not described anywhere we could read"),
+    ("Centralised high-level actor", "joint option space", "per-bus factorised logits from one MLP",
+     "the joint space has 6^8 options at M = 8"),
+    ("Original DAC baseline", "(not named in the abstract)", "not run: dac-mappo (centralised high level) and "
+     "dac-single-low (single-agent low level) each swap one enhancement", "budget spent on ten seeds"),
+    ("Training", "not published", f"{updates} PPO updates × {days_per_update} days at M = {fleet_size} "
+     f"(updates·M/{fleet_size} at larger M), {ppo_epochs} epochs × {ppo_minibatches} minibatches; step size and "
+     "entropy bonus tuned per method", "CPU budget; the plateau table says which runs were still improving"),
+    ("Tuning", "not described", f"{tuning_budget} configurations per method on tuning seeds {tuning_seeds} at "
+     f"M = {fleet_size}; the larger fleet reuses them", "equal budgets; CPU budget"),
     ("Perfect-information MILP bound", "not in the paper (added here)", f"{bound_days} test days at "
      f"M = {fleet_size}; power continuous, charger holding relaxed, no conflicts; HiGHS dual bound at relative "
      f"gap ≤ {bound_mip_gap:g}", "a valid lower bound that a MILP solves in seconds to a minute per day"),
     ("Evaluation", "not described", f"stochastic policies with a fixed sampling stream; {eval_days} validation "
-     f"days for the curves, {final_eval_days} test days for the tables and claims",
+     f"days for the curves and tuning, {final_eval_days} test days for the tables and claims",
      "the mode of independent per-bus policies never requests a shared charger"),
     ("PPO details", "not published", f"team reward × {reward_scale:g}/M per bus; no-effect decisions masked out of "
      "the policy losses (high level away from the terminal, power without a charger); gradient norm clipped at 0.5",
      "MAPPO practice (Yu et al. 2022)"),
-    ("Discount and GAE", "not published", f"γ = {gamma:g}, λ = {gae_lambda:g}, the same for "
-     "every learned method", "the objective is the undiscounted cost of a 96-step day; in pilot runs γ 0.99 / "
-     "λ 0.95 drifted toward under-charging (end-of-day penalties reached the actors only through the critic)"),
+    ("Discount and GAE", "not published", f"γ = {gamma:g}, λ = {gae_lambda:g}, the same for every learned method",
+     "the objective is the undiscounted cost of a 96-step day"),
 ], columns=["what", "paper", "here", "why"])
 display(table(DEVIATIONS))
 
@@ -947,14 +1235,18 @@ display(table(DEVIATIONS))
 metrics_doc = build_metrics(
     paper=PAPER, profile=profile, seeds=seeds, methods=methods,
     headline={"penalised_cost_per_bus": headline_entry({m: cost(m) for m in methods}),
-              "energy_cost_per_bus": headline_entry({m: per_seed("final_cost_per_bus", m) for m in methods}),
+              "energy_bought_per_bus": headline_entry({m: per_seed("final_cost_per_bus", m) for m in methods}),
+              "end_of_day_value_per_bus": headline_entry({m: per_seed("final_end_value_per_bus", m) for m in methods}),
               "missed_trips_per_bus": headline_entry({m: per_seed("final_missed_per_bus", m) for m in methods}),
               **({"gap_to_milp_bound_per_bus": headline_entry({m: gap_to_bound(m) for m in methods})}
                  if bound_days else {})},
-    claims=CLAIMS, facts=FACTS,
-    tuning=tune.untuned("no method was tuned on seeds disjoint from the reported ones: every learned method uses the "
-                        "same PPO settings (chosen in pilot runs, see the deviations table) and the rule-based "
-                        "charger its default thresholds"))
+    claims=CLAIMS, facts=FACTS, tuning=TUNED.to_json(),
+    extra={"pilot": {f"{b} - {OURS}": {"sd": stats.round_sig(p.sd), "effect": EFFECT_OF_INTEREST,
+                                        "seeds_for_effect": p.seeds_for(EFFECT_OF_INTEREST)}
+                     for b, p in PILOTS.items() if np.isfinite(p.sd)},
+           "missed_tolerance": stats.round_sig(MISSED_TOLERANCE),
+           "plateau_fall_last_quarter": {f"{r['method']}@M={r['M']}": stats.round_sig(r["_fall"])
+                                         for r in PLATEAU.to_dict("records")}})
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
             seconds_per_update={f"{r['method']}@M={r['m']}/seed{r['seed']}":
@@ -964,6 +1256,10 @@ lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
 for m in methods:
     lines.append(f"- **{m}** (M = {fleet_size}): penalised cost {h['penalised_cost_per_bus'][m]['iqm']:.3g} $, "
-                 f"energy cost {h['energy_cost_per_bus'][m]['iqm']:.3g} $, missed trips "
+                 f"energy bought {h['energy_bought_per_bus'][m]['iqm']:.3g} $, end-of-day value "
+                 f"{h['end_of_day_value_per_bus'][m]['iqm']:.3g} $, missed trips "
                  f"{h['missed_trips_per_bus'][m]['iqm']:.3g} per bus and day (IQM over {len(seeds)} seeds)")
+still = PLATEAU[PLATEAU["still improving"] == "yes"]
+lines.append("- Still improving over the last quarter of training: " + (
+    ", ".join(f"{r['method']} (M = {r['M']})" for r in still.to_dict("records")) if len(still) else "none"))
 display(prose(lines))

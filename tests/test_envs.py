@@ -299,15 +299,40 @@ def test_ebfleet_is_reproducible_and_validates_actions():
 
 
 def test_milp_bound_hand_computed_day():
-    # one bus, no trips, deterministic TOU price: it must store (SoC_end − SoC_0)·C at the cheapest price
-    cfg = eb.EBFleetConfig(n_buses=1, n_chargers=1, uncertain=False, soc_init=(0.5, 0.5), peak_utilisation=0.0,
-                           offpeak_utilisation=0.0)
+    # one bus, no trips, deterministic TOU price, SoC_0 = 0.1 < SoC_min = 0.2 and stored energy valued at
+    # p_end = 0.05 < the cheapest tariff: the optimum stores exactly (0.2 − 0.1)·C in step 0 (at 0.08 $/kWh, so that
+    # SoC_1 is not short) and nothing else; cost = (0.08 − 0.05)·0.1·C/η
+    cfg = eb.EBFleetConfig(n_buses=1, n_chargers=1, uncertain=False, soc_init=(0.1, 0.1), peak_utilisation=0.0,
+                           offpeak_utilisation=0.0, end_value_price=0.05)
     (day,) = eb.realise_days(cfg, 1, 0)
     assert len(day.departures) == 0
     out = eb.perfect_information_bound(cfg, day)
-    stored = (cfg.soc_end - 0.5) * cfg.battery_kwh
     assert out["status"] == 0
-    assert out["bound"] == pytest.approx(min(eb.tou_price(cfg)) * stored / cfg.efficiency, rel=1e-6)
+    assert out["bound"] == pytest.approx((0.08 - 0.05) * 0.1 * cfg.battery_kwh / cfg.efficiency, rel=1e-6)
+
+
+def test_end_of_day_value_hand_computed():
+    # one bus, no trips, TOU price: charge 150 kW in step 0 (0.08 $/kWh), then idle. Stored: η·150·0.25 kWh.
+    # Reward over the day = −0.08·150·0.25 + p_end·(η·150·0.25)/η = (p_end − 0.08)·37.5 with p_end = 0.08 (default)
+    cfg = eb.EBFleetConfig(n_buses=1, n_chargers=1, uncertain=False, soc_init=(0.5, 0.5), peak_utilisation=0.0,
+                           offpeak_utilisation=0.0)
+    assert cfg.end_price == 0.08
+    core = eb.EBFleetCore(cfg, 1, 0)
+    total, last = 0.0, None
+    for t in range(cfg.steps_per_day):
+        charge = np.array([[1 if t == 0 else 0]])
+        reward, last = core.step(charge, np.zeros((1, 1), int), np.full((1, 1), 3))
+        total += float(reward[0])
+    assert last["stored_change_kwh"][0] == pytest.approx(cfg.efficiency * 150 * 0.25)
+    assert last["end_value"][0] == pytest.approx(0.08 * 150 * 0.25)
+    assert total == pytest.approx(0.0, abs=1e-9)
+    # p_end = 0.2: the same day earns (0.2 − 0.08)·37.5
+    core = eb.EBFleetCore(eb.EBFleetConfig(**{**cfg.__dict__, "end_value_price": 0.2}), 1, 0)
+    total = sum(float(core.step(np.array([[1 if t == 0 else 0]]), np.zeros((1, 1), int), np.full((1, 1), 3))[0][0])
+                for t in range(cfg.steps_per_day))
+    assert total == pytest.approx((0.2 - 0.08) * 37.5)
+    with pytest.raises(ValueError, match="end_value_price"):
+        eb.EBFleetConfig(end_value_price=-1.0)
 
 
 def test_milp_bound_is_below_what_policies_achieve():

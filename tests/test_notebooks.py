@@ -44,7 +44,9 @@ BAD_PARAMETERS = {
                    ({"sensitivity_seeds": [7]}, "sensitivity_seeds"),
                    ({"warmup_section": "no_such_section"}, "warmup_section")],
     "ebus_charging": [({"update": 3}, "update"),
-                      ({"learning_rate": math.nan}, "learning_rate"),
+                      ({"clip_coef": math.nan}, "clip_coef"),
+                      ({"tuning_seeds": [0, 100]}, "tuning_seeds"),                  # overlaps the reported seeds
+                      ({"scaling_fleet_sizes": [4]}, "scaling_fleet_sizes"),          # not larger than fleet_size
                       ({"gamma": -math.inf}, "gamma"),
                       ({"fleet_size": 8.0}, "fleet_size"),
                       ({"scaling_fleet_sizes": [16, 16]}, "scaling_fleet_sizes"),

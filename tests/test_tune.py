@@ -30,8 +30,9 @@ def trial(method: str, config: dict, seed: int) -> dict:
     CALLS.append((method, seed))
     noise = 0.01 * np.random.default_rng(seed).normal()
     if method == "rule":
-        return {"cost": (config["threshold"] - 0.3) ** 2 + config["target"] * 0.01 + noise}
-    return {"cost": (np.log10(config["lr"]) - np.log10(3e-3)) ** 2 + 0.001 * config["hidden"] / 64 + noise}
+        return {"cost": (config["threshold"] - 0.3) ** 2 + config["target"] * 0.01 + noise, "side": float(seed)}
+    return {"cost": (np.log10(config["lr"]) - np.log10(3e-3)) ** 2 + 0.001 * config["hidden"] / 64 + noise,
+            "side": float(seed), "flag": True, "label": "not a number"}
 
 
 SPACES = {"ours": tune.Space(lr=tune.LogUniform(1e-4, 1e-1), hidden=tune.Grid(64, 128)),
@@ -98,3 +99,14 @@ def test_pilot_sizes_the_experiment(toy, tmp_path):
     assert "needs" in p.describe(0.05, 10)
     pooled = tune.pilot(result)
     assert not pooled.paired and pooled.sd > 0 and per["ours"].shape[0] == 24
+
+
+def test_trials_keep_the_other_numeric_results_and_a_pilot_reads_them(toy, tmp_path):
+    result = run(toy, tmp_path / "r")
+    t = result.trials
+    assert (t["side"] == t["seed"]).all()                 # another numeric result rides along with its trial
+    assert "flag" not in t and "label" not in t           # booleans and text do not
+    side = tune.pilot(result, "side")
+    assert side.sd == pytest.approx(np.std([100, 101, 102], ddof=1))   # the seeds' spread, pooled over methods
+    one_seed = tune.Pilot("cost", float("nan"), 1, paired=True)
+    assert "no spread" in one_seed.describe(0.05, 10)

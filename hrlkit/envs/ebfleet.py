@@ -19,7 +19,10 @@ One day = 96 steps of 15 min. ``M`` buses, ``K`` chargers (default ``M // 4``) a
 5. **Uncertainties**: trip duration ~ LogNormal(log d_med, σ_d) (rounded up to steps); trip energy
    ~ N(e·L, (cv·e·L)²); price_t = TOU(t)·(1 + ε_t) with AR(1) ε_t = φ ε_{t−1} + N(0, σ_p²), revealed step by step.
 6. **Reward** (weights reconstructed): r_t = −cost_t − w_late·#late − w_miss·#missed − w_soc·Σ_i [SoC_min − SoC_i]^+
-   − w_conf·#conflicts, and at the end of the day − w_end·Σ_i [SoC_end − SoC_i]^+ (buses must be ready next day).
+   − w_conf·#conflicts, and at the end of the day + p_end·(C/η)·Σ_i (SoC_i,T − SoC_i,0): the energy a bus ends the
+   day with, relative to its morning charge, is valued at what it costs to store it overnight (``end_value_price``,
+   default the cheapest TOU band). A policy that leaves its batteries emptier than it found them pays for the
+   refill, so an end-of-day deficit cannot be used to shift cost out of the day.
 
 :func:`perfect_information_bound` solves a relaxed MILP (scipy ``milp`` / HiGHS) for one day revealed in advance
 (:func:`realise_days`): a lower bound on the penalised cost any policy can reach on that day.
@@ -56,7 +59,6 @@ class EBFleetConfig:
     battery_kwh: float = 300.0          # C (reconstructed; typical 12 m e-bus)
     soc_min: float = 0.2                # SoC_min (reconstructed)
     soc_init: tuple[float, float] = (0.7, 0.9)  # morning SoC range (reconstructed)
-    soc_end: float = 0.6                # SoC every bus should have at the end of the day (reconstructed)
     power_levels_kw: tuple[float, ...] = (0.0, 50.0, 100.0, 150.0)  # discrete charging powers (reconstructed)
     efficiency: float = 0.95            # η, charging efficiency (typical DC charger)
     # --- trips (reconstructed: ~30 km round trips, ~75 min) ---
@@ -80,7 +82,7 @@ class EBFleetConfig:
     w_miss: float = 30.0                # $ per missed trip
     w_soc: float = 50.0                 # $ per unit of SoC below SoC_min, per bus and step
     w_conflict: float = 0.5             # $ per charger conflict
-    w_end: float = 50.0                 # $ per unit of SoC below soc_end at the end of the day, per bus
+    end_value_price: float | None = None  # $ per grid kWh of the end-of-day charge change (None: cheapest TOU band)
     uncertain: bool = True              # False: every uncertainty at its median (deterministic days)
 
     def __post_init__(self) -> None:
@@ -90,10 +92,17 @@ class EBFleetConfig:
             raise ValueError(f"n_chargers must be None or an int >= 1, got {self.n_chargers!r}")
         if not 0.0 <= self.soc_min < 1.0 or not self.soc_init[0] <= self.soc_init[1] <= 1.0:
             raise ValueError("soc_min must be in [0, 1) and soc_init a (low, high) range within [0, 1]")
+        if self.end_value_price is not None and not self.end_value_price >= 0.0:
+            raise ValueError(f"end_value_price must be None or a number >= 0, got {self.end_value_price!r}")
 
     @property
     def chargers(self) -> int:
         return self.n_chargers if self.n_chargers is not None else max(1, self.n_buses // 4)
+
+    @property
+    def end_price(self) -> float:
+        """p_end, $ per grid kWh at which the end-of-day change of stored energy is valued."""
+        return self.end_value_price if self.end_value_price is not None else min(b[2] for b in self.tou_bands)
 
     @property
     def trip_steps_median(self) -> int:
@@ -158,6 +167,7 @@ class EBFleetCore:
         cfg, d, m, j = self.cfg, self.n_days, self.M, len(self.departures)
         self.t = 0
         self.soc = self.rng.uniform(*cfg.soc_init, size=(d, m))
+        self.soc_morning = self.soc.copy()
         self.remaining = np.zeros((d, m), dtype=int)          # steps until back at the terminal
         self.drain = np.zeros((d, m))                          # kWh per step while on a trip
         self.holder = np.full((d, self.K), -1)                 # bus holding each charger this step
@@ -166,10 +176,9 @@ class EBFleetCore:
         if cfg.uncertain:
             minutes = np.exp(np.log(cfg.trip_minutes) + cfg.trip_sigma * self.rng.standard_normal((d, j)))
             energy = median_energy * (1.0 + cfg.energy_cv * self.rng.standard_normal((d, j)))
-            self.noise = np.zeros(d)
         else:
             minutes, energy = np.full((d, j), cfg.trip_minutes), np.full((d, j), median_energy)
-            self.noise = np.zeros(d)
+        self.noise = np.zeros(d)
         duration = np.maximum(1, np.ceil(minutes / (60.0 * cfg.step_hours))).astype(int)
         self.trips = _Trips(self.departures, duration, np.maximum(energy, 0.0),
                             np.zeros((d, j), dtype=bool), np.zeros((d, j), dtype=bool))
@@ -193,7 +202,8 @@ class EBFleetCore:
             power_level: ``(D, M)`` int index into ``power_levels_kw``, the low level's charging power.
 
         Returns ``(reward (D,), info)``; info holds the per-day components (``cost``, ``late``, ``missed``,
-        ``soc_shortfall``, ``conflicts``, ``energy_kwh``, ``end_shortfall``) and ``done`` (bool).
+        ``soc_shortfall``, ``conflicts``, ``energy_kwh``, ``stored_change_kwh`` and ``end_value``: the end-of-day
+        change of stored energy Σ_i (SoC_i,T − SoC_i,0)·C and its value, 0 before the last step) and ``done``.
         """
         cfg, d, m = self.cfg, self.n_days, self.M
         charger, assign, power_level = (np.asarray(a).astype(int) for a in (charger, assign, power_level))
@@ -203,7 +213,6 @@ class EBFleetCore:
                 raise ValueError(f"{name} must be a ({d}, {m}) int array in 0..{hi}")
         if self.t >= cfg.steps_per_day:
             raise RuntimeError("the day is over: call reset()")
-        rows = np.arange(d)[:, None]
 
         # 1. dispatch: pending trips in departure order <- assigned buses at the terminal, highest SoC first
         pending = self.pending()
@@ -253,21 +262,22 @@ class EBFleetCore:
         reward = -cost - cfg.w_late * late - cfg.w_miss * missed - cfg.w_soc * shortfall - cfg.w_conflict * conflicts
         self.t += 1
         done = self.t >= cfg.steps_per_day
-        end_shortfall = np.zeros(d)
+        stored_change, end_value = np.zeros(d), np.zeros(d)
         if done:   # trips that never got a bus by the end of the day are missed too
             leftover = ~self.trips.served & ~self.trips.missed
             missed = missed + leftover.sum(1)
             reward = reward - cfg.w_miss * leftover.sum(1)
             self.trips.missed |= leftover
-            end_shortfall = np.maximum(cfg.soc_end - self.soc, 0.0).sum(1)
-            reward = reward - cfg.w_end * end_shortfall
+            # + p_end (C/η) Σ_i (SoC_i,T − SoC_i,0): the day's change of stored energy at the overnight price
+            stored_change = (self.soc - self.soc_morning).sum(1) * cfg.battery_kwh
+            end_value = cfg.end_price * stored_change / cfg.efficiency
+            reward = reward + end_value
         else:       # price_{t+1} = TOU(t+1)·(1 + ε_{t+1}),  ε_{t+1} = φ ε_t + N(0, σ_p²)
             if cfg.uncertain:
                 self.noise = cfg.price_ar * self.noise + cfg.price_noise * self.rng.standard_normal(d)
             self.price = self.tou[self.t] * np.maximum(1.0 + self.noise, 0.0)
         info = {"cost": cost, "late": late, "missed": missed, "soc_shortfall": shortfall, "conflicts": conflicts,
-                "energy_kwh": grid.sum(1), "end_shortfall": end_shortfall, "done": done}
-        del rows
+                "energy_kwh": grid.sum(1), "stored_change_kwh": stored_change, "end_value": end_value, "done": done}
         return reward, info
 
     # ------------------------------------------------------------------ observations
@@ -398,7 +408,8 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
     discrete levels; charger holding y ∈ [0, 1] with Σ_i y_{i,t} ≤ K and p_{i,t} ≤ P_max·y_{i,t}; no conflicts.
     Exact: which bus serves each trip and with what delay ℓ < max_wait_steps (binary x_{i,j,ℓ}; late cost
     w_late·ℓ; a missed trip costs w_miss + w_late·max_wait_steps as in the simulator), one trip at a time, no
-    charging while driving, SoC dynamics, SoC ≤ 1, shortfall below SoC_min each step and below SoC_end at the end.
+    charging while driving, SoC dynamics, SoC ≤ 1, shortfall below SoC_min each step, and the end-of-day value
+    p_end (C/η) Σ_i (SoC_i,T − SoC_i,0) (linear in SoC_T; the constant part is added to the objective).
     The simulator clamps SoC at 0 (the MILP keeps SoC ≥ 0 as a constraint instead); a policy that drains a battery
     to 0 pays ≥ w_soc·SoC_min per step and is never near the bound.
 
@@ -416,15 +427,14 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
     trips = [(j, int(day.departures[j]) + ell, ell) for j in range(len(day.departures)) for ell in range(w)
              if int(day.departures[j]) + ell < t_max]
     n_x, n_miss, n_y = m * len(trips), len(day.departures), m * t_max
-    # variable blocks: x (bus, trip-start), miss, y, p, soc (T+1 per bus), s (shortfall per step), e (end shortfall)
-    offsets = np.cumsum([0, n_x, n_miss, n_y, n_y, m * (t_max + 1), n_y, m])
+    # variable blocks: x (bus, trip-start), miss, y, p, soc (T+1 per bus), s (shortfall per step)
+    offsets = np.cumsum([0, n_x, n_miss, n_y, n_y, m * (t_max + 1), n_y])
     ix = lambda i, a: offsets[0] + i * len(trips) + a          # noqa: E731
     imiss = lambda j: offsets[1] + j                             # noqa: E731
     iy = lambda i, t: offsets[2] + i * t_max + t                 # noqa: E731
     ip = lambda i, t: offsets[3] + i * t_max + t                 # noqa: E731
     isoc = lambda i, t: offsets[4] + i * (t_max + 1) + t         # noqa: E731
     isf = lambda i, t: offsets[5] + i * t_max + t                # noqa: E731
-    ie = lambda i: offsets[6] + i                                # noqa: E731
     n_var = int(offsets[-1])
     cost = np.zeros(n_var)
     lo, hi = np.zeros(n_var), np.full(n_var, np.inf)
@@ -438,7 +448,7 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
             hi[ip(i, t)] = p_max
             cost[ip(i, t)] = day.price[t] * dt                   # grid energy p Δt at price_t
             cost[isf(i, t)] = cfg.w_soc
-        cost[ie(i)] = cfg.w_end
+        cost[isoc(i, t_max)] = -cfg.end_price * cap / eta        # − p_end (C/η) SoC_i,T
         for t in range(t_max + 1):
             hi[isoc(i, t)] = 1.0
         lo[isoc(i, 0)] = hi[isoc(i, 0)] = day.soc0[i]
@@ -447,7 +457,6 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
         hi[imiss(j)], integrality[imiss(j)] = 1, 1
 
     rows, lb, ub = [], [], []
-    a_mat = lil_matrix((0, n_var))
 
     def add(coeffs: dict, low: float, high: float) -> None:
         rows.append(coeffs)
@@ -476,7 +485,6 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
             add(coeffs, 0.0, 0.0)
             # shortfall s_{i,t} ≥ SoC_min − SoC_{t+1}
             add({isf(i, t): 1.0, isoc(i, t + 1): 1.0}, cfg.soc_min, np.inf)
-        add({ie(i): 1.0, isoc(i, t_max): 1.0}, cfg.soc_end, np.inf)
     for t in range(t_max):   # chargers
         add({iy(i, t): 1.0 for i in range(m)}, -np.inf, float(k))
     a_mat = lil_matrix((len(rows), n_var))
@@ -489,5 +497,8 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
     bound = getattr(res, "mip_dual_bound", None)
     if bound is None or not np.isfinite(bound):
         bound = res.fun
-    return {"bound": float(bound), "objective": None if res.x is None else float(res.fun), "status": int(res.status),
+    morning_value = cfg.end_price * cap / eta * float(np.sum(day.soc0))     # + p_end (C/η) Σ_i SoC_i,0
+    bound = float(bound) + morning_value
+    objective = None if res.x is None else float(res.fun) + morning_value
+    return {"bound": bound, "objective": objective, "status": int(res.status),
             "gap": float(getattr(res, "mip_gap", 0.0) or 0.0)}
