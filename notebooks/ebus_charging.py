@@ -43,8 +43,7 @@
 # **Scaled or reconstructed.**
 # - The data are synthetic: timetable, tariff, trip distributions.
 # - The reward weights are reconstructed.
-# - Fleets have 8–16 buses and training is about a hundred PPO updates (the lengths are in params.yaml and the
-#   deviations table).
+# - Fleets are small and training is short (the sizes and lengths are in params.yaml and the deviations table).
 # - The network shapes are our own; the paper's are not published.
 
 # %% tags=["parameters"]
@@ -62,8 +61,8 @@ fleet_size = 4                    # M of the main comparison (a multiple of 4, f
 scaling_fleet_sizes = [8]         # larger M for the scalability study (DAC-MAPPO-E and dac-mappo)
 scaling_seeds = [0]               # seeds of the scalability runs
 complexity_fleet_sizes = [4, 8]  # M at which parameters and FLOPs are counted (no training)
-updates = 4                       # PPO updates at M = fleet_size (a larger fleet trains updates * M / fleet_size)
-days_per_update = 8               # days simulated in parallel per rollout
+updates = 4                       # PPO updates at M = fleet_size (larger fleets train proportionally more)
+days_per_update = 4               # days simulated in parallel per rollout
 ppo_epochs = 4                    # PPO epochs per update
 ppo_minibatches = 4               # minibatches per epoch
 gamma = 1.0                       # discount per 15-minute step (1: the daily cost itself)
@@ -72,7 +71,7 @@ clip_coef = 0.2                   # PPO clip range
 value_coef = 0.5                  # weight of the critic loss
 reward_scale = 0.1                # each bus learns from team reward times reward_scale over M
 hidden = 32                       # width of the networks
-eval_days = 20                    # validation days of the training curve and of tuning (fresh uncertainty draws)
+eval_days = 10                    # validation days of the training curve and of tuning (fresh uncertainty draws)
 eval_every = 2                    # updates between evaluations of the training curve
 final_eval_days = 10              # held-out test days of the final evaluation (other draws than validation)
 bound_days = 1                    # test days also solved by the perfect-information MILP (main fleet size)
@@ -130,6 +129,8 @@ class EBusParameters(P.Parameters):
                   "runs)")
         P.require(all(m > self.fleet_size for m in self.scaling_fleet_sizes), "scaling_fleet_sizes",
                   self.scaling_fleet_sizes, f"must all be larger than fleet_size = {self.fleet_size}")
+        P.require(self.fleet_size in self.complexity_fleet_sizes, "complexity_fleet_sizes",
+                  self.complexity_fleet_sizes, f"must contain fleet_size = {self.fleet_size} (C4 reads it)")
         return self
 
 
@@ -175,7 +176,7 @@ print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 # `hrlkit.envs.ebfleet.EBFleetCore` simulates many days at once (one row per day). A day has 96 steps of 15 minutes,
 # $M$ buses and $K = M/4$ chargers at one terminal. Each step the simulator does four things. It dispatches the
 # timetabled trips that are due to the buses the high level assigned, highest SoC first. A trip that is not served
-# is *late*; after 2 late steps it is *missed*. It then allocates chargers: on a conflict the lowest bus index wins
+# is *late* every step it waits; it is *missed* when no bus took it within `max_wait_steps` steps of its departure. It then allocates chargers: on a conflict the lowest bus index wins
 # and every other request is penalised. Buses holding a charger charge at the low level's power, with
 # SoC ← min(1, SoC + η c Δt / C). Buses on a trip lose energy. Three quantities are uncertain: trip duration
 # (log-normal), trip energy (normal) and the price, TOU × (1 + AR(1) noise), revealed step by step. The reward is
@@ -199,7 +200,8 @@ def fleet_config(m: int) -> EBFleetConfig:
 
 _cfg = fleet_config(fleet_size)
 display(Markdown(f"M = {fleet_size}: K = {_cfg.chargers} chargers, {len(EBFleetCore(_cfg).departures)} trips "
-                 f"per day, median trip {_cfg.trip_steps_median} steps, battery {_cfg.battery_kwh:g} kWh, "
+                 f"per day, max_wait_steps = {_cfg.max_wait_steps}, median trip {_cfg.trip_steps_median} steps, "
+                 f"battery {_cfg.battery_kwh:g} kWh, "
                  f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} "
                  f"USD/kWh, stored energy valued at p_end = {_cfg.end_price:g} USD/kWh."))
 
@@ -214,6 +216,11 @@ def observe(core: EBFleetCore) -> dict:
     chargers = torch.stack([(holder >= 0).float(), held_soc], dim=-1)
     state = torch.cat([bus.flatten(1), glob, chargers.flatten(1)], dim=1)
     return {"bus": bus, "glob": glob, "chargers": chargers, "state": state}
+
+
+def index_feature(n: int, batch: int) -> torch.Tensor:
+    """(batch, n, 1): entity i's index as (i + 1)/n, an identity whose size does not depend on n."""
+    return ((torch.arange(n, dtype=torch.float32) + 1) / n).expand(batch, n)[..., None]
 
 # %% [markdown]
 # ## Method: DAC-MAPPO-E
@@ -235,11 +242,13 @@ def observe(core: EBFleetCore) -> dict:
 
 # %% [markdown]
 # **"E": the attention high-level actor.** There is one network for every bus. Its query is the bus's embedding:
-# its features, previous option and the global features. Its keys and values are the embeddings of all buses and
-# all chargers (`hrlkit.rl.marl.EntityAttention`), which gives $h_i$. The charger head is a pointer: the logit of
-# charger $c$ is $\langle W_q h_i, W_k e_c \rangle / \sqrt d$ plus a learned bonus for the previously held charger,
-# and "none" gets its own logit. The trip head and the termination $\beta_i = \sigma(w^\top h_i)$ read $h_i$.
-# Nothing in the actor depends on $M$ or $K$.
+# its features, its index $i/M$ and the global features. Its keys and values are the embeddings of all buses and
+# all chargers (state and index $c/K$; `hrlkit.rl.marl.EntityAttention`), which gives $h_i$. The policy over
+# options reads $h_i$ only, $\mu(o \mid S)$ as in DAC: the charger head is a pointer, the logit of charger $c$ is
+# $\langle W_q h_i, W_k e_c \rangle / \sqrt d$, and "none" gets its own logit; the trip head is linear in $h_i$. The
+# termination of the previous option reads $h_i$ and that option, $\beta_{o_{t-1}}(S) = \sigma(w^\top [h_i,
+# \mathbb 1[\omega_{t-1} > 0], k_{t-1}, e_{\omega_{t-1}}])$ with $e_{\omega_{t-1}}$ the embedding of the charger
+# it held (zero for none). Nothing in the actor depends on $M$ or $K$.
 #
 # **MAPPO low level.** A shared actor reads [own features, global features, own option, one-hot bus id] and gives
 # the power logits. Its centralised value is $q_i(S, o_i)$. Advantages and ratios are per bus.
@@ -255,54 +264,55 @@ def option_parts(option: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tens
 
 
 class AttentionHighActor(nn.Module):
-    """DAC-MAPPO-E's per-bus high-level actor: μ(ω, k | S) and β(S, o_prev), size independent of M and K.
+    """DAC-MAPPO-E's per-bus high-level actor: μ(ω, k | S) and β_{o_prev}(S), size independent of M and K.
     ``fixed_beta`` replaces the learned termination by a constant (the β ≡ 1 ablation)."""
 
     def __init__(self, d: int, fixed_beta: float | None = None) -> None:
         super().__init__()
-        self.bus_in = marl.mlp([N_BUS + 2 + N_GLOB, d, d])
-        self.charger_in = marl.mlp([2, d, d])
+        self.bus_in = marl.mlp([N_BUS + 1 + N_GLOB, d, d])
+        self.charger_in = marl.mlp([3, d, d])
         self.attend = marl.EntityAttention(d, n_heads=4)
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
         self.none_logit, self.trip_logits = nn.Linear(d, 1), nn.Linear(d, 2)
-        self.termination = nn.Linear(d, 1) if fixed_beta is None else None
-        self.keep_bonus = nn.Parameter(torch.zeros(1))
+        self.termination = nn.Linear(2 * d + 2, 1) if fixed_beta is None else None
         self.d, self.fixed_beta = d, fixed_beta
 
     def forward(self, obs: dict, prev: torch.Tensor):
-        k = obs["chargers"].shape[1]
-        prev_charger, prev_trip = option_parts(prev, k)
-        m = obs["bus"].shape[1]
-        tokens_in = torch.cat([obs["bus"], (prev_charger > 0).float()[..., None], prev_trip.float()[..., None],
-                               obs["glob"][:, None, :].expand(-1, m, -1)], dim=-1)
-        bus_tok, chg_tok = self.bus_in(tokens_in), self.charger_in(obs["chargers"])
+        (batch, m, _), k = obs["bus"].shape, obs["chargers"].shape[1]
+        tokens_in = torch.cat([obs["bus"], index_feature(m, batch), obs["glob"][:, None, :].expand(-1, m, -1)], -1)
+        bus_tok = self.bus_in(tokens_in)
+        chg_tok = self.charger_in(torch.cat([obs["chargers"], index_feature(k, batch)], dim=-1))
         h = self.attend(bus_tok, torch.cat([bus_tok, chg_tok], dim=1))                    # (D, M, d)
-        # charger logit: <W_q h_i, W_k e_c>/√d (+ bonus for the charger held before); "none" has its own logit
+        # μ(o | S): charger logit <W_q h_i, W_k e_c>/√d, "none" its own logit; trip logits linear in h_i
         pointer = self.query(h) @ self.key(chg_tok).transpose(1, 2) / self.d ** 0.5       # (D, M, K)
         charger_logits = torch.cat([self.none_logit(h), pointer], dim=-1)
-        charger_logits = charger_logits + self.keep_bonus * nn.functional.one_hot(prev_charger, k + 1)
         mu_log_probs = options.factorised_log_probs([charger_logits, self.trip_logits(h)])
         if self.fixed_beta is not None:
             return mu_log_probs, torch.full(h.shape[:-1], self.fixed_beta)
-        # β_i = σ(w^T h_i)
-        return mu_log_probs, torch.sigmoid(self.termination(h)).squeeze(-1)
+        prev_charger, prev_trip = option_parts(prev, k)
+        held = torch.cat([torch.zeros_like(chg_tok[:, :1]), chg_tok], dim=1)               # e_0 = 0: no charger
+        held = held.gather(1, prev_charger[..., None].expand(-1, -1, self.d))             # (D, M, d)
+        # β_{o_prev}(S) = σ(w^T [h_i, 1[ω_prev > 0], k_prev, e_{ω_prev}])
+        features = torch.cat([h, (prev_charger > 0).float()[..., None], prev_trip.float()[..., None], held], -1)
+        return mu_log_probs, torch.sigmoid(self.termination(features)).squeeze(-1)
 
 
 class CentralHighActor(nn.Module):
-    """DAC's centralised high-level actor: one MLP on (S, all previous options) with per-bus heads."""
+    """DAC's centralised high-level actor: μ from one MLP on S with per-bus heads; β_{o_prev}(S) from one MLP on
+    (S, all previous options)."""
 
     def __init__(self, d: int, m: int, k: int) -> None:
         super().__init__()
         self.m, self.n_charger, self.n_options = m, k + 1, 2 * (k + 1)
         state_dim = N_BUS * m + N_GLOB + 2 * k
-        self.net = marl.mlp([state_dim + m * self.n_options, 2 * d, 2 * d, m * (self.n_charger + 2 + 1)],
-                            out_gain=0.01)
+        self.mu = marl.mlp([state_dim, 2 * d, 2 * d, m * (self.n_charger + 2)], out_gain=0.01)
+        self.termination = marl.mlp([state_dim + m * self.n_options, 2 * d, m], out_gain=0.01)
 
     def forward(self, obs: dict, prev: torch.Tensor):
+        out = self.mu(obs["state"]).view(-1, self.m, self.n_charger + 2)
+        mu_log_probs = options.factorised_log_probs([out[..., :self.n_charger], out[..., self.n_charger:]])
         prev_onehot = nn.functional.one_hot(prev, self.n_options).float().flatten(1)
-        out = self.net(torch.cat([obs["state"], prev_onehot], dim=1)).view(-1, self.m, self.n_charger + 3)
-        mu_log_probs = options.factorised_log_probs([out[..., :self.n_charger], out[..., self.n_charger:-1]])
-        return mu_log_probs, torch.sigmoid(out[..., -1])
+        return mu_log_probs, torch.sigmoid(self.termination(torch.cat([obs["state"], prev_onehot], dim=1)))
 
 
 class MappoLowActor(nn.Module):
@@ -346,7 +356,10 @@ class DACAgent(nn.Module):
         self.critic = marl.CentralCritic(N_BUS * m + N_GLOB + 2 * k, m, hidden=(2 * d, 2 * d), n_outputs=2 * (k + 1))
 
     def actor_parameters(self) -> int:
-        return sum(p.numel() for p in self.high.parameters()) + sum(p.numel() for p in self.low.parameters())
+        return self.high_parameters() + sum(p.numel() for p in self.low.parameters())
+
+    def high_parameters(self) -> int:
+        return sum(p.numel() for p in self.high.parameters())
 
     def outputs(self, obs: dict, prev: torch.Tensor, first: torch.Tensor, option: torch.Tensor,
                 power: torch.Tensor) -> dict:
@@ -375,20 +388,26 @@ class DACAgent(nn.Module):
 
 
 class FlatAgent(nn.Module):
-    """Flat MAPPO without options: a shared per-bus actor picks (charger, trip, power) every step."""
+    """Flat MAPPO without options: a shared per-bus actor picks (charger, trip, power) every step. It reads its own
+    features and the whole state S (every bus and charger), so it sees what ours' attention actor sees."""
 
     def __init__(self, m: int, k: int, n_power: int, d: int) -> None:
         super().__init__()
         self.method, self.m, self.k, self.n_power = "flat-mappo", m, k, n_power
-        self.actor = marl.SharedActor(N_BUS + N_GLOB, m, 2 * (k + 1) * n_power, hidden=(d, d))
-        self.critic = marl.CentralCritic(N_BUS * m + N_GLOB + 2 * k, m, hidden=(2 * d, 2 * d))
+        state_dim = N_BUS * m + N_GLOB + 2 * k
+        self.actor = marl.SharedActor(N_BUS + state_dim, m, 2 * (k + 1) * n_power, hidden=(d, d))
+        self.critic = marl.CentralCritic(state_dim, m, hidden=(2 * d, 2 * d))
 
     def actor_parameters(self) -> int:
         return sum(p.numel() for p in self.actor.parameters())
 
+    def high_parameters(self) -> int:
+        return self.actor_parameters()
+
     def _log_probs(self, obs: dict) -> torch.Tensor:
         m = obs["bus"].shape[1]
-        return torch.log_softmax(self.actor(torch.cat([obs["bus"], obs["glob"][:, None, :].expand(-1, m, -1)], -1)), -1)
+        local = torch.cat([obs["bus"], obs["state"][:, None, :].expand(-1, m, -1)], -1)
+        return torch.log_softmax(self.actor(local), -1)
 
     def outputs(self, obs, prev, first, option, power) -> dict:
         log_probs = self._log_probs(obs)
@@ -418,18 +437,18 @@ def make_agent(method: str, m: int, seed: int) -> nn.Module:
 # %% [markdown]
 # ## Baselines and ablation
 #
-# - `dac-mappo`: DAC-MAPPO without "E". The high-level actor is centralised: one MLP on $S$ and all previous
-#   options, with per-bus charger, trip and termination heads. The joint option space $((K+1)\cdot 2)^M$ has
+# - `dac-mappo`: DAC-MAPPO without "E". The high-level actor is centralised: $\mu$ is one MLP on $S$ with per-bus
+#   charger and trip heads, and $\beta$ one MLP on $S$ and all previous options with a head per bus. The joint option space $((K+1)\cdot 2)^M$ has
 #   $6^8 \approx 1.7 \cdot 10^6$ options at $M = 8$ and $10^{16}$ at $M = 16$, so its logits are factorised per bus. Its input
 #   and output layers grow with $M$. The low level is the same MAPPO as ours: this baseline isolates "E".
 # - `dac-single-low`: ours with a single-agent PPO low level. One MLP on $(S, \text{all options})$ outputs the
 #   fleet's joint power vector, trained with one joint ratio and the team advantage, instead of MAPPO's per-bus
 #   ratios and advantages. It isolates MAPPO.
-# - `flat-mappo`: no options. A shared per-bus MAPPO actor picks (charger, trip, power) every step, with a
-#   centralised value.
+# - `flat-mappo`: no options. A shared per-bus MAPPO actor reads its own features and the whole state $S$ and picks
+#   (charger, trip, power) every step, with a centralised value.
 # - `dac-fixed-beta` (ablation): ours with the termination fixed at $\beta \equiv 1$. Every step each bus
 #   re-draws its option from $\mu$, so no option lasts longer than one step unless $\mu$ picks it again: it tests
-#   the temporal abstraction (learned termination). It uses ours' tuned settings.
+#   the temporal abstraction (learned termination). It is tuned like every learned method.
 # - `rule`: a bus at the terminal is assigned to trips when its SoC ≥ `threshold`. Free chargers go to the
 #   lowest-SoC buses that need them: buses below `threshold` at any time, and buses below full charge when the
 #   tariff is cheap (`cheap`: below the peak tariff, or only the cheapest band). They charge at maximum power. Both
@@ -505,25 +524,26 @@ def play_day(policy, core: EBFleetCore, generator, record: bool = False) -> dict
             with torch.no_grad():
                 option, power_t, beta = policy.act(obs, prev, first, generator)
             charger, assign = (x.numpy() for x in option_parts(option, k))
+        price_now = float(core.price[0])
         reward, info = core.step(charger, assign, power_t.numpy())
         for key in DAY_TOTALS:
             totals[key] += info[key]
         totals["penalised_cost"] -= reward
-        # option statistics over the bus-steps at the terminal
-        totals["terminal_steps"] += at_terminal.sum(1)
+        # option statistics over the bus-steps at the terminal after the first step (where an option continues)
         if t > 0:
+            totals["terminal_steps"] += at_terminal.sum(1)
             totals["option_changes"] += (at_terminal & (option != prev).numpy()).sum(1)
-        if beta is not None:
-            totals["beta_sum"] += (beta.numpy() * at_terminal).sum(1)
+            if beta is not None:
+                totals["beta_sum"] += (beta.numpy() * at_terminal).sum(1)
         totals["charger_requests"] += (at_terminal & (charger > 0)).sum(1)
         totals["charging_steps"] += core.charging.sum(1)
         totals["charging_spells"] += (core.charging & ~charging_before).sum(1)
         charging_before = core.charging.copy()
         if record:
-            trace.append({"t": t, "soc": core.soc[0].copy(), "holder": core.holder[0].copy(),
-                          "price": float(core.price[0]) if t + 1 < core.cfg.steps_per_day else float(core.tou[t]),
+            trace.append({"t": t, "soc": core.soc[0].copy(), "holder": core.holder[0].copy(), "price": price_now,
                           "soc_morning": core.soc_morning[0].copy()})
         steps.append({"obs": obs, "prev": prev, "first": first, "option": option, "power": power_t,
+                      "charged": torch.as_tensor(core.charging.copy()),
                       "reward": torch.as_tensor(reward, dtype=torch.float32)})
         prev = option
     return {"steps": steps, "totals": totals, "trace": trace}
@@ -531,7 +551,8 @@ def play_day(policy, core: EBFleetCore, generator, record: bool = False) -> dict
 
 def stack_steps(steps: list[dict]) -> dict:
     """(T, D, ...) tensors of a day, flattened to B = T·D samples."""
-    out = {k: torch.stack([s[k] for s in steps]).flatten(0, 1) for k in ("prev", "first", "option", "power")}
+    out = {k: torch.stack([s[k] for s in steps]).flatten(0, 1) for k in ("prev", "first", "option", "power",
+                                                                         "charged")}
     out["obs"] = {k: torch.stack([s["obs"][k] for s in steps]).flatten(0, 1) for k in steps[0]["obs"]}
     out["reward"] = torch.stack([s["reward"] for s in steps])                               # (T, D)
     return out
@@ -552,13 +573,13 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, m: int) -> tuple[torch.Tens
                               gamma, gae_lambda)
 
 
-def decision_masks(agent, obs: dict, option: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def decision_masks(agent, obs: dict, charged: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Where an action has an effect: the high level (or flat actor) only at the terminal; DAC's power only when
-    the bus is at the terminal and its option holds a charger (otherwise the only action is zero power)."""
+    the bus did charge this step (it held a charger: otherwise the power had no effect)."""
     at_terminal = obs["bus"][..., BUS_FEATURES.index("at_terminal")] > 0.5
     if agent.method == "flat-mappo":
         return at_terminal, at_terminal
-    return at_terminal, at_terminal & (option_parts(option, agent.k)[0] > 0)
+    return at_terminal, charged
 
 
 def clipped_surrogate(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -584,7 +605,7 @@ def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) ->
         for idx in torch.randperm(adv_low.shape[0], generator=generator).tensor_split(ppo_minibatches):
             sample = subset(batch, idx)
             new = agent.outputs(*sample)
-            high_mask, low_mask = decision_masks(agent, sample[0], sample[3])
+            high_mask, low_mask = decision_masks(agent, sample[0], batch["charged"][idx])
             # critic: q_i(S, o_i) (DAC) or V_i(S) (flat) regressed on the low-level TD(λ) return
             loss = value_coef * 0.5 * ((new["v_low"] - ret_low[idx]) ** 2).mean()
             if agent.method == "dac-single-low":   # one agent: joint ratio Π_i π_i, team advantage mean_i A_i
@@ -685,7 +706,7 @@ def complexity(method: str, m: int) -> dict:
         out = agent.outputs(*subset(batch, torch.arange(samples)))
         sum(v.sum() for v in out.values()).backward()
     return {"method": method, "m": m, "actor_parameters": agent.actor_parameters(),
-            "act_flops_per_step": acting.get_total_flops() / samples,
+            "high_parameters": agent.high_parameters(), "act_flops_per_step": acting.get_total_flops() / samples,
             "train_flops_per_step": training.get_total_flops() / samples}
 
 
@@ -706,10 +727,9 @@ def run_job(kind: str, **task) -> dict:
 #
 # Declared before tuning: every tuned method gets `tuning_budget` configurations of its grid below, trained for the
 # full run on each tuning seed (disjoint from the reported seeds) at the main fleet size, and is selected by the
-# lowest **mean penalised cost per bus on the validation days** at the end of training. The learned methods' knobs are
-# the Adam step size and the entropy bonus of both levels; the rule's are its SoC threshold and which tariff counts as
-# cheap. The fixed-β ablation reuses ours' selection (it is an ablation of one term), and the scalability runs
-# reuse the selection made at the main fleet size.
+# lowest **mean penalised cost per bus on the validation days** at the end of training. The learned methods' knobs
+# (the fixed-β ablation's too) are the Adam step size and the entropy bonus of both levels; the rule's are its SoC
+# threshold and which tariff counts as cheap. The scalability runs reuse the selection made at the main fleet size.
 #
 # A **pilot** reads the tuning runs: the spread over tuning seeds of each baseline's cost minus ours (paired, the
 # same tuning seeds) says how many seeds a difference of `EFFECT_OF_INTEREST` needs; the spread of the missed-trip
@@ -718,7 +738,7 @@ def run_job(kind: str, **task) -> dict:
 # %%
 SPACES = {
     **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3), entropy_coef=tune.Grid(0.003, 0.01))
-       for meth in ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo")},
+       for meth in LEARNED},
     "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
 }
 SETUP = tune.Setup(metric="validation_penalised_cost", direction="minimize", budget=tuning_budget,
@@ -750,7 +770,7 @@ print(TUNED.summary())
 # trains for `updates`·M/`fleet_size` updates (more buses, more updates).
 
 # %% tags=["experiments"]
-CONFIG = {meth: TUNED.selected[OURS if meth == "dac-fixed-beta" else meth] for meth in methods}
+CONFIG = {meth: TUNED.selected[meth] for meth in methods}
 SCALING_METHODS = [meth for meth in (OURS, "dac-mappo") if meth in methods]
 MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], n_updates=updates,
                    keep_state=meth == OURS and s == seeds[0]) for meth in methods for s in seeds]
@@ -851,16 +871,30 @@ display(table(TUNING_TABLE.rename(columns={"validation": "validation penalised c
                                            "missed": "missed trips/bus/day"}).round(4),
               f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
 
-BASELINES_TUNED = [b for b in ("dac-mappo", "dac-single-low", "flat-mappo", "rule") if b in TUNED.selected]
+BASELINES_TUNED = [b for b in methods if b != OURS and b in TUNED.selected]
 PILOTS = {b: tune.pilot(TUNED, first=b, second=OURS) for b in BASELINES_TUNED if OURS in TUNED.selected}
-# C1e's tolerance, fixed here from the tuning seeds: twice the spread of the missed-trip rate of the selected
-# configurations, and never below the metric's resolution (one missed trip of the fleet over the test days)
+
+
+def selected_trials(method: str) -> pd.DataFrame:
+    sel = TUNED.trials[TUNED.trials["method"] == method]
+    for k, v in TUNED.selected[method].items():
+        sel = sel[sel[f"config.{k}"] == v]
+    return sel.sort_values("seed")
+
+
+# C1e's tolerance, fixed here from the tuning seeds: the noise of a paired per-seed difference of missed-trip rates
+# (learned baselines − ours, pooled), scaled from the validation days to the test days (sd ∝ 1/√days), times 1.96
+# (a 95 % noise band), and never below the metric's resolution (one missed trip of the fleet over the test days)
 MISSED_RESOLUTION = 1.0 / (final_eval_days * fleet_size)
-MISSED_SD = tune.pilot(TUNED, "missed_per_bus").sd if len(tuning_seeds) > 1 else float("nan")
-MISSED_TOLERANCE = max(2.0 * MISSED_SD, MISSED_RESOLUTION) if np.isfinite(MISSED_SD) else MISSED_RESOLUTION
+_missed_diffs = [selected_trials(b)["missed_per_bus"].to_numpy() - selected_trials(OURS)["missed_per_bus"].to_numpy()
+                 for b in BASELINES_TUNED if b in LEARNED]
+_dof = sum(len(d) - 1 for d in _missed_diffs)
+MISSED_SD = (float(np.sqrt(sum(((d - d.mean()) ** 2).sum() for d in _missed_diffs) / _dof)
+                   * np.sqrt(eval_days / final_eval_days)) if _dof > 0 else float("nan"))
+MISSED_TOLERANCE = max(1.96 * MISSED_SD, MISSED_RESOLUTION) if np.isfinite(MISSED_SD) else MISSED_RESOLUTION
 display(prose([f"- {b} − {OURS}: {p.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p in PILOTS.items()] +
-              [f"- tolerance of C1e (missed trips per bus and day): {MISSED_TOLERANCE:.3g} (2 × pooled sd over the "
-               f"tuning seeds {MISSED_SD:.3g}; resolution {MISSED_RESOLUTION:.3g})"]))
+              [f"- tolerance of C1e (missed trips per bus and day): {MISSED_TOLERANCE:.3g} (1.96 × the paired sd "
+               f"on the tuning seeds, scaled to the test days, {MISSED_SD:.3g}; resolution {MISSED_RESOLUTION:.3g})"]))
 
 # %% [markdown]
 # ## Results
@@ -1033,9 +1067,10 @@ if trained is not None:
 # The claims of the abstract, with the tests declared before the data. Costs are penalised daily costs per bus on the
 # test days. Every method is trained on the same seeds and evaluated on the same validation and test days, so the
 # comparisons are **paired**: the statistic is the IQM of per-seed differences (each seed's value is its mean over the
-# same test days), with a 95 % bootstrap CI that resamples seeds (`hrlkit.claims`). A learned baseline carries a
-# verdict only if it learns (**precondition**: its validation cost at the end is below its cost before training);
-# otherwise the row is untestable. Rows marked post hoc were added or redefined in the contract-v2 audit, after the
+# same test days), with a 95 % bootstrap CI that resamples seeds (`hrlkit.claims`): verdicts are conditional on
+# these test days, which every method shares. A learned baseline carries a verdict only if it learns
+# (**precondition**: the per-seed fall of its validation cost from before training to the end has a 95 % CI above
+# 0); otherwise the row is untestable. A row whose methods were still improving at the end says so in its note. Rows marked post hoc were added or redefined in the contract-v2 audit, after the
 # first results had been seen: they are shown, and never replace a declared verdict.
 
 # %%
@@ -1063,14 +1098,16 @@ CLAIMS = ClaimsTable([
     Claim("C2b", "… and still trains at the largest fleet, where the centralised DAC actor fails or slows",
           "penalised daily cost per bus at the largest M (updates ∝ M)",
           "IQM over scaling seeds of cost(dac-mappo) − cost(DAC-MAPPO-E)", threshold=0.0, direction=">",
-          precondition="dac-mappo learns at the largest M"),
+          precondition="DAC-MAPPO-E learns at the largest M"),
     Claim("C3", "The MAPPO low level converges faster than a single-agent low level",
-          "PPO updates until the validation cost first falls below the tuned rule's (never: run length + eval_every)",
+          "PPO updates until the validation cost is below the tuned rule's at two consecutive evaluations (never: "
+          "run length + eval_every)",
           "IQM over seeds of updates(dac-single-low) − updates(DAC-MAPPO-E)", threshold=0.0, direction=">",
           precondition="at least one of the two beats the tuned rule on the validation days in some seed"),
     Claim("C4", "The MAPPO low level reduces computational complexity",
-          "training FLOPs per simulated step (both levels and the critic, forward + backward), M = fleet_size",
-          "FLOPs(dac-single-low) / FLOPs(DAC-MAPPO-E)", threshold=1.0, direction=">", post_hoc=True),
+          "training compute to reach the tuned rule's validation cost: updates (as in C3) × training FLOPs per update",
+          "IQM over seeds of log10 FLOPs(dac-single-low) − log10 FLOPs(DAC-MAPPO-E)", threshold=0.0, direction=">",
+          post_hoc=True, precondition="as C3"),
     Claim("A1", "Learned termination (temporal abstraction) lowers the cost: DAC-MAPPO-E vs the same with β ≡ 1",
           "penalised daily cost per bus, test days", "IQM over seeds of cost(dac-fixed-beta) − cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">", post_hoc=True),
@@ -1083,11 +1120,24 @@ def cost(method: str, m: int = fleet_size, among: list[int] | None = None) -> np
 
 
 def learns(method: str, m: int = fleet_size) -> tuple[bool, str]:
-    """Whether a learned method's validation cost fell over training (IQM over seeds, end vs before training)."""
+    """Whether a learned method's validation cost fell over training: the per-seed fall (before training − end)
+    has a 95 % bootstrap CI above 0."""
     sel = RUNS[(RUNS["method"] == method) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
-    start = float(stats.iqm(sel[sel["step"] == 0].sort_values("seed")["value"].to_numpy()))
-    end = float(stats.iqm(sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()))
-    return end < start, f"{method} at M = {m}: validation cost {start:.3g} before training, {end:.3g} at the end"
+    start = sel[sel["step"] == 0].sort_values("seed")["value"].to_numpy()
+    end = sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()
+    fall, (lo, hi) = stats.bootstrap_ci(start - end)
+    return lo > 0, (f"{method} at M = {m}: validation cost falls by {fall:.3g} [{lo:.3g}, {hi:.3g}] over training "
+                    f"(IQM over seeds, 95 % CI)")
+
+
+STILL_IMPROVING = set(PLATEAU.loc[PLATEAU["still improving"] == "yes", "method"] + "@" +
+                      PLATEAU.loc[PLATEAU["still improving"] == "yes", "M"].astype(str))
+
+
+def note_if_improving(cid: str, pair: tuple[str, str], m: int = fleet_size) -> None:
+    improving = [meth for meth in pair if f"{meth}@{m}" in STILL_IMPROVING]
+    if improving and CLAIMS[cid].verdict != "untestable":
+        CLAIMS[cid].note += f"; still improving at the end of training: {', '.join(improving)}"
 
 
 for cid, baseline in [("C1a", "dac-mappo"), ("C1b", "dac-single-low"), ("C1c", "flat-mappo"), ("C1d", "rule")]:
@@ -1095,6 +1145,7 @@ for cid, baseline in [("C1a", "dac-mappo"), ("C1b", "dac-single-low"), ("C1c", "
         CLAIMS[cid].untestable(f"needs {baseline} in `methods`")
     elif baseline == "rule" or CLAIMS[cid].require(*learns(baseline)):
         CLAIMS[cid].compare(cost(baseline), cost(OURS), (baseline, OURS))
+        note_if_improving(cid, (baseline, OURS))
 baselines = [b for b in methods if b not in (OURS, "dac-fixed-beta")]
 if baselines:
     best = min(baselines, key=lambda b: stats.iqm(per_seed("final_missed_per_bus", b)))
@@ -1103,21 +1154,23 @@ if baselines:
 else:
     CLAIMS["C1e"].untestable("needs at least one baseline")
 
-params_at = COMPLEXITY.set_index(["method", "m"])["actor_parameters"]
+params_at = COMPLEXITY.set_index(["method", "m"])["high_parameters"]
 sizes = sorted(complexity_fleet_sizes)
 size_ratio = {meth: params_at[(meth, sizes[-1])] / params_at[(meth, sizes[0])]
               for meth in COMPLEXITY["method"].unique()}
 # a parameter count of our own architecture cannot fail: it is a fact, and the claim row says so
-SIZE_FACT = Fact("F1", f"actor parameters (high + low) of DAC-MAPPO-E at M = {sizes[-1]} / at M = {sizes[0]}",
+SIZE_FACT = Fact("F1", f"high-level actor parameters of DAC-MAPPO-E at M = {sizes[-1]} / at M = {sizes[0]}",
                  float(size_ratio[OURS]), "by construction",
-                 note="; ".join(f"{meth}: {r:.3g}" for meth, r in size_ratio.items() if meth != OURS))
+                 note="; ".join(f"{meth}: {r:.3g}" for meth, r in size_ratio.items() if meth != OURS)
+                 + " (flat-mappo: its one actor); the MAPPO low level's one-hot bus id grows with M")
 CLAIMS["C2a"].untestable(f"holds by construction of the attention actor (fact F1: ratio {size_ratio[OURS]:.3g}); "
                          "not a test")
 if scaling_fleet_sizes and "dac-mappo" in methods:
     largest = max(scaling_fleet_sizes)
-    if CLAIMS["C2b"].require(*learns("dac-mappo", largest)):
+    if CLAIMS["C2b"].require(*learns(OURS, largest)):
         CLAIMS["C2b"].compare(cost("dac-mappo", largest, scaling_seeds), cost(OURS, largest, scaling_seeds),
                               ("dac-mappo", OURS))
+        note_if_improving("C2b", ("dac-mappo", OURS), largest)
 else:
     CLAIMS["C2b"].untestable("needs a scaling fleet size and dac-mappo in `methods`")
 
@@ -1126,35 +1179,38 @@ RULE_VALIDATION = (float(MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "e
 
 
 def updates_to_beat_rule(method: str) -> np.ndarray:
-    """Per seed: first evaluated update whose validation cost is below the tuned rule's (run length + eval_every if
-    never)."""
+    """Per seed: the first evaluated update from which the validation cost is below the tuned rule's at two
+    consecutive evaluations (run length + eval_every if never)."""
     out = []
     for s in seeds:
         sel = MAIN[(MAIN["method"] == method) & (MAIN["seed"] == s) & (MAIN["metric"] == "eval_penalised_cost")]
-        below = sel[sel["value"] < RULE_VALIDATION]["step"]
-        out.append(float(below.min()) if len(below) else float(updates + eval_every))
+        sel = sel.sort_values("step")
+        below = (sel["value"] < RULE_VALIDATION).to_numpy()
+        twice = np.flatnonzero(below[:-1] & below[1:])
+        out.append(float(sel["step"].to_numpy()[twice[0]]) if len(twice) else float(updates + eval_every))
     return stats.Sample(out, f"updates to beat the rule of {method}")
 
 
+flops_at = COMPLEXITY.set_index(["method", "m"])["train_flops_per_step"]
 if {"dac-single-low", "rule"} <= set(methods):
     to_beat = {meth: updates_to_beat_rule(meth) for meth in ("dac-single-low", OURS)}
-    if CLAIMS["C3"].require(any((v <= updates).any() for v in to_beat.values()),
-                            f"neither DAC-MAPPO-E nor dac-single-low reaches the tuned rule's validation cost "
-                            f"{RULE_VALIDATION:.3g} within {updates} updates in any seed"):
+    reached = any((v <= updates).any() for v in to_beat.values())
+    why = (f"neither DAC-MAPPO-E nor dac-single-low stays below the tuned rule's validation cost "
+           f"{RULE_VALIDATION:.3g} for two evaluations within {updates} updates in any seed")
+    if CLAIMS["C3"].require(reached, why):
         CLAIMS["C3"].compare(to_beat["dac-single-low"], to_beat[OURS], ("dac-single-low", OURS))
+    if CLAIMS["C4"].require(reached, why):
+        # compute to reach the rule = updates × (training FLOPs per simulated step × steps per update)
+        per_update = {meth: flops_at[(meth, fleet_size)] * days_per_update * 96 * ppo_epochs
+                      for meth in ("dac-single-low", OURS)}
+        CLAIMS["C4"].compare(np.log10(to_beat["dac-single-low"] * per_update["dac-single-low"]),
+                             np.log10(to_beat[OURS] * per_update[OURS]), ("dac-single-low", OURS))
 else:
     CLAIMS["C3"].untestable("needs dac-single-low and rule in `methods`")
-
-flops_at = COMPLEXITY.set_index(["method", "m"])["train_flops_per_step"]
-if "dac-single-low" in methods:
-    flops_ratio = float(flops_at[("dac-single-low", fleet_size)] / flops_at[(OURS, fleet_size)])
-    CLAIMS["C4"].measure(flops_ratio, (flops_ratio, flops_ratio), note="deterministic count (no seeds); at M = "
-                         + ", ".join(f"{mm}: {flops_at[('dac-single-low', mm)] / flops_at[(OURS, mm)]:.3g}"
-                                     for mm in sizes))
-else:
-    CLAIMS["C4"].untestable("needs dac-single-low in `methods`")
+    CLAIMS["C4"].untestable("needs dac-single-low and rule in `methods`")
 if "dac-fixed-beta" in methods:
     CLAIMS["A1"].compare(cost("dac-fixed-beta"), cost(OURS), ("dac-fixed-beta", OURS))
+    note_if_improving("A1", ("dac-fixed-beta", OURS))
 else:
     CLAIMS["A1"].untestable("needs dac-fixed-beta in `methods`")
 CLAIMS["H1"].untestable("the paper's real-world data and numbers are not available; only trends are tested")
@@ -1169,7 +1225,9 @@ display(CLAIMS)
 FACTS = FactsTable([f for f in [
     SIZE_FACT,
     Fact("F2", f"perfect-information MILP lower bound, mean over the {bound_days} solved test days (USD per bus)",
-         float(np.mean(BOUND)), "descriptive") if bound_days else None,
+         float(np.mean(BOUND)), "descriptive",
+         note="every solve stopped by the gap" if all(b["status"] == 0 for b in BOUNDS) else
+         "a solve stopped by the time limit: this bound depends on the machine's speed") if bound_days else None,
     Fact("F3", f"penalised cost of the tuned rule on the validation days (USD per bus, M = {fleet_size})",
          RULE_VALIDATION, "descriptive", note=config_text(TUNED.selected["rule"])) if "rule" in methods else None,
     Fact("F4", "option changes per terminal bus-step of DAC-MAPPO-E (test days)",
@@ -1177,6 +1235,10 @@ FACTS = FactsTable([f for f in [
          ci95=stats.bootstrap_ci(per_seed("option_change_rate", OURS))[1],
          note="dac-fixed-beta: " + fmt(per_seed("option_change_rate", "dac-fixed-beta"))
          if "dac-fixed-beta" in methods else ""),
+    Fact("F5", f"training FLOPs per simulated step, dac-single-low / DAC-MAPPO-E at M = {fleet_size}",
+         float(flops_at[("dac-single-low", fleet_size)] / flops_at[(OURS, fleet_size)]), "by construction",
+         note="at M = " + ", ".join(f"{mm}: {flops_at[('dac-single-low', mm)] / flops_at[(OURS, mm)]:.3g}"
+                                    for mm in sizes)) if "dac-single-low" in methods else None,
 ] if f is not None])
 display(FACTS)
 
@@ -1185,15 +1247,19 @@ display(FACTS)
 
 # %%
 _c = fleet_config(fleet_size)
+NIGHT_HOURS = sum(end - start for start, end, price in _c.tou_bands if price == _c.end_price)
+NIGHT_CAPACITY = (_c.chargers * NIGHT_HOURS * max(_c.power_levels_kw) * _c.efficiency) / (fleet_size * _c.battery_kwh)
 DEVIATIONS = pd.DataFrame([
     ("Data", "real-world travel times, energy and prices", "synthetic timetable, log-normal durations, normal "
      "energy, TOU × (1 + AR(1)) price (EBFleetConfig)", "data not available"),
     ("Reward weights", "not published", f"w_late {_c.w_late}, w_miss {_c.w_miss}, w_soc {_c.w_soc}, w_conf "
      f"{_c.w_conflict} (USD)", "reconstructed: a missed trip costs about a day's charging of a bus"),
     ("End of the day", "not described", f"the change of each bus's stored energy over the day is valued at "
-     f"p_end = {_c.end_price:g} USD per grid kWh (the overnight tariff); the next day starts from a fresh morning "
-     "SoC", "one-day episodes; a deficit is refilled overnight at that price (K chargers × 8 night hours hold the "
-     "fleet's refill), so neither a deficit nor a surplus changes the cost of the energy a policy really uses"),
+     f"p_end = {_c.end_price:g} USD per grid kWh (the nominal overnight tariff); the next day starts from a fresh "
+     "morning SoC", f"one-day episodes; a deficit is refilled overnight at that price (K chargers × "
+     f"{NIGHT_HOURS:g} cheapest-tariff hours store {NIGHT_CAPACITY:.3g} of the fleet's full 0 → 1 refill), so a "
+     "deficit or surplus does not change the cost of the energy a policy uses; a surplus bought when the noisy "
+     "night price is below p_end earns a small arbitrage"),
     ("Fleet", "real fleet sizes", f"M = {fleet_size} (main) and {scaling_fleet_sizes} (scaling), K = M/4; "
      f"parameters and FLOPs counted at M ∈ {sizes}", "CPU budget"),
     ("Networks", "not published", f"attention actor d = {hidden}, 4 heads; MLP critic of width {2 * hidden}",
@@ -1208,7 +1274,11 @@ DEVIATIONS = pd.DataFrame([
     ("Centralised high-level actor", "joint option space", "per-bus factorised logits from one MLP",
      "the joint space has 6^8 options at M = 8"),
     ("Original DAC baseline", "(not named in the abstract)", "not run: dac-mappo (centralised high level) and "
-     "dac-single-low (single-agent low level) each swap one enhancement", "budget spent on ten seeds"),
+     "dac-single-low (single-agent low level) each swap one enhancement; both keep per-bus critics q_i, and "
+     "dac-mappo's centralised actor is trained with per-bus ratios and advantages (dac-single-low: one joint ratio "
+     "and the mean of the per-bus advantages)", f"budget spent on {len(seeds)} seeds"),
+    ("Identities", "the per-bus actor takes the bus index i", "bus tokens carry (i + 1)/M and charger tokens "
+     "(c + 1)/K, so that buses can prefer different free chargers", "a size-free identity"),
     ("Training", "not published", f"{updates} PPO updates × {days_per_update} days at M = {fleet_size} "
      f"(updates·M/{fleet_size} at larger M), {ppo_epochs} epochs × {ppo_minibatches} minibatches; step size and "
      "entropy bonus tuned per method", "CPU budget; the plateau table says which runs were still improving"),
@@ -1220,9 +1290,10 @@ DEVIATIONS = pd.DataFrame([
     ("Evaluation", "not described", f"stochastic policies with a fixed sampling stream; {eval_days} validation "
      f"days for the curves and tuning, {final_eval_days} test days for the tables and claims",
      "the mode of independent per-bus policies never requests a shared charger"),
-    ("PPO details", "not published", f"team reward × {reward_scale:g}/M per bus; no-effect decisions masked out of "
-     "the policy losses (high level away from the terminal, power without a charger); gradient norm clipped at 0.5",
-     "MAPPO practice (Yu et al. 2022)"),
+    ("PPO details", "not published", f"team reward × {reward_scale:g}/M per bus; the high level's decisions away "
+     "from the terminal and the power of a bus that did not charge are masked out of the policy losses; gradient "
+     "norm clipped at 0.5", "MAPPO practice (Yu et al. 2022); an option drawn on the road does reach the terminal "
+     "(it conditions β there), so this mask is an approximation of DAC's gradient"),
     ("Discount and GAE", "not published", f"γ = {gamma:g}, λ = {gae_lambda:g}, the same for every learned method",
      "the objective is the undiscounted cost of a 96-step day"),
 ], columns=["what", "paper", "here", "why"])
@@ -1255,9 +1326,9 @@ clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNE
 lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
 for m in methods:
-    lines.append(f"- **{m}** (M = {fleet_size}): penalised cost {h['penalised_cost_per_bus'][m]['iqm']:.3g} $, "
-                 f"energy bought {h['energy_bought_per_bus'][m]['iqm']:.3g} $, end-of-day value "
-                 f"{h['end_of_day_value_per_bus'][m]['iqm']:.3g} $, missed trips "
+    lines.append(f"- **{m}** (M = {fleet_size}): penalised cost {h['penalised_cost_per_bus'][m]['iqm']:.3g} USD, "
+                 f"energy bought {h['energy_bought_per_bus'][m]['iqm']:.3g} USD, end-of-day value "
+                 f"{h['end_of_day_value_per_bus'][m]['iqm']:.3g} USD, missed trips "
                  f"{h['missed_trips_per_bus'][m]['iqm']:.3g} per bus and day (IQM over {len(seeds)} seeds)")
 still = PLATEAU[PLATEAU["still improving"] == "yes"]
 lines.append("- Still improving over the last quarter of training: " + (

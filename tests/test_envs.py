@@ -499,3 +499,25 @@ def test_antterrain_per_env_roughness_for_a_curriculum():
     assert core.heights[2].max() == pytest.approx(0.1)
     with pytest.raises(ValueError, match="roughness"):
         core.reset([1], roughness=-0.1)
+
+
+def test_a_trip_can_be_served_max_wait_steps_late_and_the_bound_allows_it():
+    # the simulator serves a pending trip up to max_wait_steps after its departure (w late steps, not missed);
+    # the MILP must allow that delay too, or its "bound" could exceed what a policy pays
+    cfg = eb.EBFleetConfig(n_buses=1, n_chargers=1, uncertain=False, soc_init=(0.9, 0.9))
+    core = eb.EBFleetCore(cfg, 1, 0)
+    first, w = int(core.departures[0]), cfg.max_wait_steps
+    late = missed = 0.0
+    for t in range(first + w + 1):
+        assign = np.array([[1 if t == first + w else 0]])
+        _, info = core.step(np.zeros((1, 1), int), assign, np.zeros((1, 1), int))
+        late, missed = late + info["late"][0], missed + info["missed"][0]
+    assert core.trips.served[0, 0] and late == w and missed == 0
+    (day,) = eb.realise_days(cfg, 1, 0)
+    # the bound is below the cost of a policy that serves every trip as soon as the bus is back
+    core = eb.EBFleetCore(cfg, 1, 0)
+    total = 0.0
+    for t in range(cfg.steps_per_day):
+        reward, _ = core.step(np.where(core.soc < 0.5, 1, 0), np.where(core.soc >= 0.5, 1, 0), np.full((1, 1), 3))
+        total -= float(reward[0])
+    assert eb.perfect_information_bound(cfg, day, time_limit=30)["bound"] <= total + 1e-6

@@ -7,32 +7,31 @@
 #   bound_days = 3
 #   bound_mip_gap = 0.01
 #   clip_coef = 0.2
+#   complexity_fleet_sizes = [4, 8, 16, 32]
 #   days_per_update = 16
 #   device = 'auto'
-#   entropy_coef = 0.01
 #   eval_days = 20
 #   eval_every = 5
 #   final_eval_days = 100
 #   fleet_size = 8
 #   gae_lambda = 1.0
 #   gamma = 1.0
-#   hidden = 64
-#   learning_rate = 0.0003
-#   methods = ['dac-mappo-e', 'dac-central', 'dac-single-low', 'flat-mappo', 'rule']
+#   hidden = 32
+#   methods = ['dac-mappo-e', 'dac-mappo', 'dac-single-low', 'flat-mappo', 'dac-fixed-beta', 'rule']
 #   ppo_epochs = 4
 #   ppo_minibatches = 4
 #   reward_scale = 0.1
-#   rule_cheap_soc = 0.9
-#   rule_threshold_soc = 0.35
-#   scaling_fleet_sizes = [4, 16]
+#   scaling_fleet_sizes = [16]
 #   scaling_seeds = [0, 1, 2]
-#   seeds = [0, 1, 2, 3, 4]
-#   updates = 60
+#   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+#   tuning_budget = 4
+#   tuning_seeds = [100, 101]
+#   updates = 80
 #   value_coef = 0.5
 #
-# task enumerators (adding a value runs only the new tasks): methods, scaling_fleet_sizes, scaling_seeds, seeds
+# task enumerators (adding a value runs only the new tasks): complexity_fleet_sizes, methods, scaling_fleet_sizes, scaling_seeds, seeds
 # report-only parameters (never retrain): none
-# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir
+# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/envs/ebfleet.py, hrlkit/rl, data/ebus_charging/README.md
 #
 # The training cells, normalised (comments, docstrings and formatting dropped):
@@ -41,33 +40,33 @@
 from pydantic import model_validator
 from hrlkit import params as P
 SLUG = "ebus_charging"
-ALL_METHODS = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo", "rule")
+ALL_METHODS = ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo", "dac-fixed-beta", "rule")
 OURS = "dac-mappo-e"
 FleetSize = P.Int(ge=4, multiple_of=4)
 class EBusParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
     methods: P.Subset(*ALL_METHODS, first=OURS)
+    tuning_budget: P.Int(ge=1, le=4)
     fleet_size: FleetSize
     scaling_fleet_sizes: P.UniqueList(FleetSize, min_len=0)
     scaling_seeds: P.Seeds
+    complexity_fleet_sizes: P.UniqueList(FleetSize, min_len=2)
     updates: P.Int(ge=1)
     days_per_update: P.Int(ge=1)
     ppo_epochs: P.Int(ge=1)
     ppo_minibatches: P.Int(ge=1)
-    learning_rate: P.Number(gt=0)
     gamma: P.Number(ge=0, le=1)
     gae_lambda: P.Number(ge=0, le=1)
     clip_coef: P.Number(gt=0, le=1)
-    entropy_coef: P.Number(ge=0)
     value_coef: P.Number(ge=0)
     reward_scale: P.Number(gt=0)
-    hidden: P.Int(ge=1)
+    hidden: P.Int(ge=4, multiple_of=4)
     eval_days: P.Int(ge=1)
     eval_every: P.Int(ge=1)
     final_eval_days: P.Int(ge=1)
     bound_days: P.Int(ge=0)
     bound_mip_gap: P.Number(ge=0, le=1)
-    rule_threshold_soc: P.Number(ge=0, le=1)
-    rule_cheap_soc: P.Number(ge=0, le=1)
     @model_validator(mode="after")
     def relations(self):
         P.require(self.bound_days <= self.final_eval_days, "bound_days", self.bound_days,
@@ -75,8 +74,10 @@ class EBusParameters(P.Parameters):
         P.require(self.ppo_minibatches <= self.days_per_update * 96, "ppo_minibatches", self.ppo_minibatches,
                   "must be <= days_per_update * 96 (one 15-minute step per minibatch at least)")
         P.require(set(self.scaling_seeds) <= set(self.seeds), "scaling_seeds", self.scaling_seeds,
-                  f"must be among seeds {self.seeds} (the scaling table reads the M = fleet_size row from the main "
+                  f"must be among seeds {self.seeds} (the scaling study reads the M = fleet_size row from the main "
                   "runs)")
+        P.require(all(m > self.fleet_size for m in self.scaling_fleet_sizes), "scaling_fleet_sizes",
+                  self.scaling_fleet_sizes, f"must all be larger than fleet_size = {self.fleet_size}")
         return self
 
 # %% training cell 2
@@ -89,17 +90,16 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 from torch import nn
-from hrlkit import figures, runs, stats
-from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
+from hrlkit import figures, runs, tune
 from hrlkit.envs.ebfleet import (BUS_FEATURES, N_GLOBAL_FEATURES, EBFleetConfig, EBFleetCore,
                                  perfect_information_bound, realise_days, tou_price)
-from hrlkit.rl import marl, options
+from hrlkit.rl import PPOConfig, marl, options, ppo_loss
 from hrlkit.runner import Runner
 from hrlkit.seeding import derive_seed, resolve_device, seed_everything
 PAPER = {"slug": SLUG, "arxiv": "2505.10296",
          "title": "Optimizing Electric Bus Charging Scheduling with Uncertainties Using Hierarchical Deep "
                   "Reinforcement Learning"}
-LEARNED = ("dac-mappo-e", "dac-central", "dac-single-low", "flat-mappo")
+LEARNED = ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo", "dac-fixed-beta")
 DEVICE = resolve_device(device)
 OUT = runs.prepare_out_dir(out_dir)
 clock = runs.WallClock()
@@ -114,36 +114,40 @@ def fleet_config(m: int) -> EBFleetConfig:
 _cfg = fleet_config(fleet_size)
 display(Markdown(f"M = {fleet_size}: K = {_cfg.chargers} chargers, {len(EBFleetCore(_cfg).departures)} trips "
                  f"per day, median trip {_cfg.trip_steps_median} steps, battery {_cfg.battery_kwh:g} kWh, "
-                 f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} $/kWh."))
+                 f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} "
+                 f"USD/kWh, stored energy valued at p_end = {_cfg.end_price:g} USD/kWh."))
 def observe(core: EBFleetCore) -> dict:
     ...
     bus = torch.as_tensor(core.bus_features(), dtype=torch.float32)
     glob = torch.as_tensor(core.global_features(), dtype=torch.float32)
     holder = torch.as_tensor(core.holder)
-    held_soc = torch.where(holder >= 0, bus[..., 0].gather(1, holder.clamp_min(0)), torch.zeros_like(holder,
-                                                                                                       dtype=torch.float32))
+    held_soc = torch.where(holder >= 0, bus[..., 0].gather(1, holder.clamp_min(0)),
+                           torch.zeros_like(holder, dtype=torch.float32))
     chargers = torch.stack([(holder >= 0).float(), held_soc], dim=-1)
     state = torch.cat([bus.flatten(1), glob, chargers.flatten(1)], dim=1)
     return {"bus": bus, "glob": glob, "chargers": chargers, "state": state}
 
 # %% training cell 4
 N_BUS, N_GLOB = len(BUS_FEATURES), N_GLOBAL_FEATURES
-def option_parts(option: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def option_parts(option: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     ...
-    return torch.div(option, 2, rounding_mode="floor"), option % 2
+    charger, trip = options.option_factors(option, (k + 1, 2))
+    return charger, trip
 class AttentionHighActor(nn.Module):
     ...
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, fixed_beta: float | None = None) -> None:
         super().__init__()
         self.bus_in = marl.mlp([N_BUS + 2 + N_GLOB, d, d])
         self.charger_in = marl.mlp([2, d, d])
         self.attend = marl.EntityAttention(d, n_heads=4)
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
-        self.none_logit, self.trip_logits, self.termination = nn.Linear(d, 1), nn.Linear(d, 2), nn.Linear(d, 1)
+        self.none_logit, self.trip_logits = nn.Linear(d, 1), nn.Linear(d, 2)
+        self.termination = nn.Linear(d, 1) if fixed_beta is None else None
         self.keep_bonus = nn.Parameter(torch.zeros(1))
-        self.d = d
+        self.d, self.fixed_beta = d, fixed_beta
     def forward(self, obs: dict, prev: torch.Tensor):
-        prev_charger, prev_trip = option_parts(prev)
+        k = obs["chargers"].shape[1]
+        prev_charger, prev_trip = option_parts(prev, k)
         m = obs["bus"].shape[1]
         tokens_in = torch.cat([obs["bus"], (prev_charger > 0).float()[..., None], prev_trip.float()[..., None],
                                obs["glob"][:, None, :].expand(-1, m, -1)], dim=-1)
@@ -151,11 +155,11 @@ class AttentionHighActor(nn.Module):
         h = self.attend(bus_tok, torch.cat([bus_tok, chg_tok], dim=1))
         pointer = self.query(h) @ self.key(chg_tok).transpose(1, 2) / self.d ** 0.5
         charger_logits = torch.cat([self.none_logit(h), pointer], dim=-1)
-        charger_logits = charger_logits + self.keep_bonus * nn.functional.one_hot(prev_charger,
-                                                                                   pointer.shape[-1] + 1)
+        charger_logits = charger_logits + self.keep_bonus * nn.functional.one_hot(prev_charger, k + 1)
         mu_log_probs = options.factorised_log_probs([charger_logits, self.trip_logits(h)])
-        beta = torch.sigmoid(self.termination(h)).squeeze(-1)
-        return mu_log_probs, beta
+        if self.fixed_beta is not None:
+            return mu_log_probs, torch.full(h.shape[:-1], self.fixed_beta)
+        return mu_log_probs, torch.sigmoid(self.termination(h)).squeeze(-1)
 class CentralHighActor(nn.Module):
     ...
     def __init__(self, d: int, m: int, k: int) -> None:
@@ -175,7 +179,7 @@ class MappoLowActor(nn.Module):
         super().__init__()
         self.actor = marl.SharedActor(N_BUS + N_GLOB + 2, m, n_power, hidden=(d, d))
     def forward(self, obs: dict, option: torch.Tensor) -> torch.Tensor:
-        charger, trip = option_parts(option)
+        charger, trip = option_parts(option, obs["chargers"].shape[1])
         m = obs["bus"].shape[1]
         local = torch.cat([obs["bus"], obs["glob"][:, None, :].expand(-1, m, -1), (charger > 0).float()[..., None],
                            trip.float()[..., None]], dim=-1)
@@ -195,7 +199,8 @@ class DACAgent(nn.Module):
     def __init__(self, method: str, m: int, k: int, n_power: int, d: int) -> None:
         super().__init__()
         self.method, self.m, self.k = method, m, k
-        self.high = CentralHighActor(d, m, k) if method == "dac-central" else AttentionHighActor(d)
+        self.high = (CentralHighActor(d, m, k) if method == "dac-mappo"
+                     else AttentionHighActor(d, fixed_beta=1.0 if method == "dac-fixed-beta" else None))
         self.low = SingleLowActor(d, m, k, n_power) if method == "dac-single-low" else MappoLowActor(d, m, n_power)
         self.critic = marl.CentralCritic(N_BUS * m + N_GLOB + 2 * k, m, hidden=(2 * d, 2 * d), n_outputs=2 * (k + 1))
     def actor_parameters(self) -> int:
@@ -207,23 +212,19 @@ class DACAgent(nn.Module):
         beta = torch.where(first[:, None], torch.ones_like(beta), beta)
         pi_high = options.high_policy_probs(beta, mu_log_probs.exp(), prev)
         low_log_probs = torch.log_softmax(self.low(obs, option), dim=-1)
-        q = self.critic(obs["state"])
-        v_high, v_low = options.dac_values(q, pi_high, option)
+        v_high, v_low = options.dac_values(self.critic(obs["state"]), pi_high, option)
         return {"logp_high": options.high_log_prob(beta, mu_log_probs, prev, option),
                 "entropy_high": options.high_entropy(beta, mu_log_probs.exp(), prev),
                 "logp_low": low_log_probs.gather(-1, power[..., None]).squeeze(-1),
                 "entropy_low": -(low_log_probs.exp() * low_log_probs).sum(-1),
                 "v_high": v_high, "v_low": v_low}
-    def act(self, obs: dict, prev: torch.Tensor, first: torch.Tensor, generator, greedy: bool) -> tuple:
+    def act(self, obs: dict, prev: torch.Tensor, first: torch.Tensor, generator) -> tuple:
+        ...
         mu_log_probs, beta = self.high(obs, prev)
         beta = torch.where(first[:, None], torch.ones_like(beta), beta)
-        if greedy:
-            option = torch.where(beta < 0.5, prev, mu_log_probs.argmax(-1))
-            power = self.low(obs, option).argmax(-1)
-        else:
-            option, _ = options.sample_high(beta, mu_log_probs.exp(), prev, generator)
-            power = sample_categorical(self.low(obs, option), generator)
-        return option, power
+        option, _ = options.sample_high(beta, mu_log_probs.exp(), prev, generator)
+        power = sample_categorical(self.low(obs, option), generator)
+        return option, power, beta
 class FlatAgent(nn.Module):
     ...
     def __init__(self, m: int, k: int, n_power: int, d: int) -> None:
@@ -242,10 +243,9 @@ class FlatAgent(nn.Module):
         value = self.critic(obs["state"]).squeeze(-1)
         return {"logp_low": log_probs.gather(-1, joint[..., None]).squeeze(-1),
                 "entropy_low": -(log_probs.exp() * log_probs).sum(-1), "v_low": value}
-    def act(self, obs, prev, first, generator, greedy: bool) -> tuple:
-        log_probs = self._log_probs(obs)
-        joint = log_probs.argmax(-1) if greedy else sample_categorical(log_probs, generator)
-        return torch.div(joint, self.n_power, rounding_mode="floor"), joint % self.n_power
+    def act(self, obs, prev, first, generator) -> tuple:
+        joint = sample_categorical(self._log_probs(obs), generator)
+        return torch.div(joint, self.n_power, rounding_mode="floor"), joint % self.n_power, None
 def sample_categorical(logits: torch.Tensor, generator) -> torch.Tensor:
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator).reshape(probs.shape[:-1])
@@ -257,13 +257,13 @@ def make_agent(method: str, m: int, seed: int) -> nn.Module:
     return DACAgent(method, m, cfg.chargers, len(cfg.power_levels_kw), hidden)
 
 # %% training cell 5
-def rule_policy(core: EBFleetCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rule_policy(core: EBFleetCore, threshold: float, cheap: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cfg = core.cfg
-    peak_price = max(b[2] for b in cfg.tou_bands)
-    cheap = core.tou[core.t] < peak_price
+    bands = sorted(b[2] for b in cfg.tou_bands)
+    cheap_now = core.tou[core.t] < bands[-1] if cheap == "below-peak" else core.tou[core.t] <= bands[0]
     soc, at = core.soc, core.at_terminal
-    assign = (at & (soc >= rule_threshold_soc)).astype(int)
-    wants = at & ((soc < rule_threshold_soc) | (cheap & (soc < rule_cheap_soc)))
+    assign = (at & (soc >= threshold)).astype(int)
+    wants = at & ((soc < threshold) | (cheap_now & (soc < 1.0)))
     order = np.argsort(np.where(wants, soc, np.inf), axis=1, kind="stable")
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(core.M)[None, :].repeat(core.n_days, 0), axis=1)
@@ -273,30 +273,49 @@ def rule_policy(core: EBFleetCore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return charger, assign, power
 
 # %% training cell 6
-def play_day(agent, core: EBFleetCore, generator, greedy: bool, record: bool = False) -> dict:
+class Rule:
     ...
-    m = core.M
-    prev = torch.zeros(core.n_days, m, dtype=torch.long)
-    steps, totals, trace = [], {}, []
+    method = "rule"
+    def __init__(self, threshold: float, cheap: str) -> None:
+        self.threshold, self.cheap = threshold, cheap
+DAY_TOTALS = ("cost", "late", "missed", "soc_shortfall", "conflicts", "energy_kwh", "stored_change_kwh",
+              "end_value")
+OPTION_TOTALS = ("terminal_steps", "option_changes", "beta_sum", "charger_requests", "charging_steps",
+                 "charging_spells")
+def play_day(policy, core: EBFleetCore, generator, record: bool = False) -> dict:
+    ...
+    m, k, n = core.M, core.K, core.n_days
+    prev = torch.zeros(n, m, dtype=torch.long)
+    totals = {key: np.zeros(n) for key in (*DAY_TOTALS, *OPTION_TOTALS, "penalised_cost")}
+    steps, trace, charging_before = [], [], np.zeros((n, m), dtype=bool)
     for t in range(core.cfg.steps_per_day):
         obs = observe(core)
-        first = torch.full((core.n_days,), t == 0)
-        if agent == "rule":
-            charger, assign, power = rule_policy(core)
-            option = torch.as_tensor(charger * 2 + assign)
-            power_t = torch.as_tensor(power)
+        first = torch.full((n,), t == 0)
+        at_terminal = core.at_terminal.copy()
+        if isinstance(policy, Rule):
+            charger, assign, power = rule_policy(core, policy.threshold, policy.cheap)
+            option, power_t, beta = torch.as_tensor(charger * 2 + assign), torch.as_tensor(power), None
         else:
             with torch.no_grad():
-                option, power_t = agent.act(obs, prev, first, generator, greedy)
-            charger, assign = (x.numpy() for x in option_parts(option))
+                option, power_t, beta = policy.act(obs, prev, first, generator)
+            charger, assign = (x.numpy() for x in option_parts(option, k))
         reward, info = core.step(charger, assign, power_t.numpy())
-        for key in ("cost", "late", "missed", "soc_shortfall", "conflicts", "energy_kwh", "end_shortfall"):
-            totals[key] = totals.get(key, 0.0) + info[key]
-        totals["penalised_cost"] = totals.get("penalised_cost", 0.0) - reward
+        for key in DAY_TOTALS:
+            totals[key] += info[key]
+        totals["penalised_cost"] -= reward
+        totals["terminal_steps"] += at_terminal.sum(1)
+        if t > 0:
+            totals["option_changes"] += (at_terminal & (option != prev).numpy()).sum(1)
+        if beta is not None:
+            totals["beta_sum"] += (beta.numpy() * at_terminal).sum(1)
+        totals["charger_requests"] += (at_terminal & (charger > 0)).sum(1)
+        totals["charging_steps"] += core.charging.sum(1)
+        totals["charging_spells"] += (core.charging & ~charging_before).sum(1)
+        charging_before = core.charging.copy()
         if record:
             trace.append({"t": t, "soc": core.soc[0].copy(), "holder": core.holder[0].copy(),
                           "price": float(core.price[0]) if t + 1 < core.cfg.steps_per_day else float(core.tou[t]),
-                          "at_terminal": core.at_terminal[0].copy()})
+                          "soc_morning": core.soc_morning[0].copy()})
         steps.append({"obs": obs, "prev": prev, "first": first, "option": option, "power": power_t,
                       "reward": torch.as_tensor(reward, dtype=torch.float32)})
         prev = option
@@ -315,50 +334,44 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, m: int) -> tuple[torch.Tens
     ...
     t, d = rewards.shape
     per_bus = (rewards * reward_scale / m)[..., None].expand(t, d, m)
-    starts = torch.zeros(t, d)
-    return marl.per_agent_gae(per_bus, values.view(t, d, m), starts, torch.zeros(d, m), torch.ones(d),
+    return marl.per_agent_gae(per_bus, values.view(t, d, m), torch.zeros(t, d), torch.zeros(d, m), torch.ones(d),
                               gamma, gae_lambda)
-def clipped_policy_loss(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    ...
-    mask = mask.float()
-    count = mask.sum().clamp_min(1.0)
-    mean = (adv * mask).sum() / count
-    std = (((adv - mean) ** 2 * mask).sum() / (count - 1).clamp_min(1.0)).sqrt()
-    adv = (adv - mean) / (std + 1e-8)
-    ratio = torch.exp(logp - old)
-    return (torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)) * mask).sum() / count
 def decision_masks(agent, obs: dict, option: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     ...
     at_terminal = obs["bus"][..., BUS_FEATURES.index("at_terminal")] > 0.5
     if agent.method == "flat-mappo":
         return at_terminal, at_terminal
-    return at_terminal, at_terminal & (option_parts(option)[0] > 0)
-def ppo_update(agent, optimiser, batch: dict, generator) -> None:
+    return at_terminal, at_terminal & (option_parts(option, agent.k)[0] > 0)
+def clipped_surrogate(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    ...
+    if not mask.any():
+        return logp.sum() * 0.0
+    zeros = torch.zeros(int(mask.sum()))
+    loss, _ = ppo_loss(logp[mask], old[mask], adv[mask], zeros, zeros, zeros, zeros, SURROGATE)
+    return loss
+SURROGATE = PPOConfig(clip_coef=clip_coef, ent_coef=0.0, vf_coef=0.0, norm_adv=True, clip_vloss=False)
+def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) -> None:
     m = agent.m
     with torch.no_grad():
         old = agent.outputs(batch["obs"], batch["prev"], batch["first"], batch["option"], batch["power"])
-    adv_low, ret_low = gae(batch["reward"], old["v_low"], m)
-    adv_low, ret_low = adv_low.flatten(0, 1), ret_low.flatten(0, 1)
+    adv_low, ret_low = (x.flatten(0, 1) for x in gae(batch["reward"], old["v_low"], m))
     if "v_high" in old:
-        adv_high, _ = gae(batch["reward"], old["v_high"], m)
-        adv_high = adv_high.flatten(0, 1)
-    size = adv_low.shape[0]
+        adv_high = gae(batch["reward"], old["v_high"], m)[0].flatten(0, 1)
     for _ in range(ppo_epochs):
-        for idx in torch.randperm(size, generator=generator).tensor_split(ppo_minibatches):
+        for idx in torch.randperm(adv_low.shape[0], generator=generator).tensor_split(ppo_minibatches):
             sample = subset(batch, idx)
             new = agent.outputs(*sample)
             high_mask, low_mask = decision_masks(agent, sample[0], sample[3])
             loss = value_coef * 0.5 * ((new["v_low"] - ret_low[idx]) ** 2).mean()
             if agent.method == "dac-single-low":
-                joint_new = (new["logp_low"] * low_mask).sum(-1)
-                joint_old = (old["logp_low"][idx] * low_mask).sum(-1)
-                loss = loss + clipped_policy_loss(joint_new, joint_old, adv_low[idx].mean(-1), low_mask.any(-1))
+                loss = loss + clipped_surrogate((new["logp_low"] * low_mask).sum(-1),
+                                                (old["logp_low"][idx] * low_mask).sum(-1), adv_low[idx].mean(-1),
+                                                low_mask.any(-1))
             else:
-                loss = loss + clipped_policy_loss(new["logp_low"], old["logp_low"][idx], adv_low[idx], low_mask)
+                loss = loss + clipped_surrogate(new["logp_low"], old["logp_low"][idx], adv_low[idx], low_mask)
             loss = loss - entropy_coef * new["entropy_low"].mean()
             if "v_high" in new:
-                loss = loss + clipped_policy_loss(new["logp_high"], old["logp_high"][idx], adv_high[idx],
-                                                  high_mask)
+                loss = loss + clipped_surrogate(new["logp_high"], old["logp_high"][idx], adv_high[idx], high_mask)
                 loss = loss - entropy_coef * new["entropy_high"].mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{agent.method}: PPO loss is {loss.item()}")
@@ -370,42 +383,66 @@ def held_out_days(m: int, split: str) -> tuple[int, int]:
     ...
     return (eval_days, derive_seed("ebus-validation", m)) if split == "validation" else \
         (final_eval_days, derive_seed("ebus-test", m))
-def evaluate(agent, m: int, split: str = "validation") -> dict:
+def evaluate(policy, m: int, split: str = "validation") -> dict:
     ...
     n_days, seed = held_out_days(m, split)
     generator = torch.Generator().manual_seed(derive_seed("ebus-eval-sampling", m, split))
-    return play_day(agent, EBFleetCore(fleet_config(m), n_days, seed=seed), generator, greedy=False)["totals"]
-def day_means(totals: dict) -> dict:
-    return {k: float(np.mean(v)) for k, v in totals.items()}
-def final_evaluation(agent, m: int) -> dict:
+    return play_day(policy, EBFleetCore(fleet_config(m), n_days, seed=seed), generator)["totals"]
+def validation_point(policy, m: int) -> dict:
     ...
-    totals = evaluate(agent, m, "test")
-    return {**day_means(totals), "bound_day_costs": [float(c) for c in totals["penalised_cost"][:bound_days]]}
-def run_training(method: str, seed: int, m: int) -> dict:
-    if method == "rule":
-        validation = {f"eval_{k}": v / m for k, v in day_means(evaluate("rule", m)).items()}
-        curve = [{"update": u, **validation} for u in range(1, updates + 1) if u % eval_every == 0 or u == updates]
-        return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation("rule", m),
-                "actor_parameters": 0, "timing": {"seconds_per_update": 0.0}}
-    agent = make_agent(method, m, seed).to("cpu")
-    optimiser = torch.optim.Adam(agent.parameters(), lr=learning_rate)
+    totals = evaluate(policy, m)
+    return {f"eval_{k}": float(np.mean(totals[k])) / m for k in ("penalised_cost", "cost", "missed", "conflicts")}
+def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int) -> tuple:
+    ...
+    agent = make_agent(method, m, seed)
+    optimiser = torch.optim.Adam(agent.parameters(), lr=config["learning_rate"])
     generator = torch.Generator().manual_seed(derive_seed(seed, method, m, "sampling"))
-    curve, elapsed = [], 0.0
-    for update in range(1, updates + 1):
+    curve, elapsed = [{"update": 0, **validation_point(agent, m)}], 0.0
+    for update in range(1, n_updates + 1):
         start = time.perf_counter()
         core = EBFleetCore(fleet_config(m), days_per_update, seed=derive_seed(seed, m, "train", update))
-        day = play_day(agent, core, generator, greedy=False)
-        ppo_update(agent, optimiser, stack_steps(day["steps"]), generator)
+        day = play_day(agent, core, generator)
+        ppo_update(agent, optimiser, stack_steps(day["steps"]), generator, config["entropy_coef"])
         elapsed += time.perf_counter() - start
         point = {"update": update, "train_penalised_cost": float(np.mean(day["totals"]["penalised_cost"])) / m}
-        if update % eval_every == 0 or update == updates:
-            point.update({f"eval_{k}": v / m for k, v in day_means(evaluate(agent, m)).items()})
+        if update % eval_every == 0 or update == n_updates:
+            point.update(validation_point(agent, m))
         curve.append(point)
-    keep_state = method == OURS and m == fleet_size
-    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": final_evaluation(agent, m),
+    return agent, curve, elapsed / n_updates
+def test_evaluation(policy, m: int) -> dict:
+    ...
+    totals = evaluate(policy, m, "test")
+    out = {k: float(np.mean(v)) for k, v in totals.items() if k not in OPTION_TOTALS}
+    out["option_totals"] = {k: float(np.sum(totals[k])) for k in OPTION_TOTALS}
+    out["bound_day_costs"] = [float(c) for c in totals["penalised_cost"][:bound_days]]
+    return out
+def run_training(method: str, seed: int, m: int, config: dict, n_updates: int, keep_state: bool) -> dict:
+    if method == "rule":
+        rule = Rule(**config)
+        point = validation_point(rule, m)
+        curve = [{"update": u, **point} for u in range(n_updates + 1) if u % eval_every == 0 or u == n_updates]
+        return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(rule, m),
+                "actor_parameters": 0, "state": None, "timing": {"seconds_per_update": 0.0}}
+    agent, curve, seconds = train_agent(method, seed, m, config, n_updates)
+    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(agent, m),
             "actor_parameters": agent.actor_parameters(),
             "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if keep_state else None,
-            "timing": {"seconds_per_update": elapsed / updates}}
+            "timing": {"seconds_per_update": seconds}}
+def complexity(method: str, m: int) -> dict:
+    ...
+    from torch.utils.flop_counter import FlopCounterMode
+    agent = make_agent(method, m, 0)
+    core = EBFleetCore(fleet_config(m), 1, seed=derive_seed("ebus-complexity", m))
+    with FlopCounterMode(display=False) as acting:
+        day = play_day(agent, core, torch.Generator().manual_seed(0))
+    batch = stack_steps(day["steps"])
+    samples = batch["first"].shape[0]
+    with FlopCounterMode(display=False) as training:
+        out = agent.outputs(*subset(batch, torch.arange(samples)))
+        sum(v.sum() for v in out.values()).backward()
+    return {"method": method, "m": m, "actor_parameters": agent.actor_parameters(),
+            "act_flops_per_step": acting.get_total_flops() / samples,
+            "train_flops_per_step": training.get_total_flops() / samples}
 def solve_bound(day: int) -> dict:
     ...
     cfg = fleet_config(fleet_size)
@@ -413,16 +450,47 @@ def solve_bound(day: int) -> dict:
     realised = realise_days(cfg, n_days, seed)[day]
     return {"day": day, **perfect_information_bound(cfg, realised, time_limit=600.0, mip_rel_gap=bound_mip_gap)}
 def run_job(kind: str, **task) -> dict:
-    return run_training(**task) if kind == "train" else solve_bound(**task)
-MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size) for meth in methods for s in seeds]
-SCALING_METHODS = [meth for meth in (OURS, "dac-central") if meth in methods]
-SCALING_TASKS = [dict(method=meth, seed=s, m=mm) for mm in scaling_fleet_sizes if mm != fleet_size
-                 for meth in SCALING_METHODS for s in scaling_seeds]
-COST_RANK = {OURS: 0, "dac-single-low": 1, "dac-central": 2, "flat-mappo": 3, "rule": 4}
+    return {"train": run_training, "bound": solve_bound, "complexity": complexity}[kind](**task)
+
+# %% training cell 7
+SPACES = {
+    **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3), entropy_coef=tune.Grid(0.003, 0.01))
+       for meth in ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo")},
+    "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
+}
+SETUP = tune.Setup(metric="validation_penalised_cost", direction="minimize", budget=tuning_budget,
+                   seeds=tuning_seeds, sampler="grid")
+EFFECT_OF_INTEREST = 1.0
+def trial(method: str, config: dict, seed: int) -> dict:
+    ...
+    policy = Rule(**config) if method == "rule" else train_agent(method, seed, fleet_size, config, updates)[0]
+    totals = evaluate(policy, fleet_size)
+    return {"validation_penalised_cost": float(np.mean(totals["penalised_cost"])) / fleet_size,
+            "missed_per_bus": float(np.mean(totals["missed"])) / fleet_size}
+
+# %% training cell 8
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+print(TUNED.summary())
+
+# %% training cell 9
+CONFIG = {meth: TUNED.selected[OURS if meth == "dac-fixed-beta" else meth] for meth in methods}
+SCALING_METHODS = [meth for meth in (OURS, "dac-mappo") if meth in methods]
+MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], n_updates=updates,
+                   keep_state=meth == OURS and s == seeds[0]) for meth in methods for s in seeds]
+SCALING_TASKS = [dict(method=meth, seed=s, m=mm, config=CONFIG[meth], n_updates=updates * mm // fleet_size,
+                      keep_state=False) for mm in scaling_fleet_sizes for meth in SCALING_METHODS
+                 for s in scaling_seeds]
+COMPLEXITY_TASKS = [dict(method=meth, m=mm) for mm in complexity_fleet_sizes
+                    for meth in ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo")]
+COST_RANK = {OURS: 0, "dac-fixed-beta": 1, "dac-single-low": 2, "dac-mappo": 3, "flat-mappo": 4, "rule": 5}
 JOBS = sorted([dict(kind="train", **t) for t in MAIN_TASKS + SCALING_TASKS],
-              key=lambda t: (-t["m"], COST_RANK[t["method"]], t["seed"]))
+              key=lambda t: (-t["m"] * t["n_updates"], COST_RANK[t["method"]], t["seed"]))
 JOBS[1:1] = [dict(kind="bound", day=d) for d in range(bound_days)]
+JOBS += [dict(kind="complexity", **t) for t in COMPLEXITY_TASKS]
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
-OUTPUTS = RUNNER.run("jobs", run_job, JOBS, desc="training runs and MILP bounds")
+OUTPUTS = RUNNER.run("jobs", run_job, JOBS, desc="training runs, MILP bounds, FLOP counts")
 RESULTS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "train"]
 BOUNDS = [r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "bound"]
+COMPLEXITY = pd.DataFrame([r for job, r in zip(JOBS, OUTPUTS) if job["kind"] == "complexity"])

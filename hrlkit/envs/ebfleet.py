@@ -9,13 +9,14 @@ One day = 96 steps of 15 min. ``M`` buses, ``K`` chargers (default ``M // 4``) a
 
 1. **Dispatch.** A timetabled trip is *pending* from its departure step until it is served or missed. Pending trips
    are served in departure order by the buses at the terminal that the high level *assigned* to trips, highest
-   state of charge (SoC) first. Each step a pending trip waits past its departure counts as *late*; after
-   ``max_wait_steps`` late steps it is *missed*.
+   state of charge (SoC) first. Each step a pending trip waits past its departure counts as *late*; it can still
+   be served ``max_wait_steps`` steps after its departure, and is *missed* if it is not.
 2. **Charger allocation.** Each bus at the terminal asks for charger ω ∈ {0 = none, 1..K}. A charger asked for by
    several buses goes to the lowest bus index (fixed priority); every other request is a *conflict*.
 3. **Charging.** A bus holding a charger charges at power level c (kW) for Δt:
    SoC ← min(1, SoC + η·c·Δt / C); the grid energy is the stored energy / η; cost = price_t × grid energy.
-4. **Driving.** A bus on a trip loses the trip's energy evenly over the trip's duration.
+4. **Driving.** A bus on a trip loses the trip's energy evenly over the trip's duration. SoC is not clamped at 0:
+   a bus that runs out drives on an energy debt that the SoC_min shortfall penalises every step.
 5. **Uncertainties**: trip duration ~ LogNormal(log d_med, σ_d) (rounded up to steps); trip energy
    ~ N(e·L, (cv·e·L)²); price_t = TOU(t)·(1 + ε_t) with AR(1) ε_t = φ ε_{t−1} + N(0, σ_p²), revealed step by step.
 6. **Reward** (weights reconstructed): r_t = −cost_t − w_late·#late − w_miss·#missed − w_soc·Σ_i [SoC_min − SoC_i]^+
@@ -255,7 +256,7 @@ class EBFleetCore:
 
         # 4. driving: on-trip buses lose energy evenly; the trip ends when remaining reaches 0
         on_trip = self.remaining > 0
-        self.soc = np.maximum(self.soc - np.where(on_trip, self.drain, 0.0) / cfg.battery_kwh, 0.0)
+        self.soc = self.soc - np.where(on_trip, self.drain, 0.0) / cfg.battery_kwh
         self.remaining = np.maximum(self.remaining - 1, 0)
         shortfall = np.maximum(cfg.soc_min - self.soc, 0.0).sum(1)
 
@@ -406,8 +407,10 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
 
     Relaxations (so the optimum is a valid bound): charging power continuous in [0, max level] instead of the
     discrete levels; charger holding y ∈ [0, 1] with Σ_i y_{i,t} ≤ K and p_{i,t} ≤ P_max·y_{i,t}; no conflicts.
-    Exact: which bus serves each trip and with what delay ℓ < max_wait_steps (binary x_{i,j,ℓ}; late cost
-    w_late·ℓ; a missed trip costs w_miss + w_late·max_wait_steps as in the simulator), one trip at a time, no
+    Exact: which bus serves each trip and with what delay ℓ ≤ max_wait_steps (binary x_{i,j,ℓ}; late cost
+    w_late·ℓ; a missed trip costs w_miss + w_late·min(max_wait_steps, T − departure) as in the simulator, where a
+    trip is late every step it waits and missed after the last one it could be served at or at the end of the day),
+    SoC unbounded below as in the simulator (the shortfall below SoC_min pays for it), one trip at a time, no
     charging while driving, SoC dynamics, SoC ≤ 1, shortfall below SoC_min each step, and the end-of-day value
     p_end (C/η) Σ_i (SoC_i,T − SoC_i,0) (linear in SoC_T; the constant part is added to the objective).
     The simulator clamps SoC at 0 (the MILP keeps SoC ≥ 0 as a constraint instead); a policy that drains a battery
@@ -424,7 +427,7 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
     cfg = config
     m, k, t_max, w = cfg.n_buses, cfg.chargers, cfg.steps_per_day, cfg.max_wait_steps
     dt, cap, eta, p_max = cfg.step_hours, cfg.battery_kwh, cfg.efficiency, max(cfg.power_levels_kw)
-    trips = [(j, int(day.departures[j]) + ell, ell) for j in range(len(day.departures)) for ell in range(w)
+    trips = [(j, int(day.departures[j]) + ell, ell) for j in range(len(day.departures)) for ell in range(w + 1)
              if int(day.departures[j]) + ell < t_max]
     n_x, n_miss, n_y = m * len(trips), len(day.departures), m * t_max
     # variable blocks: x (bus, trip-start), miss, y, p, soc (T+1 per bus), s (shortfall per step)
@@ -451,9 +454,10 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
         cost[isoc(i, t_max)] = -cfg.end_price * cap / eta        # − p_end (C/η) SoC_i,T
         for t in range(t_max + 1):
             hi[isoc(i, t)] = 1.0
+            lo[isoc(i, t)] = -np.inf                              # no clamp at 0 (as the simulator)
         lo[isoc(i, 0)] = hi[isoc(i, 0)] = day.soc0[i]
     for j in range(n_miss):
-        cost[imiss(j)] = cfg.w_miss + cfg.w_late * w
+        cost[imiss(j)] = cfg.w_miss + cfg.w_late * min(w, t_max - int(day.departures[j]))
         hi[imiss(j)], integrality[imiss(j)] = 1, 1
 
     rows, lb, ub = [], [], []
