@@ -61,7 +61,7 @@ fleet_size = 4                    # M of the main comparison (a multiple of 4, f
 scaling_fleet_sizes = [8]         # larger M for the scalability study (DAC-MAPPO-E and dac-mappo)
 scaling_seeds = [0]               # seeds of the scalability runs
 complexity_fleet_sizes = [4, 8]  # M at which parameters and FLOPs are counted (no training)
-updates = 4                       # PPO updates at M = fleet_size (larger fleets train proportionally more)
+updates = 4                       # PPO updates at the main fleet size (larger fleets train proportionally more)
 days_per_update = 4               # days simulated in parallel per rollout
 ppo_epochs = 4                    # PPO epochs per update
 ppo_minibatches = 4               # minibatches per epoch
@@ -737,7 +737,7 @@ def run_job(kind: str, **task) -> dict:
 
 # %%
 SPACES = {
-    **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3), entropy_coef=tune.Grid(0.003, 0.01))
+    **{meth: tune.Space(learning_rate=tune.Grid(1e-3, 3e-3), entropy_coef=tune.Grid(0.003, 0.01))
        for meth in LEARNED},
     "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
 }

@@ -47,6 +47,7 @@ BAD_PARAMETERS = {
                       ({"clip_coef": math.nan}, "clip_coef"),
                       ({"tuning_seeds": [0, 100]}, "tuning_seeds"),                  # overlaps the reported seeds
                       ({"scaling_fleet_sizes": [4]}, "scaling_fleet_sizes"),          # not larger than fleet_size
+                      ({"complexity_fleet_sizes": [8, 16]}, "complexity_fleet_sizes"),   # must hold fleet_size
                       ({"gamma": -math.inf}, "gamma"),
                       ({"fleet_size": 8.0}, "fleet_size"),
                       ({"scaling_fleet_sizes": [16, 16]}, "scaling_fleet_sizes"),

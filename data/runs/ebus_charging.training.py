@@ -11,7 +11,7 @@
 #   days_per_update = 16
 #   device = 'auto'
 #   eval_days = 20
-#   eval_every = 5
+#   eval_every = 8
 #   final_eval_days = 100
 #   fleet_size = 8
 #   gae_lambda = 1.0
@@ -26,7 +26,7 @@
 #   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   tuning_budget = 4
 #   tuning_seeds = [100, 101]
-#   updates = 80
+#   updates = 64
 #   value_coef = 0.5
 #
 # task enumerators (adding a value runs only the new tasks): complexity_fleet_sizes, methods, scaling_fleet_sizes, scaling_seeds, seeds
@@ -78,6 +78,8 @@ class EBusParameters(P.Parameters):
                   "runs)")
         P.require(all(m > self.fleet_size for m in self.scaling_fleet_sizes), "scaling_fleet_sizes",
                   self.scaling_fleet_sizes, f"must all be larger than fleet_size = {self.fleet_size}")
+        P.require(self.fleet_size in self.complexity_fleet_sizes, "complexity_fleet_sizes",
+                  self.complexity_fleet_sizes, f"must contain fleet_size = {self.fleet_size} (C4 reads it)")
         return self
 
 # %% training cell 2
@@ -113,7 +115,8 @@ def fleet_config(m: int) -> EBFleetConfig:
     return EBFleetConfig(n_buses=m)
 _cfg = fleet_config(fleet_size)
 display(Markdown(f"M = {fleet_size}: K = {_cfg.chargers} chargers, {len(EBFleetCore(_cfg).departures)} trips "
-                 f"per day, median trip {_cfg.trip_steps_median} steps, battery {_cfg.battery_kwh:g} kWh, "
+                 f"per day, max_wait_steps = {_cfg.max_wait_steps}, median trip {_cfg.trip_steps_median} steps, "
+                 f"battery {_cfg.battery_kwh:g} kWh, "
                  f"power levels {list(_cfg.power_levels_kw)} kW, TOU {sorted(set(tou_price(_cfg).tolist()))} "
                  f"USD/kWh, stored energy valued at p_end = {_cfg.end_price:g} USD/kWh."))
 def observe(core: EBFleetCore) -> dict:
@@ -126,6 +129,9 @@ def observe(core: EBFleetCore) -> dict:
     chargers = torch.stack([(holder >= 0).float(), held_soc], dim=-1)
     state = torch.cat([bus.flatten(1), glob, chargers.flatten(1)], dim=1)
     return {"bus": bus, "glob": glob, "chargers": chargers, "state": state}
+def index_feature(n: int, batch: int) -> torch.Tensor:
+    ...
+    return ((torch.arange(n, dtype=torch.float32) + 1) / n).expand(batch, n)[..., None]
 
 # %% training cell 4
 N_BUS, N_GLOB = len(BUS_FEATURES), N_GLOBAL_FEATURES
@@ -137,42 +143,42 @@ class AttentionHighActor(nn.Module):
     ...
     def __init__(self, d: int, fixed_beta: float | None = None) -> None:
         super().__init__()
-        self.bus_in = marl.mlp([N_BUS + 2 + N_GLOB, d, d])
-        self.charger_in = marl.mlp([2, d, d])
+        self.bus_in = marl.mlp([N_BUS + 1 + N_GLOB, d, d])
+        self.charger_in = marl.mlp([3, d, d])
         self.attend = marl.EntityAttention(d, n_heads=4)
         self.query, self.key = nn.Linear(d, d), nn.Linear(d, d)
         self.none_logit, self.trip_logits = nn.Linear(d, 1), nn.Linear(d, 2)
-        self.termination = nn.Linear(d, 1) if fixed_beta is None else None
-        self.keep_bonus = nn.Parameter(torch.zeros(1))
+        self.termination = nn.Linear(2 * d + 2, 1) if fixed_beta is None else None
         self.d, self.fixed_beta = d, fixed_beta
     def forward(self, obs: dict, prev: torch.Tensor):
-        k = obs["chargers"].shape[1]
-        prev_charger, prev_trip = option_parts(prev, k)
-        m = obs["bus"].shape[1]
-        tokens_in = torch.cat([obs["bus"], (prev_charger > 0).float()[..., None], prev_trip.float()[..., None],
-                               obs["glob"][:, None, :].expand(-1, m, -1)], dim=-1)
-        bus_tok, chg_tok = self.bus_in(tokens_in), self.charger_in(obs["chargers"])
+        (batch, m, _), k = obs["bus"].shape, obs["chargers"].shape[1]
+        tokens_in = torch.cat([obs["bus"], index_feature(m, batch), obs["glob"][:, None, :].expand(-1, m, -1)], -1)
+        bus_tok = self.bus_in(tokens_in)
+        chg_tok = self.charger_in(torch.cat([obs["chargers"], index_feature(k, batch)], dim=-1))
         h = self.attend(bus_tok, torch.cat([bus_tok, chg_tok], dim=1))
         pointer = self.query(h) @ self.key(chg_tok).transpose(1, 2) / self.d ** 0.5
         charger_logits = torch.cat([self.none_logit(h), pointer], dim=-1)
-        charger_logits = charger_logits + self.keep_bonus * nn.functional.one_hot(prev_charger, k + 1)
         mu_log_probs = options.factorised_log_probs([charger_logits, self.trip_logits(h)])
         if self.fixed_beta is not None:
             return mu_log_probs, torch.full(h.shape[:-1], self.fixed_beta)
-        return mu_log_probs, torch.sigmoid(self.termination(h)).squeeze(-1)
+        prev_charger, prev_trip = option_parts(prev, k)
+        held = torch.cat([torch.zeros_like(chg_tok[:, :1]), chg_tok], dim=1)
+        held = held.gather(1, prev_charger[..., None].expand(-1, -1, self.d))
+        features = torch.cat([h, (prev_charger > 0).float()[..., None], prev_trip.float()[..., None], held], -1)
+        return mu_log_probs, torch.sigmoid(self.termination(features)).squeeze(-1)
 class CentralHighActor(nn.Module):
     ...
     def __init__(self, d: int, m: int, k: int) -> None:
         super().__init__()
         self.m, self.n_charger, self.n_options = m, k + 1, 2 * (k + 1)
         state_dim = N_BUS * m + N_GLOB + 2 * k
-        self.net = marl.mlp([state_dim + m * self.n_options, 2 * d, 2 * d, m * (self.n_charger + 2 + 1)],
-                            out_gain=0.01)
+        self.mu = marl.mlp([state_dim, 2 * d, 2 * d, m * (self.n_charger + 2)], out_gain=0.01)
+        self.termination = marl.mlp([state_dim + m * self.n_options, 2 * d, m], out_gain=0.01)
     def forward(self, obs: dict, prev: torch.Tensor):
+        out = self.mu(obs["state"]).view(-1, self.m, self.n_charger + 2)
+        mu_log_probs = options.factorised_log_probs([out[..., :self.n_charger], out[..., self.n_charger:]])
         prev_onehot = nn.functional.one_hot(prev, self.n_options).float().flatten(1)
-        out = self.net(torch.cat([obs["state"], prev_onehot], dim=1)).view(-1, self.m, self.n_charger + 3)
-        mu_log_probs = options.factorised_log_probs([out[..., :self.n_charger], out[..., self.n_charger:-1]])
-        return mu_log_probs, torch.sigmoid(out[..., -1])
+        return mu_log_probs, torch.sigmoid(self.termination(torch.cat([obs["state"], prev_onehot], dim=1)))
 class MappoLowActor(nn.Module):
     ...
     def __init__(self, d: int, m: int, n_power: int) -> None:
@@ -204,7 +210,9 @@ class DACAgent(nn.Module):
         self.low = SingleLowActor(d, m, k, n_power) if method == "dac-single-low" else MappoLowActor(d, m, n_power)
         self.critic = marl.CentralCritic(N_BUS * m + N_GLOB + 2 * k, m, hidden=(2 * d, 2 * d), n_outputs=2 * (k + 1))
     def actor_parameters(self) -> int:
-        return sum(p.numel() for p in self.high.parameters()) + sum(p.numel() for p in self.low.parameters())
+        return self.high_parameters() + sum(p.numel() for p in self.low.parameters())
+    def high_parameters(self) -> int:
+        return sum(p.numel() for p in self.high.parameters())
     def outputs(self, obs: dict, prev: torch.Tensor, first: torch.Tensor, option: torch.Tensor,
                 power: torch.Tensor) -> dict:
         ...
@@ -230,13 +238,17 @@ class FlatAgent(nn.Module):
     def __init__(self, m: int, k: int, n_power: int, d: int) -> None:
         super().__init__()
         self.method, self.m, self.k, self.n_power = "flat-mappo", m, k, n_power
-        self.actor = marl.SharedActor(N_BUS + N_GLOB, m, 2 * (k + 1) * n_power, hidden=(d, d))
-        self.critic = marl.CentralCritic(N_BUS * m + N_GLOB + 2 * k, m, hidden=(2 * d, 2 * d))
+        state_dim = N_BUS * m + N_GLOB + 2 * k
+        self.actor = marl.SharedActor(N_BUS + state_dim, m, 2 * (k + 1) * n_power, hidden=(d, d))
+        self.critic = marl.CentralCritic(state_dim, m, hidden=(2 * d, 2 * d))
     def actor_parameters(self) -> int:
         return sum(p.numel() for p in self.actor.parameters())
+    def high_parameters(self) -> int:
+        return self.actor_parameters()
     def _log_probs(self, obs: dict) -> torch.Tensor:
         m = obs["bus"].shape[1]
-        return torch.log_softmax(self.actor(torch.cat([obs["bus"], obs["glob"][:, None, :].expand(-1, m, -1)], -1)), -1)
+        local = torch.cat([obs["bus"], obs["state"][:, None, :].expand(-1, m, -1)], -1)
+        return torch.log_softmax(self.actor(local), -1)
     def outputs(self, obs, prev, first, option, power) -> dict:
         log_probs = self._log_probs(obs)
         joint = option * self.n_power + power
@@ -299,30 +311,32 @@ def play_day(policy, core: EBFleetCore, generator, record: bool = False) -> dict
             with torch.no_grad():
                 option, power_t, beta = policy.act(obs, prev, first, generator)
             charger, assign = (x.numpy() for x in option_parts(option, k))
+        price_now = float(core.price[0])
         reward, info = core.step(charger, assign, power_t.numpy())
         for key in DAY_TOTALS:
             totals[key] += info[key]
         totals["penalised_cost"] -= reward
-        totals["terminal_steps"] += at_terminal.sum(1)
         if t > 0:
+            totals["terminal_steps"] += at_terminal.sum(1)
             totals["option_changes"] += (at_terminal & (option != prev).numpy()).sum(1)
-        if beta is not None:
-            totals["beta_sum"] += (beta.numpy() * at_terminal).sum(1)
+            if beta is not None:
+                totals["beta_sum"] += (beta.numpy() * at_terminal).sum(1)
         totals["charger_requests"] += (at_terminal & (charger > 0)).sum(1)
         totals["charging_steps"] += core.charging.sum(1)
         totals["charging_spells"] += (core.charging & ~charging_before).sum(1)
         charging_before = core.charging.copy()
         if record:
-            trace.append({"t": t, "soc": core.soc[0].copy(), "holder": core.holder[0].copy(),
-                          "price": float(core.price[0]) if t + 1 < core.cfg.steps_per_day else float(core.tou[t]),
+            trace.append({"t": t, "soc": core.soc[0].copy(), "holder": core.holder[0].copy(), "price": price_now,
                           "soc_morning": core.soc_morning[0].copy()})
         steps.append({"obs": obs, "prev": prev, "first": first, "option": option, "power": power_t,
+                      "charged": torch.as_tensor(core.charging.copy()),
                       "reward": torch.as_tensor(reward, dtype=torch.float32)})
         prev = option
     return {"steps": steps, "totals": totals, "trace": trace}
 def stack_steps(steps: list[dict]) -> dict:
     ...
-    out = {k: torch.stack([s[k] for s in steps]).flatten(0, 1) for k in ("prev", "first", "option", "power")}
+    out = {k: torch.stack([s[k] for s in steps]).flatten(0, 1) for k in ("prev", "first", "option", "power",
+                                                                         "charged")}
     out["obs"] = {k: torch.stack([s["obs"][k] for s in steps]).flatten(0, 1) for k in steps[0]["obs"]}
     out["reward"] = torch.stack([s["reward"] for s in steps])
     return out
@@ -336,12 +350,12 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, m: int) -> tuple[torch.Tens
     per_bus = (rewards * reward_scale / m)[..., None].expand(t, d, m)
     return marl.per_agent_gae(per_bus, values.view(t, d, m), torch.zeros(t, d), torch.zeros(d, m), torch.ones(d),
                               gamma, gae_lambda)
-def decision_masks(agent, obs: dict, option: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def decision_masks(agent, obs: dict, charged: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     ...
     at_terminal = obs["bus"][..., BUS_FEATURES.index("at_terminal")] > 0.5
     if agent.method == "flat-mappo":
         return at_terminal, at_terminal
-    return at_terminal, at_terminal & (option_parts(option, agent.k)[0] > 0)
+    return at_terminal, charged
 def clipped_surrogate(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     ...
     if not mask.any():
@@ -361,7 +375,7 @@ def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) ->
         for idx in torch.randperm(adv_low.shape[0], generator=generator).tensor_split(ppo_minibatches):
             sample = subset(batch, idx)
             new = agent.outputs(*sample)
-            high_mask, low_mask = decision_masks(agent, sample[0], sample[3])
+            high_mask, low_mask = decision_masks(agent, sample[0], batch["charged"][idx])
             loss = value_coef * 0.5 * ((new["v_low"] - ret_low[idx]) ** 2).mean()
             if agent.method == "dac-single-low":
                 loss = loss + clipped_surrogate((new["logp_low"] * low_mask).sum(-1),
@@ -441,7 +455,7 @@ def complexity(method: str, m: int) -> dict:
         out = agent.outputs(*subset(batch, torch.arange(samples)))
         sum(v.sum() for v in out.values()).backward()
     return {"method": method, "m": m, "actor_parameters": agent.actor_parameters(),
-            "act_flops_per_step": acting.get_total_flops() / samples,
+            "high_parameters": agent.high_parameters(), "act_flops_per_step": acting.get_total_flops() / samples,
             "train_flops_per_step": training.get_total_flops() / samples}
 def solve_bound(day: int) -> dict:
     ...
@@ -455,7 +469,7 @@ def run_job(kind: str, **task) -> dict:
 # %% training cell 7
 SPACES = {
     **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3), entropy_coef=tune.Grid(0.003, 0.01))
-       for meth in ("dac-mappo-e", "dac-mappo", "dac-single-low", "flat-mappo")},
+       for meth in LEARNED},
     "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
 }
 SETUP = tune.Setup(metric="validation_penalised_cost", direction="minimize", budget=tuning_budget,
@@ -475,7 +489,7 @@ TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items()
 print(TUNED.summary())
 
 # %% training cell 9
-CONFIG = {meth: TUNED.selected[OURS if meth == "dac-fixed-beta" else meth] for meth in methods}
+CONFIG = {meth: TUNED.selected[meth] for meth in methods}
 SCALING_METHODS = [meth for meth in (OURS, "dac-mappo") if meth in methods]
 MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], n_updates=updates,
                    keep_state=meth == OURS and s == seeds[0]) for meth in methods for s in seeds]
