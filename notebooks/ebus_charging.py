@@ -998,13 +998,14 @@ SECONDS = pd.DataFrame([{"method": r["method"], "fleet_size": r["m"], "seed": r[
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 sns.lineplot(data=scal, x="fleet_size", y="value", hue="method", marker="o", ax=axes[0], **figures.SEEDS_BAND)
 axes[0].set(xlabel="fleet size M", ylabel="test penalised cost per bus (USD)")
-sns.lineplot(data=COMPLEXITY, x="m", y="actor_parameters", hue="method", marker="o", ax=axes[1], legend=False)
-axes[1].set(xlabel="fleet size M", ylabel="actor parameters", yscale="log")
+sns.lineplot(data=COMPLEXITY, x="m", y="high_parameters", hue="method", marker="o", ax=axes[1], legend=False)
+axes[1].set(xlabel="fleet size M", ylabel="high-level actor parameters", yscale="log")
 sns.lineplot(data=COMPLEXITY, x="m", y="train_flops_per_step", hue="method", marker="o", ax=axes[2])
 axes[2].set(xlabel="fleet size M", ylabel="training FLOPs per simulated step", yscale="log")
 fig.tight_layout()
 figures.save_figure(fig, "scalability", f"Scalability: test-day penalised cost per bus at M = {fleet_size} and "
-                    f"{scaling_fleet_sizes} (seeds {scaling_seeds}, {figures.band_caption()}); actor parameters and "
+                    f"{scaling_fleet_sizes} (seeds {scaling_seeds}, {figures.band_caption()}); high-level actor parameters "
+                    "(flat-mappo: its one actor) and "
                     "training FLOPs per simulated step (forward + backward of both levels and the critic), counted "
                     "at initialisation, vs fleet size.", **SAVE)
 plt.show()
@@ -1013,7 +1014,8 @@ scaling_table = pd.DataFrame([
     {"method": meth, "M": mm,
      "penalised cost (USD)": fmt(per_seed("final_penalised_cost_per_bus", meth, mm, scaling_seeds))
      if mm in (fleet_size, *scaling_fleet_sizes) and meth in SCALING_METHODS else "—",
-     "actor parameters": int(row["actor_parameters"]),
+     "high-level actor parameters": int(row["high_parameters"]),
+     "actor parameters (high + low)": int(row["actor_parameters"]),
      "acting FLOPs / step": f"{row['act_flops_per_step']:.3g}",
      "training FLOPs / step": f"{row['train_flops_per_step']:.3g}",
      "s / update (wall clock)": (f"{SECONDS.query('method == @meth and fleet_size == @mm')['seconds_per_update'].median():.3g}"

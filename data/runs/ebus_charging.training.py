@@ -468,7 +468,7 @@ def run_job(kind: str, **task) -> dict:
 
 # %% training cell 7
 SPACES = {
-    **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3), entropy_coef=tune.Grid(0.003, 0.01))
+    **{meth: tune.Space(learning_rate=tune.Grid(1e-3, 3e-3), entropy_coef=tune.Grid(0.003, 0.01))
        for meth in LEARNED},
     "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
 }
