@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal, Mapping
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hrlkit.provenance import repo_root
 
@@ -155,6 +155,15 @@ class Parameters(BaseModel):
     out_dir: OutDir
     runs_dir: OutDir
     device: Choice(*DEVICES)
+
+    @model_validator(mode="after")
+    def _tuning_seeds_are_not_reported(self):
+        """A notebook that tunes declares ``tuning_seeds``: they must be disjoint from the reported ``seeds``."""
+        tuning = getattr(self, "tuning_seeds", None)
+        if tuning is not None:
+            require(not set(tuning) & set(self.seeds), "tuning_seeds", tuning,
+                    f"must be disjoint from seeds {self.seeds} (tuning on reported seeds biases the comparison)")
+        return self
 
     @classmethod
     def names(cls) -> list[str]:

@@ -53,7 +53,7 @@ BAD_PARAMETERS = {
                       ({"scaling_fleet_sizes": [16, 16]}, "scaling_fleet_sizes"),
                       ({"out_dir": "/etc/hrl-repro"}, "out_dir"),
                       ({"scaling_fleet_sizes": [4, 6]}, "scaling_fleet_sizes[1]"),
-                      ({"seeds": [100, 101], "scaling_seeds": [0]}, "scaling_seeds"),
+                      ({"seeds": [200, 201], "scaling_seeds": [0]}, "scaling_seeds"),
                       ({"methods": ["dac-mappo-e", "hddqn"]}, "methods[1]")],
     "motion_priors": [({"high_update": 3}, "high_update"),
                       ({"train_roughness": math.nan}, "train_roughness"),

@@ -99,3 +99,12 @@ def test_describe_reads_the_declaration():
     rows = {r["name"]: r["allowed"] for r in Demo.describe()}
     assert rows["n"] == "integer >= 1" and rows["lr"] == "finite number > 0"
     assert rows["backend"] == "one of tiny, hf" and rows["levels"].startswith("list of distinct finite number")
+
+
+def test_tuning_seeds_must_be_disjoint_from_the_reported_seeds():
+    class Tuned(Demo):
+        tuning_seeds: P.Seeds
+
+    assert Tuned.check({**GOOD, "tuning_seeds": [100]})["tuning_seeds"] == [100]
+    with pytest.raises(P.ParameterError, match="'tuning_seeds'.*disjoint"):
+        Tuned.check({**GOOD, "tuning_seeds": [1, 100]})
