@@ -164,6 +164,13 @@ class Result:
                 f"{s.sampler_seed}) on tuning seeds {list(s.seeds)}, disjoint from the reported seeds, selected by "
                 f"the {'lowest' if s.direction == 'minimize' else 'highest'} mean {s.metric}; " + "; ".join(parts))
 
+    def selected_trials(self, method: str):
+        """The trials of ``method``'s selected configuration, one row per tuning seed, in seed order."""
+        sel = self.trials[self.trials["method"] == method]
+        for k, v in self.selected[method].items():
+            sel = sel[sel[f"config.{k}"] == v]
+        return sel.sort_values("seed")
+
     def to_json(self) -> dict[str, Any]:
         return {"summary": self.summary(), "metric": self.setup.metric, "direction": self.setup.direction,
                 "budget": self.setup.budget, "sampler": self.setup.sampler, "seeds": [int(x) for x in self.setup.seeds],
@@ -304,13 +311,7 @@ def pilot(result: Result, metric: str | None = None, *, first: str | None = None
     """The spread of the selected configurations on the tuning seeds: of ``first`` − ``second`` per seed when both
     are given (a paired design: both ran on the same tuning seeds), else pooled over the selected methods."""
     metric = metric or result.setup.metric
-    t = result.trials
-    per_method = {}
-    for method, config in result.selected.items():
-        sel = t[t["method"] == method]
-        for k, v in config.items():
-            sel = sel[sel[f"config.{k}"] == v]
-        per_method[method] = sel.sort_values("seed")[metric].to_numpy(dtype=float)
+    per_method = {method: result.selected_trials(method)[metric].to_numpy(dtype=float) for method in result.selected}
     if first is not None and second is not None:
         d = per_method[first] - per_method[second]
         return Pilot(metric, stats.spread(d), len(d), paired=True)

@@ -875,18 +875,12 @@ BASELINES_TUNED = [b for b in methods if b != OURS and b in TUNED.selected]
 PILOTS = {b: tune.pilot(TUNED, first=b, second=OURS) for b in BASELINES_TUNED if OURS in TUNED.selected}
 
 
-def selected_trials(method: str) -> pd.DataFrame:
-    sel = TUNED.trials[TUNED.trials["method"] == method]
-    for k, v in TUNED.selected[method].items():
-        sel = sel[sel[f"config.{k}"] == v]
-    return sel.sort_values("seed")
-
-
 # C1e's tolerance, fixed here from the tuning seeds: the noise of a paired per-seed difference of missed-trip rates
 # (learned baselines − ours, pooled), scaled from the validation days to the test days (sd ∝ 1/√days), times 1.96
 # (a 95 % noise band), and never below the metric's resolution (one missed trip of the fleet over the test days)
 MISSED_RESOLUTION = 1.0 / (final_eval_days * fleet_size)
-_missed_diffs = [selected_trials(b)["missed_per_bus"].to_numpy() - selected_trials(OURS)["missed_per_bus"].to_numpy()
+_missed_diffs = [TUNED.selected_trials(b)["missed_per_bus"].to_numpy()
+                 - TUNED.selected_trials(OURS)["missed_per_bus"].to_numpy()
                  for b in BASELINES_TUNED if b in LEARNED]
 _dof = sum(len(d) - 1 for d in _missed_diffs)
 MISSED_SD = (float(np.sqrt(sum(((d - d.mean()) ** 2).sum() for d in _missed_diffs) / _dof)

@@ -110,3 +110,10 @@ def test_trials_keep_the_other_numeric_results_and_a_pilot_reads_them(toy, tmp_p
     assert side.sd == pytest.approx(np.std([100, 101, 102], ddof=1))   # the seeds' spread, pooled over methods
     one_seed = tune.Pilot("cost", float("nan"), 1, paired=True)
     assert "no spread" in one_seed.describe(0.05, 10)
+
+
+def test_selected_trials_are_the_selected_configuration_per_seed(toy, tmp_path):
+    result = run(toy, tmp_path / "r")
+    rows = result.selected_trials("rule")
+    assert list(rows["seed"]) == [100, 101, 102]
+    assert all((rows[f"config.{k}"] == v).all() for k, v in result.selected["rule"].items())
