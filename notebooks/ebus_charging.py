@@ -961,8 +961,9 @@ def gap_to_bound(method: str) -> np.ndarray:
     return stats.Sample((costs.to_numpy() - BOUND[None, :]).mean(axis=1), f"gap to the MILP bound of {method}")
 
 
-def cost_of(method: str) -> np.ndarray:
-    return per_seed("final_penalised_cost_per_bus", method)
+def cost(method: str, m: int = fleet_size, among: list[int] | None = None) -> np.ndarray:
+    """Per seed: penalised daily cost per bus on the test days."""
+    return per_seed("final_penalised_cost_per_bus", method, m, among)
 
 
 GAP_LABEL = f"gap to MILP bound (USD, {bound_days} test days)"
@@ -989,7 +990,7 @@ DECOMPOSITION = pd.DataFrame([{
     "missed (USD)": fmt(_w.w_miss * per_seed("final_missed_per_bus", meth)),
     "SoC shortfall (USD)": fmt(_w.w_soc * per_seed("final_soc_shortfall_per_bus", meth)),
     "conflicts (USD)": fmt(_w.w_conflict * per_seed("final_conflicts_per_bus", meth)),
-    "penalised cost (USD)": fmt(cost_of(meth))} for meth in methods])
+    "penalised cost (USD)": fmt(cost(meth))} for meth in methods])
 display(table(DECOMPOSITION, f"Per bus and day on the test days, IQM over {len(seeds)} seeds [95 % CI], "
                              f"M = {fleet_size}; the columns are IQMs of their own, so they need not add up."))
 
@@ -1165,10 +1166,6 @@ CLAIMS = ClaimsTable([
           threshold=0.0, direction=">", post_hoc=True),
     Claim("H1", "Superior performance on real-world data", "—", "—", threshold=0.0, direction=">"),
 ])
-
-
-def cost(method: str, m: int = fleet_size, among: list[int] | None = None) -> np.ndarray:
-    return per_seed("final_penalised_cost_per_bus", method, m, among)
 
 
 def learns(method: str, m: int = fleet_size) -> tuple[bool, str]:
