@@ -1359,7 +1359,8 @@ DEVIATIONS = pd.DataFrame([
      f"parameters and FLOPs counted at M ∈ {sizes}", "CPU budget"),
     ("Networks", "not published", f"attention actor d = {hidden}, 4 heads; MLP critic of width {2 * hidden}",
      "our design (assumed)"),
-    ("Critic", "centralised (brief: a permutation-invariant encoder over the buses)", "q_i(S, ·): an MLP on the "
+    ("Critic", "centralised; architecture not published (a permutation-invariant encoder over the buses "
+     "would suit it)", "q_i(S, ·): an MLP on the "
      "flat global state S (every bus's features, global features, charger states) and the bus id; it does not "
      "see the other buses' current options and is not permutation-invariant", "simplicity; the same critic for "
      "every DAC method"),
