@@ -925,8 +925,13 @@ plt.show()
 PLATEAU_TOLERANCE = 0.02    # relative fall of the validation cost over the last quarter that counts as improving
 
 
+def validation_curve(method: str, m: int = fleet_size) -> pd.DataFrame:
+    """Rows of the training curve (validation cost per seed and evaluated update) of one method at fleet size m."""
+    return RUNS[(RUNS["method"] == method) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
+
+
 def plateau_row(meth: str, m: int = fleet_size) -> dict:
-    sel = RUNS[(RUNS["method"] == meth) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
+    sel = validation_curve(meth, m)
     steps = np.sort(sel["step"].unique())
     last, three_quarters = steps[-1], steps[np.argmin(np.abs(steps - 0.75 * steps[-1]))]
     at = {s: float(stats.iqm(sel[sel["step"] == s].sort_values("seed")["value"].to_numpy())) for s in
@@ -1041,7 +1046,7 @@ plt.show()
 
 scaling_table = pd.DataFrame([
     {"method": meth, "M": mm,
-     "penalised cost (USD)": fmt(per_seed("final_penalised_cost_per_bus", meth, mm, scaling_seeds))
+     "penalised cost (USD)": fmt(cost(meth, mm, scaling_seeds))
      if mm in (fleet_size, *scaling_fleet_sizes) and meth in SCALING_METHODS else "—",
      "high-level actor parameters": int(row["high_parameters"]),
      "actor parameters (high + low)": int(row["actor_parameters"]),
@@ -1171,7 +1176,7 @@ CLAIMS = ClaimsTable([
 def learns(method: str, m: int = fleet_size) -> tuple[bool, str]:
     """Whether a learned method's validation cost fell over training: the per-seed fall (before training − end)
     has a 95 % bootstrap CI above 0."""
-    sel = RUNS[(RUNS["method"] == method) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
+    sel = validation_curve(method, m)
     start = sel[sel["step"] == 0].sort_values("seed")["value"].to_numpy()
     end = sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()
     fall, (lo, hi) = stats.bootstrap_ci(start - end)
@@ -1244,7 +1249,7 @@ else:
     GAP_CHANGE = None
     CLAIMS["C2b"].untestable("needs a scaling fleet size and dac-mappo in `methods`")
 
-RULE_VALIDATION = (float(MAIN[(MAIN["method"] == "rule") & (MAIN["metric"] == "eval_penalised_cost")]["value"].mean())
+RULE_VALIDATION = (float(validation_curve("rule")["value"].mean())
                    if "rule" in methods else float("nan"))
 
 
@@ -1253,7 +1258,8 @@ def updates_to_beat_rule(method: str) -> np.ndarray:
     never)."""
     out = []
     for s in seeds:
-        sel = MAIN[(MAIN["method"] == method) & (MAIN["seed"] == s) & (MAIN["metric"] == "eval_penalised_cost")]
+        sel = validation_curve(method)
+        sel = sel[sel["seed"] == s]
         below = sel[sel["value"] < RULE_VALIDATION]["step"]
         out.append(float(below.min()) if len(below) else float(updates + eval_every))
     return stats.Sample(out, f"updates to beat the rule of {method}")
@@ -1261,7 +1267,8 @@ def updates_to_beat_rule(method: str) -> np.ndarray:
 
 def curve_area(method: str) -> np.ndarray:
     """Per seed: mean validation cost over the evaluations after update 0."""
-    sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == "eval_penalised_cost") & (MAIN["step"] > 0)]
+    sel = validation_curve(method)
+    sel = sel[sel["step"] > 0]
     return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"curve area of {method}")
 
 
