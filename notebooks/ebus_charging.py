@@ -60,6 +60,8 @@ tuning_budget = 2                 # configurations per tuned method (the same fo
 fleet_size = 4                    # M of the main comparison (a multiple of 4, for M/4 chargers)
 scaling_fleet_sizes = [8]         # larger M for the scalability study (DAC-MAPPO-E and dac-mappo)
 scaling_seeds = [0]               # seeds of the scalability runs
+long_seeds = [0]                  # seeds whose main runs go on to long_factor × updates (is the budget enough?)
+long_factor = 2                   # how much longer the long runs train
 complexity_fleet_sizes = [4, 8]  # M at which parameters and FLOPs are counted (no training)
 updates = 4                       # PPO updates at the main fleet size (larger fleets train proportionally more)
 days_per_update = 4               # days simulated in parallel per rollout
@@ -101,6 +103,8 @@ class EBusParameters(P.Parameters):
     fleet_size: FleetSize
     scaling_fleet_sizes: P.UniqueList(FleetSize, min_len=0)
     scaling_seeds: P.Seeds
+    long_seeds: P.UniqueList(P.Int(ge=0), min_len=0)
+    long_factor: P.Int(ge=2)
     complexity_fleet_sizes: P.UniqueList(FleetSize, min_len=2)
     updates: P.Int(ge=1)
     days_per_update: P.Int(ge=1)
@@ -127,6 +131,8 @@ class EBusParameters(P.Parameters):
         P.require(set(self.scaling_seeds) <= set(self.seeds), "scaling_seeds", self.scaling_seeds,
                   f"must be among seeds {self.seeds} (the scaling study reads the M = fleet_size row from the main "
                   "runs)")
+        P.require(set(self.long_seeds) <= set(self.seeds), "long_seeds", self.long_seeds,
+                  f"must be among seeds {self.seeds} (a long run continues a main run)")
         P.require(all(m > self.fleet_size for m in self.scaling_fleet_sizes), "scaling_fleet_sizes",
                   self.scaling_fleet_sizes, f"must all be larger than fleet_size = {self.fleet_size}")
         P.require(self.fleet_size in self.complexity_fleet_sizes, "complexity_fleet_sizes",
@@ -591,6 +597,11 @@ def clipped_surrogate(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, 
     return loss
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over the entries where ``mask`` holds (0 when none does)."""
+    return (x * mask).sum() / mask.sum().clamp_min(1)
+
+
 SURROGATE = PPOConfig(clip_coef=clip_coef, ent_coef=0.0, vf_coef=0.0, norm_adv=True, clip_vloss=False)
 
 
@@ -614,10 +625,11 @@ def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) ->
                                                 low_mask.any(-1))
             else:                                   # MAPPO: per-bus ratio and advantage
                 loss = loss + clipped_surrogate(new["logp_low"], old["logp_low"][idx], adv_low[idx], low_mask)
-            loss = loss - entropy_coef * new["entropy_low"].mean()
+            # entropy bonuses averaged over the decisions that have an effect (the masks of the surrogates)
+            loss = loss - entropy_coef * masked_mean(new["entropy_low"], low_mask)
             if "v_high" in new:                     # high MDP: PPO on π^H with advantages from v^H
                 loss = loss + clipped_surrogate(new["logp_high"], old["logp_high"][idx], adv_high[idx], high_mask)
-                loss = loss - entropy_coef * new["entropy_high"].mean()
+                loss = loss - entropy_coef * masked_mean(new["entropy_high"], high_mask)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{agent.method}: PPO loss is {loss.item()}")
             optimiser.zero_grad()
@@ -647,9 +659,11 @@ def validation_point(policy, m: int) -> dict:
     return {f"eval_{k}": float(np.mean(totals[k])) / m for k in ("penalised_cost", "cost", "missed", "conflicts")}
 
 
-def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int) -> tuple:
-    """PPO training of one learned method; returns (agent, curve, wall-clock seconds per update)."""
-    agent = make_agent(method, m, seed)
+def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int, test_at: int | None = None) -> tuple:
+    """PPO training of one learned method; returns (agent, curve, wall-clock seconds per update, test evaluation
+    after update ``test_at`` or None). Nothing in training depends on ``n_updates``, so a longer run repeats a
+    shorter one of the same seed update by update before going on."""
+    agent, checkpoint = make_agent(method, m, seed), None
     optimiser = torch.optim.Adam(agent.parameters(), lr=config["learning_rate"])
     generator = torch.Generator().manual_seed(derive_seed(seed, method, m, "sampling"))
     curve, elapsed = [{"update": 0, **validation_point(agent, m)}], 0.0
@@ -660,10 +674,12 @@ def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int) ->
         ppo_update(agent, optimiser, stack_steps(day["steps"]), generator, config["entropy_coef"])
         elapsed += time.perf_counter() - start
         point = {"update": update, "train_penalised_cost": float(np.mean(day["totals"]["penalised_cost"])) / m}
-        if update % eval_every == 0 or update == n_updates:
+        if update % eval_every == 0 or update in (n_updates, test_at):
             point.update(validation_point(agent, m))
         curve.append(point)
-    return agent, curve, elapsed / n_updates
+        if update == test_at:
+            checkpoint = test_evaluation(agent, m)
+    return agent, curve, elapsed / n_updates, checkpoint
 
 
 def test_evaluation(policy, m: int) -> dict:
@@ -676,15 +692,20 @@ def test_evaluation(policy, m: int) -> dict:
     return out
 
 
-def run_training(method: str, seed: int, m: int, config: dict, n_updates: int, keep_state: bool) -> dict:
+def run_training(method: str, seed: int, m: int, config: dict, n_updates: int, keep_state: bool,
+                 report_at: int | None = None) -> dict:
+    """One run. With ``report_at`` (a long run), training goes on to ``n_updates`` but the reported result is the
+    test evaluation after update ``report_at``, identical to a run of that length; the end's goes under "long"."""
     if method == "rule":   # no training: its validation cost is the same at every point of the curve
         rule = Rule(**config)
         point = validation_point(rule, m)
         curve = [{"update": u, **point} for u in range(n_updates + 1) if u % eval_every == 0 or u == n_updates]
         return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(rule, m),
-                "actor_parameters": 0, "state": None, "timing": {"seconds_per_update": 0.0}}
-    agent, curve, seconds = train_agent(method, seed, m, config, n_updates)
-    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(agent, m),
+                "long": None, "actor_parameters": 0, "state": None, "timing": {"seconds_per_update": 0.0}}
+    agent, curve, seconds, checkpoint = train_agent(method, seed, m, config, n_updates, report_at)
+    end = test_evaluation(agent, m)
+    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": checkpoint if report_at else end,
+            "long": {"updates": n_updates, "final": end} if report_at else None,
             "actor_parameters": agent.actor_parameters(),
             "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if keep_state else None,
             "timing": {"seconds_per_update": seconds}}   # wall clock: kept apart from the results
@@ -772,8 +793,11 @@ print(TUNED.summary())
 # %% tags=["experiments"]
 CONFIG = {meth: TUNED.selected[meth] for meth in methods}
 SCALING_METHODS = [meth for meth in (OURS, "dac-mappo") if meth in methods]
-MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], n_updates=updates,
-                   keep_state=meth == OURS and s == seeds[0]) for meth in methods for s in seeds]
+MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], keep_state=meth == OURS and s == seeds[0],
+                   # a long seed's run goes on to long_factor × updates; its reported result is the one at `updates`
+                   **(dict(n_updates=long_factor * updates, report_at=updates)
+                      if s in long_seeds and meth != "rule" else dict(n_updates=updates)))
+              for meth in methods for s in seeds]
 SCALING_TASKS = [dict(method=meth, seed=s, m=mm, config=CONFIG[meth], n_updates=updates * mm // fleet_size,
                       keep_state=False) for mm in scaling_fleet_sizes for meth in SCALING_METHODS
                  for s in scaling_seeds]
@@ -813,11 +837,21 @@ def option_statistics(final: dict) -> dict:
 def runs_rows():
     for r in RESULTS:
         key = dict(method=r["method"], seed=r["seed"], fleet_size=r["m"])
-        for point in r["curve"]:
+        # a long run's reported curve stops where its reported result was taken; all of it goes under long_*
+        reported = [p for p in r["curve"] if r["long"] is None or p["update"] <= updates]
+        for point in reported:
             for metric, value in point.items():
                 if metric != "update":
                     yield dict(key, metric=metric, value=value, step=point["update"])
-        last = r["curve"][-1]["update"]
+        last = reported[-1]["update"]
+        if r["long"] is not None:
+            for point in r["curve"]:
+                if "eval_penalised_cost" in point:
+                    yield dict(key, metric="long_eval_penalised_cost", value=point["eval_penalised_cost"],
+                               step=point["update"])
+            for metric in ("penalised_cost", "missed", "conflicts"):
+                yield dict(key, metric=f"long_final_{metric}_per_bus", value=r["long"]["final"][metric] / r["m"],
+                           step=r["long"]["updates"])
         for metric, value in r["final"].items():
             if metric not in ("bound_day_costs", "option_totals"):
                 yield dict(key, metric=f"final_{metric}_per_bus", value=value / r["m"], step=last)
@@ -930,15 +964,21 @@ def validation_curve(method: str, m: int = fleet_size) -> pd.DataFrame:
     return RUNS[(RUNS["method"] == method) & (RUNS["fleet_size"] == m) & (RUNS["metric"] == "eval_penalised_cost")]
 
 
-def plateau_row(meth: str, m: int = fleet_size) -> dict:
-    sel = validation_curve(meth, m)
-    steps = np.sort(sel["step"].unique())
+def last_quarter(curve: pd.DataFrame) -> tuple[int, int, float, float, float]:
+    """(update at 3/4 of the run, last update, IQM cost at each, relative fall between them) of a curve frame."""
+    steps = np.sort(curve["step"].unique())
     last, three_quarters = steps[-1], steps[np.argmin(np.abs(steps - 0.75 * steps[-1]))]
-    at = {s: float(stats.iqm(sel[sel["step"] == s].sort_values("seed")["value"].to_numpy())) for s in
+    at = {s: float(stats.iqm(curve[curve["step"] == s].sort_values("seed")["value"].to_numpy())) for s in
           (three_quarters, last)}
+    # fall = (cost at 3/4 − cost at the end) / |cost at 3/4|
     fall = (at[three_quarters] - at[last]) / abs(at[three_quarters])
-    return {"method": meth, "M": m, "updates": int(last), "update at 3/4 of the run": int(three_quarters),
-            "cost there": f"{at[three_quarters]:.3g}", "cost at the end": f"{at[last]:.3g}",
+    return int(three_quarters), int(last), at[three_quarters], at[last], fall
+
+
+def plateau_row(meth: str, m: int = fleet_size) -> dict:
+    three_quarters, last, cost_there, cost_end, fall = last_quarter(validation_curve(meth, m))
+    return {"method": meth, "M": m, "updates": last, "update at 3/4 of the run": three_quarters,
+            "cost there": f"{cost_there:.3g}", "cost at the end": f"{cost_end:.3g}",
             "fall over the last quarter": f"{100 * fall:.1f} %",
             "still improving": "yes" if fall > PLATEAU_TOLERANCE else "no", "_fall": fall}
 
@@ -998,6 +1038,71 @@ DECOMPOSITION = pd.DataFrame([{
     "penalised cost (USD)": fmt(cost(meth))} for meth in methods])
 display(table(DECOMPOSITION, f"Per bus and day on the test days, IQM over {len(seeds)} seeds [95 % CI], "
                              f"M = {fleet_size}; the columns are IQMs of their own, so they need not add up."))
+
+# %% [markdown]
+# ### Twice the training: do the comparisons move?
+#
+# The main runs of seeds `long_seeds` go on to `long_factor` × `updates` PPO updates (their
+# first `updates` updates are the reported runs themselves: nothing in training depends on the run's length). For
+# every learned method, the table gives the test cost at the reported budget and at the end of the long run, and
+# whether the long run's validation cost still falls by more than `PLATEAU_TOLERANCE` over its last quarter; the
+# second table gives each comparison of the claims (baseline − ours) at both budgets on these seeds. Two seeds carry
+# no verdict: they say whether the verdicts at `updates` updates would likely change with more training.
+
+# %%
+LONG_METHODS = [meth for meth in methods if meth != "rule"] if long_seeds else []
+
+
+def long_cost(method: str) -> np.ndarray:
+    """Per long seed: penalised test cost per bus at the end of the long run (the rule does not train: its cost)."""
+    if method == "rule":
+        return cost("rule", among=long_seeds)
+    return per_seed("long_final_penalised_cost_per_bus", method)
+
+
+def long_row(meth: str) -> dict:
+    curve_ = RUNS[(RUNS["method"] == meth) & (RUNS["metric"] == "long_eval_penalised_cost")]
+    three_quarters, last, cost_there, cost_end, fall = last_quarter(curve_)
+    short = cost(meth, among=long_seeds)
+    return {"method": meth, f"test cost after {updates} updates": ", ".join(f"{x:.3g}" for x in short),
+            f"after {last} updates": ", ".join(f"{x:.3g}" for x in long_cost(meth)),
+            f"validation fall, updates {three_quarters} → {last}": f"{100 * fall:.1f} %",
+            "still improving": "yes" if fall > PLATEAU_TOLERANCE else "no", "_fall": fall}
+
+
+LONG_TABLE = pd.DataFrame([long_row(meth) for meth in LONG_METHODS])
+COMPARISONS = {"C1a": "dac-mappo", "C1b": "dac-single-low", "C1c": "flat-mappo", "C1d": "rule",
+               "A1": "dac-fixed-beta"}
+
+
+def long_difference(baseline: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per long seed: cost(baseline) − cost(ours) after `updates` and after long_factor × updates."""
+    return (cost(baseline, among=long_seeds) - cost(OURS, among=long_seeds),
+            long_cost(baseline) - long_cost(OURS))
+
+
+LONG_COMPARISONS = pd.DataFrame([
+    {"claim": cid, "baseline − DAC-MAPPO-E": f"{b} − {OURS}",
+     f"after {updates} updates": ", ".join(f"{x:+.3g}" for x in long_difference(b)[0]),
+     f"after {long_factor * updates} updates": ", ".join(f"{x:+.3g}" for x in long_difference(b)[1])}
+    for cid, b in COMPARISONS.items() if b in methods and LONG_METHODS])
+if LONG_METHODS:
+    display(table(LONG_TABLE.drop(columns="_fall"), f"Seeds {long_seeds}, M = {fleet_size}: test costs per seed "
+                  f"(USD per bus and day); the fall is of the IQM validation cost over the long run's last quarter "
+                  f"(threshold {100 * PLATEAU_TOLERANCE:g} %)."))
+    display(table(LONG_COMPARISONS, f"Cost differences per seed (USD per bus and day; > 0: ours is cheaper), seeds "
+                                    f"{long_seeds}."))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    long_curves = RUNS[RUNS["metric"] == "long_eval_penalised_cost"]
+    sns.lineplot(data=long_curves, x="step", y="value", hue="method", hue_order=LONG_METHODS, ax=ax,
+                 **figures.SEEDS_BAND)
+    ax.axvline(updates, color="grey", lw=0.8, ls=":")
+    ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day (USD)")
+    fig.tight_layout()
+    figures.save_figure(fig, "long_training", f"Validation cost of the runs of seeds {long_seeds} continued to "
+                        f"{long_factor * updates} updates, M = {fleet_size} ({figures.band_caption()}); dotted: the "
+                        f"reported budget, {updates} updates.", **SAVE)
+    plt.show()
 
 # %% [markdown]
 # ### Options: how long they last, how often they terminate, what they cost in conflicts
@@ -1189,9 +1294,17 @@ STILL_IMPROVING = set(PLATEAU.loc[PLATEAU["still improving"] == "yes", "method"]
 
 
 def note_if_improving(cid: str, pair: tuple[str, str], m: int = fleet_size) -> None:
+    """Notes a comparison's methods still improving at the end, and (main fleet) its differences after twice the
+    training on the long seeds."""
+    if CLAIMS[cid].verdict == "untestable":
+        return
     improving = [meth for meth in pair if f"{meth}@{m}" in STILL_IMPROVING]
-    if improving and CLAIMS[cid].verdict != "untestable":
+    if improving:
         CLAIMS[cid].note += f"; still improving at the end of training: {', '.join(improving)}"
+    if m == fleet_size and LONG_METHODS and cid in COMPARISONS:
+        short, long_ = long_difference(COMPARISONS[cid])
+        CLAIMS[cid].note += (f"; seeds {long_seeds} after {long_factor * updates} instead of {updates} updates: "
+                             f"{', '.join(f'{x:+.3g}' for x in long_)} (were {', '.join(f'{x:+.3g}' for x in short)})")
 
 
 for cid, baseline in [("C1a", "dac-mappo"), ("C1b", "dac-single-low"), ("C1c", "flat-mappo"), ("C1d", "rule")]:
@@ -1387,7 +1500,9 @@ DEVIATIONS = pd.DataFrame([
      "(c + 1)/K, so that buses can prefer different free chargers", "a size-free identity"),
     ("Training", "not published", f"{updates} PPO updates × {days_per_update} days at M = {fleet_size} "
      f"(updates·M/{fleet_size} at larger M), {ppo_epochs} epochs × {ppo_minibatches} minibatches; step size and "
-     "entropy bonus tuned per method", "CPU budget; the plateau table says which runs were still improving"),
+     f"entropy bonus tuned per method; the runs of seeds {long_seeds} go on to {long_factor * updates} updates",
+     f"CPU budget (twice the updates for every seed would take the repro past 30 minutes on 2 cores); the plateau "
+     "table says which runs were still improving, the long runs whether the comparisons move with more training"),
     ("Tuning", "not described", f"{tuning_budget} configurations per method on tuning seeds {tuning_seeds} at "
      f"M = {fleet_size}; the larger fleet reuses them", "equal budgets; CPU budget"),
     ("Perfect-information MILP bound", "not in the paper (added here)", f"{bound_days} test days at "
@@ -1397,8 +1512,8 @@ DEVIATIONS = pd.DataFrame([
      f"days for the curves and tuning, {final_eval_days} test days for the tables and claims",
      "the mode of independent per-bus policies never requests a shared charger"),
     ("PPO details", "not published", f"team reward × {reward_scale:g}/M per bus; the high level's decisions away "
-     "from the terminal and the power of a bus that did not charge are masked out of the policy losses; gradient "
-     "norm clipped at 0.5", "MAPPO practice (Yu et al. 2022); an option drawn on the road does reach the terminal "
+     "from the terminal and the power of a bus that did not charge are masked out of the policy losses, and the "
+     "entropy bonuses are averaged over the same decisions; gradient norm clipped at 0.5", "MAPPO practice (Yu et al. 2022); an option drawn on the road does reach the terminal "
      "(it conditions β there), so this mask is an approximation of DAC's gradient"),
     ("Discount and GAE", "not published", f"γ = {gamma:g}, λ = {gae_lambda:g}, the same for every learned method",
      "the objective is the undiscounted cost of a 96-step day"),
@@ -1423,7 +1538,13 @@ metrics_doc = build_metrics(
                      for b, p in PILOTS.items() if np.isfinite(p.sd)},
            "missed_tolerance": stats.round_sig(MISSED_TOLERANCE),
            "plateau_fall_last_quarter": {f"{r['method']}@M={r['M']}": stats.round_sig(r["_fall"])
-                                         for r in PLATEAU.to_dict("records")}})
+                                         for r in PLATEAU.to_dict("records")},
+           "long_runs": {"seeds": long_seeds, "updates": long_factor * updates,
+                         "fall_last_quarter": {r["method"]: stats.round_sig(r["_fall"])
+                                               for r in LONG_TABLE.to_dict("records")},
+                         "difference_vs_ours": {f"{b} - {OURS}": [stats.round_sig(x) for x in long_difference(b)[1]]
+                                                for b in COMPARISONS.values() if b in methods}}
+           if LONG_METHODS else None})
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
             seconds_per_update={f"{r['method']}@M={r['m']}/seed{r['seed']}":
@@ -1450,4 +1571,8 @@ lines.append(f"- Options are short: DAC-MAPPO-E changes a bus's option at "
 still = PLATEAU[PLATEAU["still improving"] == "yes"]
 lines.append("- Still improving over the last quarter of training: " + (
     ", ".join(f"{r['method']} (M = {r['M']})" for r in still.to_dict("records")) if len(still) else "none"))
+if LONG_METHODS:
+    still_long = LONG_TABLE[LONG_TABLE["still improving"] == "yes"]["method"].tolist()
+    lines.append(f"- After {long_factor * updates} updates (seeds {long_seeds}), still improving: "
+                 + (", ".join(still_long) if still_long else "none"))
 display(prose(lines))

@@ -54,7 +54,9 @@ BAD_PARAMETERS = {
                       ({"out_dir": "/etc/hrl-repro"}, "out_dir"),
                       ({"scaling_fleet_sizes": [4, 6]}, "scaling_fleet_sizes[1]"),
                       ({"seeds": [200, 201], "scaling_seeds": [0]}, "scaling_seeds"),
-                      ({"methods": ["dac-mappo-e", "hddqn"]}, "methods[1]")],
+                      ({"methods": ["dac-mappo-e", "hddqn"]}, "methods[1]"),
+                      ({"long_seeds": [5]}, "long_seeds"),                            # not a reported seed
+                      ({"long_factor": 1}, "long_factor")],
     "motion_priors": [({"high_update": 3}, "high_update"),
                       ({"train_roughness": math.nan}, "train_roughness"),
                       ({"learning_rate": math.inf}, "learning_rate"),

@@ -17,19 +17,21 @@
 #   gae_lambda = 1.0
 #   gamma = 1.0
 #   hidden = 32
+#   long_factor = 2
+#   long_seeds = [0, 1]
 #   methods = ['dac-mappo-e', 'dac-mappo', 'dac-single-low', 'flat-mappo', 'dac-fixed-beta', 'rule']
 #   ppo_epochs = 4
 #   ppo_minibatches = 4
 #   reward_scale = 0.1
-#   scaling_fleet_sizes = [16]
-#   scaling_seeds = [0, 1, 2]
+#   scaling_fleet_sizes = [12]
+#   scaling_seeds = [0, 1, 2, 3, 4]
 #   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   tuning_budget = 4
 #   tuning_seeds = [100, 101]
 #   updates = 64
 #   value_coef = 0.5
 #
-# task enumerators (adding a value runs only the new tasks): complexity_fleet_sizes, methods, scaling_fleet_sizes, scaling_seeds, seeds
+# task enumerators (adding a value runs only the new tasks): complexity_fleet_sizes, long_factor, long_seeds, methods, scaling_fleet_sizes, scaling_seeds, seeds
 # report-only parameters (never retrain): none
 # runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/envs/ebfleet.py, hrlkit/rl, data/ebus_charging/README.md
@@ -51,6 +53,8 @@ class EBusParameters(P.Parameters):
     fleet_size: FleetSize
     scaling_fleet_sizes: P.UniqueList(FleetSize, min_len=0)
     scaling_seeds: P.Seeds
+    long_seeds: P.UniqueList(P.Int(ge=0), min_len=0)
+    long_factor: P.Int(ge=2)
     complexity_fleet_sizes: P.UniqueList(FleetSize, min_len=2)
     updates: P.Int(ge=1)
     days_per_update: P.Int(ge=1)
@@ -76,6 +80,8 @@ class EBusParameters(P.Parameters):
         P.require(set(self.scaling_seeds) <= set(self.seeds), "scaling_seeds", self.scaling_seeds,
                   f"must be among seeds {self.seeds} (the scaling study reads the M = fleet_size row from the main "
                   "runs)")
+        P.require(set(self.long_seeds) <= set(self.seeds), "long_seeds", self.long_seeds,
+                  f"must be among seeds {self.seeds} (a long run continues a main run)")
         P.require(all(m > self.fleet_size for m in self.scaling_fleet_sizes), "scaling_fleet_sizes",
                   self.scaling_fleet_sizes, f"must all be larger than fleet_size = {self.fleet_size}")
         P.require(self.fleet_size in self.complexity_fleet_sizes, "complexity_fleet_sizes",
@@ -363,6 +369,9 @@ def clipped_surrogate(logp: torch.Tensor, old: torch.Tensor, adv: torch.Tensor, 
     zeros = torch.zeros(int(mask.sum()))
     loss, _ = ppo_loss(logp[mask], old[mask], adv[mask], zeros, zeros, zeros, zeros, SURROGATE)
     return loss
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    ...
+    return (x * mask).sum() / mask.sum().clamp_min(1)
 SURROGATE = PPOConfig(clip_coef=clip_coef, ent_coef=0.0, vf_coef=0.0, norm_adv=True, clip_vloss=False)
 def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) -> None:
     m = agent.m
@@ -383,10 +392,10 @@ def ppo_update(agent, optimiser, batch: dict, generator, entropy_coef: float) ->
                                                 low_mask.any(-1))
             else:
                 loss = loss + clipped_surrogate(new["logp_low"], old["logp_low"][idx], adv_low[idx], low_mask)
-            loss = loss - entropy_coef * new["entropy_low"].mean()
+            loss = loss - entropy_coef * masked_mean(new["entropy_low"], low_mask)
             if "v_high" in new:
                 loss = loss + clipped_surrogate(new["logp_high"], old["logp_high"][idx], adv_high[idx], high_mask)
-                loss = loss - entropy_coef * new["entropy_high"].mean()
+                loss = loss - entropy_coef * masked_mean(new["entropy_high"], high_mask)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"{agent.method}: PPO loss is {loss.item()}")
             optimiser.zero_grad()
@@ -406,9 +415,9 @@ def validation_point(policy, m: int) -> dict:
     ...
     totals = evaluate(policy, m)
     return {f"eval_{k}": float(np.mean(totals[k])) / m for k in ("penalised_cost", "cost", "missed", "conflicts")}
-def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int) -> tuple:
+def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int, test_at: int | None = None) -> tuple:
     ...
-    agent = make_agent(method, m, seed)
+    agent, checkpoint = make_agent(method, m, seed), None
     optimiser = torch.optim.Adam(agent.parameters(), lr=config["learning_rate"])
     generator = torch.Generator().manual_seed(derive_seed(seed, method, m, "sampling"))
     curve, elapsed = [{"update": 0, **validation_point(agent, m)}], 0.0
@@ -419,10 +428,12 @@ def train_agent(method: str, seed: int, m: int, config: dict, n_updates: int) ->
         ppo_update(agent, optimiser, stack_steps(day["steps"]), generator, config["entropy_coef"])
         elapsed += time.perf_counter() - start
         point = {"update": update, "train_penalised_cost": float(np.mean(day["totals"]["penalised_cost"])) / m}
-        if update % eval_every == 0 or update == n_updates:
+        if update % eval_every == 0 or update in (n_updates, test_at):
             point.update(validation_point(agent, m))
         curve.append(point)
-    return agent, curve, elapsed / n_updates
+        if update == test_at:
+            checkpoint = test_evaluation(agent, m)
+    return agent, curve, elapsed / n_updates, checkpoint
 def test_evaluation(policy, m: int) -> dict:
     ...
     totals = evaluate(policy, m, "test")
@@ -430,15 +441,19 @@ def test_evaluation(policy, m: int) -> dict:
     out["option_totals"] = {k: float(np.sum(totals[k])) for k in OPTION_TOTALS}
     out["bound_day_costs"] = [float(c) for c in totals["penalised_cost"][:bound_days]]
     return out
-def run_training(method: str, seed: int, m: int, config: dict, n_updates: int, keep_state: bool) -> dict:
+def run_training(method: str, seed: int, m: int, config: dict, n_updates: int, keep_state: bool,
+                 report_at: int | None = None) -> dict:
+    ...
     if method == "rule":
         rule = Rule(**config)
         point = validation_point(rule, m)
         curve = [{"update": u, **point} for u in range(n_updates + 1) if u % eval_every == 0 or u == n_updates]
         return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(rule, m),
-                "actor_parameters": 0, "state": None, "timing": {"seconds_per_update": 0.0}}
-    agent, curve, seconds = train_agent(method, seed, m, config, n_updates)
-    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": test_evaluation(agent, m),
+                "long": None, "actor_parameters": 0, "state": None, "timing": {"seconds_per_update": 0.0}}
+    agent, curve, seconds, checkpoint = train_agent(method, seed, m, config, n_updates, report_at)
+    end = test_evaluation(agent, m)
+    return {"method": method, "seed": seed, "m": m, "curve": curve, "final": checkpoint if report_at else end,
+            "long": {"updates": n_updates, "final": end} if report_at else None,
             "actor_parameters": agent.actor_parameters(),
             "state": {k: v.detach().clone() for k, v in agent.state_dict().items()} if keep_state else None,
             "timing": {"seconds_per_update": seconds}}
@@ -491,8 +506,10 @@ print(TUNED.summary())
 # %% training cell 9
 CONFIG = {meth: TUNED.selected[meth] for meth in methods}
 SCALING_METHODS = [meth for meth in (OURS, "dac-mappo") if meth in methods]
-MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], n_updates=updates,
-                   keep_state=meth == OURS and s == seeds[0]) for meth in methods for s in seeds]
+MAIN_TASKS = [dict(method=meth, seed=s, m=fleet_size, config=CONFIG[meth], keep_state=meth == OURS and s == seeds[0],
+                   **(dict(n_updates=long_factor * updates, report_at=updates)
+                      if s in long_seeds and meth != "rule" else dict(n_updates=updates)))
+              for meth in methods for s in seeds]
 SCALING_TASKS = [dict(method=meth, seed=s, m=mm, config=CONFIG[meth], n_updates=updates * mm // fleet_size,
                       keep_state=False) for mm in scaling_fleet_sizes for meth in SCALING_METHODS
                  for s in scaling_seeds]

@@ -413,8 +413,6 @@ def perfect_information_bound(config: EBFleetConfig, day: DayRealisation, time_l
     SoC unbounded below as in the simulator (the shortfall below SoC_min pays for it), one trip at a time, no
     charging while driving, SoC dynamics, SoC ≤ 1, shortfall below SoC_min each step, and the end-of-day value
     p_end (C/η) Σ_i (SoC_i,T − SoC_i,0) (linear in SoC_T; the constant part is added to the objective).
-    The simulator clamps SoC at 0 (the MILP keeps SoC ≥ 0 as a constraint instead); a policy that drains a battery
-    to 0 pays ≥ w_soc·SoC_min per step and is never near the bound.
 
     Returns ``{"bound", "objective", "status", "gap"}``: ``bound`` is HiGHS's dual bound (= the optimum when solved).
     The search stops at the relative gap ``mip_rel_gap`` (HiGHS's default 1e-4 when None) or after ``time_limit``
