@@ -748,19 +748,22 @@ def run_job(kind: str, **task) -> dict:
 #
 # Declared before tuning: every tuned method gets `tuning_budget` configurations of its grid below, trained for the
 # full run on each tuning seed (disjoint from the reported seeds) at the main fleet size, and is selected by the
-# lowest **mean penalised cost per bus on the validation days** at the end of training. The learned methods' knobs
-# (the fixed-β ablation's too) are the Adam step size and the entropy bonus of both levels; the rule's are its SoC
-# threshold and which tariff counts as cheap. The scalability runs reuse the selection made at the main fleet size.
+# lowest **mean penalised cost per bus on the validation days** at the end of training. The learned methods' knob
+# (the fixed-β ablation's too) is the Adam step size, on a grid of four values a factor of about 3 apart (the entropy
+# bonus of both levels is fixed); the rule's is its SoC threshold, from SoC_min up, charging in the cheapest band. The scalability runs reuse the selection made at the main fleet size.
 #
 # A **pilot** reads the tuning runs: the spread over tuning seeds of each baseline's cost minus ours (paired, the
 # same tuning seeds) says how many seeds a difference of `EFFECT_OF_INTEREST` needs; the spread of the missed-trip
 # rate sets the tolerance of "no more missed trips" (C1e) before any reported result exists.
 
 # %%
+# four configurations per method: the learned methods' step size on a grid that brackets it (the entropy bonus
+# fixed); the rule's SoC threshold from SoC_min = 0.2 up, charging in the cheapest band (charging whenever the tariff
+# is below the peak costs about 36 USD per bus and day whatever the threshold: no threshold wasted on it)
 SPACES = {
-    **{meth: tune.Space(learning_rate=tune.Grid(1e-3, 3e-3), entropy_coef=tune.Grid(0.003, 0.01))
+    **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3, 3e-3, 1e-2), entropy_coef=tune.Grid(0.003))
        for meth in LEARNED},
-    "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
+    "rule": tune.Space(threshold=tune.Grid(0.2, 0.25, 0.3, 0.35), cheap=tune.Grid("cheapest")),
 }
 SETUP = tune.Setup(metric="validation_penalised_cost", direction="minimize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
@@ -940,14 +943,18 @@ display(prose([f"- {b} − {OURS}: {p.describe(EFFECT_OF_INTEREST, len(seeds))}"
 
 # %%
 curve = MAIN[MAIN["metric"] == "eval_penalised_cost"]
-fig, ax = plt.subplots(figsize=(8, 4))
-sns.lineplot(data=curve, x="step", y="value", hue="method", hue_order=methods, style="method",
-             dashes={m: (4, 2) if m == "rule" else "" for m in methods}, ax=ax, **figures.SEEDS_BAND)
-ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day (USD)")
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for ax, late in zip(axes, (False, True)):
+    sel = curve[curve["step"] >= updates // 2] if late else curve
+    sns.lineplot(data=sel, x="step", y="value", hue="method", hue_order=methods, style="method",
+                 dashes={m: (4, 2) if m == "rule" else "" for m in methods}, ax=ax, legend=not late,
+                 **figures.SEEDS_BAND)
+    ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day (USD)",
+           title=f"updates {updates // 2}–{updates} (zoom)" if late else "whole run")
 fig.tight_layout()
 figures.save_figure(fig, "training", f"Penalised daily cost per bus on the {eval_days} validation days vs PPO "
-                    f"update, M = {fleet_size} ({figures.band_caption()}; dashed: the tuned rule, no training).",
-                    **SAVE)
+                    f"update, M = {fleet_size} ({figures.band_caption()}; dashed: the tuned rule, no training); "
+                    "right: the second half of the run.", **SAVE)
 plt.show()
 
 # %% [markdown]
@@ -1097,11 +1104,15 @@ if LONG_METHODS:
     sns.lineplot(data=long_curves, x="step", y="value", hue="method", hue_order=LONG_METHODS, ax=ax,
                  **figures.SEEDS_BAND)
     ax.axvline(updates, color="grey", lw=0.8, ls=":")
+    if "rule" in methods:
+        ax.axhline(float(validation_curve("rule")["value"].mean()), color="black", lw=1, ls="--",
+                   label="rule (tuned)")
+        ax.legend()
     ax.set(xlabel="PPO update", ylabel="penalised cost per bus and day (USD)")
     fig.tight_layout()
     figures.save_figure(fig, "long_training", f"Validation cost of the runs of seeds {long_seeds} continued to "
                         f"{long_factor * updates} updates, M = {fleet_size} ({figures.band_caption()}); dotted: the "
-                        f"reported budget, {updates} updates.", **SAVE)
+                        f"reported budget, {updates} updates; dashed: the tuned rule.", **SAVE)
     plt.show()
 
 # %% [markdown]
@@ -1213,14 +1224,15 @@ if trained is not None:
 # same test days), with a 95 % bootstrap CI that resamples seeds (`hrlkit.claims`): verdicts are conditional on
 # these test days, which every method shares. A learned baseline carries a verdict only if it learns
 # (**precondition**: the per-seed fall of its validation cost from before training to the end has a 95 % CI above
-# 0); otherwise the row is untestable. A row whose methods were still improving at the end says so in its note:
+# 0, and its final validation cost is below that of a trivial policy, charging whenever the tariff is below the
+# peak); otherwise the row is untestable. A row whose methods were still improving at the end says so in its note:
 # its verdict holds at this training budget (`updates` PPO updates, the same for every method), not at convergence.
 #
 # **Declared and post hoc.** The declared rows keep the paper's sentence, the statistic and the threshold (0) of the
-# first version of this notebook; the audit changed the design under them (a tuned rule, the centralised baseline
+# first version of this notebook; later versions changed the design under them (a tuned rule, the centralised baseline
 # renamed and rebuilt as DAC prescribes, budgets growing with M, ten seeds) before this run. Rows marked post hoc
-# were added in the audit, after the first version's results had been seen: they are shown, and never replace a
-# declared verdict. A row tested on fewer than `MIN_SEEDS` seeds is untestable: a bootstrap over so few seeds
+# were added or redefined later, after earlier results had been seen: they are shown, and never replace a declared
+# verdict. A row tested on fewer than `MIN_SEEDS` seeds is untestable: a bootstrap over so few seeds
 # returns the range of the values, not a confidence interval.
 
 # %%
@@ -1255,10 +1267,12 @@ CLAIMS = ClaimsTable([
     Claim("C2a", "The attention-based decentralised high-level actor keeps the network size independent of M",
           "high-level actor parameters at the largest vs the smallest fleet size",
           "params(M_max) / params(M_min) of DAC-MAPPO-E", threshold=1.1, direction="<"),
-    Claim("C2b", "… and still trains at the largest fleet, where the centralised DAC actor fails or slows",
-          "penalised daily cost per bus at the largest M (updates ∝ M)",
-          "IQM over scaling seeds of cost(dac-mappo) − cost(DAC-MAPPO-E)", threshold=0.0, direction=">",
-          precondition="DAC-MAPPO-E learns at the largest M, and at least MIN_SEEDS scaling seeds"),
+    Claim("C2b", "… and still trains at the largest fleet, where the centralised DAC actor fails or slows: the "
+          "centralised actor falls further behind as M grows",
+          f"penalised daily cost per bus at M = {fleet_size} and at the largest M (updates ∝ M), scaling seeds",
+          "IQM over scaling seeds of the gap cost(dac-mappo) − cost(DAC-MAPPO-E) at the largest M minus the same "
+          f"gap at M = {fleet_size}", threshold=0.0, direction=">",
+          precondition="both methods learn at the largest M, and at least MIN_SEEDS scaling seeds", post_hoc=True),
     Claim("C3", "The MAPPO low level converges faster than a single-agent low level",
           "PPO updates until the validation cost first falls below the tuned rule's (never: run length + eval_every)",
           "IQM over seeds of updates(dac-single-low) − updates(DAC-MAPPO-E)", threshold=0.0, direction=">",
@@ -1274,19 +1288,36 @@ CLAIMS = ClaimsTable([
           f"penalised daily cost per bus, test days, {AT_BUDGET}",
           "IQM over seeds of cost(dac-fixed-beta) − cost(DAC-MAPPO-E)",
           threshold=0.0, direction=">", post_hoc=True),
+    *[Claim(f"{cid}-op", f"{sentence} — on the operating cost, without the (reconstructed) charger-conflict penalty",
+            f"penalised daily cost minus w_conf × conflicts, per bus, test days, {AT_BUDGET}",
+            f"IQM over seeds of operating cost({baseline}) − operating cost(DAC-MAPPO-E)", threshold=0.0,
+            direction=">", post_hoc=True, precondition=f"{baseline} learns")
+      for cid, baseline, sentence in [("C1a", "dac-mappo", "C1a"), ("C1c", "flat-mappo", "C1c"),
+                                      ("A1", "dac-fixed-beta", "A1")]],
     Claim("H1", "Superior performance on real-world data", "—", "—", threshold=0.0, direction=">"),
 ])
 
 
+# the trivial policy a learned baseline must beat to carry a comparison: charge whenever the tariff is below the
+# peak (the naive charging rule), dispatch at SoC >= 0.3
+TRIVIAL = Rule(threshold=0.3, cheap="below-peak")
+TRIVIAL_VALIDATION = {mm: validation_point(TRIVIAL, mm)["eval_penalised_cost"]
+                      for mm in (fleet_size, *scaling_fleet_sizes)}
+
+
 def learns(method: str, m: int = fleet_size) -> tuple[bool, str]:
-    """Whether a learned method's validation cost fell over training: the per-seed fall (before training − end)
-    has a 95 % bootstrap CI above 0."""
+    """Whether a learned method learns at the budget: the per-seed fall of its validation cost over training
+    (before training − end) has a 95 % bootstrap CI above 0, and its validation cost at the end (IQM over seeds)
+    is below the trivial policy's."""
     sel = validation_curve(method, m)
     start = sel[sel["step"] == 0].sort_values("seed")["value"].to_numpy()
     end = sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()
     fall, (lo, hi) = stats.bootstrap_ci(start - end)
-    return lo > 0, (f"{method} at M = {m}: validation cost falls by {fall:.3g} [{lo:.3g}, {hi:.3g}] over training "
-                    f"(IQM over seeds, 95 % CI)")
+    final = float(stats.iqm(end))
+    return lo > 0 and final < TRIVIAL_VALIDATION[m], (
+        f"{method} at M = {m}: validation cost falls by {fall:.3g} [{lo:.3g}, {hi:.3g}] over training (IQM over "
+        f"seeds, 95 % CI) to {final:.3g}; the trivial policy (charge below the peak tariff) costs "
+        f"{TRIVIAL_VALIDATION[m]:.3g}")
 
 
 STILL_IMPROVING = set(PLATEAU.loc[PLATEAU["still improving"] == "yes", "method"] + "@" +
@@ -1349,17 +1380,20 @@ CLAIMS["C2a"].untestable(f"holds by construction of the attention actor (fact F1
                          "not a test")
 if scaling_fleet_sizes and "dac-mappo" in methods:
     largest = max(scaling_fleet_sizes)
-    if (CLAIMS["C2b"].require(*learns(OURS, largest))
+    # the gap dac-mappo − ours at the largest M and at the main fleet size, per scaling seed (paired)
+    GAP_LARGEST = cost("dac-mappo", largest, scaling_seeds) - cost(OURS, largest, scaling_seeds)
+    GAP_MAIN = cost("dac-mappo", fleet_size, scaling_seeds) - cost(OURS, fleet_size, scaling_seeds)
+    if (CLAIMS["C2b"].require(*learns(OURS, largest)) and CLAIMS["C2b"].require(*learns("dac-mappo", largest))
             and CLAIMS["C2b"].require(len(scaling_seeds) >= MIN_SEEDS,
                                       f"{len(scaling_seeds)} scaling seeds < MIN_SEEDS = {MIN_SEEDS}")):
-        CLAIMS["C2b"].compare(cost("dac-mappo", largest, scaling_seeds), cost(OURS, largest, scaling_seeds),
-                              ("dac-mappo", OURS))
+        CLAIMS["C2b"].compare(GAP_LARGEST, GAP_MAIN, (f"gap at M = {largest}", f"gap at M = {fleet_size}"))
         note_if_improving("C2b", ("dac-mappo", OURS), largest)
-    # descriptive: how the gap dac-mappo − ours changes from the main fleet size to the largest (scaling seeds)
-    GAP_CHANGE = (cost("dac-mappo", largest, scaling_seeds) - cost(OURS, largest, scaling_seeds)) - (
-        cost("dac-mappo", fleet_size, scaling_seeds) - cost(OURS, fleet_size, scaling_seeds))
+    CLAIMS["C2b"].note += ("; the first version tested the gap at the largest M alone (a level difference: C1a at a "
+                           "larger fleet). The previous version ran M = 16 on 3 seeds, where the gap shrank (fact "
+                           "F6 there: −4.3 USD); M = 12 on 5 seeds replaced it for the time budget after that result "
+                           "was seen")
 else:
-    GAP_CHANGE = None
+    GAP_LARGEST = None
     CLAIMS["C2b"].untestable("needs a scaling fleet size and dac-mappo in `methods`")
 
 RULE_VALIDATION = (float(validation_curve("rule")["value"].mean())
@@ -1399,27 +1433,60 @@ if "dac-single-low" in methods:
     CLAIMS["C4"].untestable(
         f"both low levels here output one power choice per bus (the single-agent one from one network over the whole "
         f"state), so their training FLOPs are equal by construction (fact F5: {flops_at[('dac-single-low', fleet_size)] / flops_at[(OURS, fleet_size)]:.3g}); "
-        "a single-agent low level over the joint 4^M power space was not built")
+        "a single-agent low level over the joint 4^M power space was not built: a design choice of this reproduction, "
+        "not a limit of scale (4^4 = 256 joint actions at M = 4); fact F8 gives the computation of E against the "
+        "centralised actor")
 else:
     CLAIMS["C3b"].untestable("needs dac-single-low in `methods`")
     CLAIMS["C4"].untestable("needs dac-single-low in `methods`")
 if "dac-fixed-beta" in methods:
     CLAIMS["A1"].compare(cost("dac-fixed-beta"), cost(OURS), ("dac-fixed-beta", OURS))
     note_if_improving("A1", ("dac-fixed-beta", OURS))
+    CLAIMS["A1"].note += (f"; charging spells {fmt(per_seed('charging_spell_steps', OURS))} steps (ours) vs "
+                          f"{fmt(per_seed('charging_spell_steps', 'dac-fixed-beta'))} (β ≡ 1); A1-op removes the "
+                          "conflict penalty")
 else:
     CLAIMS["A1"].untestable("needs dac-fixed-beta in `methods`")
+for cid, baseline in [("C1a", "dac-mappo"), ("C1c", "flat-mappo"), ("A1", "dac-fixed-beta")]:
+    if baseline not in methods:
+        CLAIMS[f"{cid}-op"].untestable(f"needs {baseline} in `methods`")
+    elif CLAIMS[f"{cid}-op"].require(*learns(baseline)):
+        CLAIMS[f"{cid}-op"].compare(operating_cost(baseline), operating_cost(OURS), (baseline, OURS))
+        note_if_improving(f"{cid}-op", (baseline, OURS))
 CLAIMS["H1"].untestable("the paper's real-world data and numbers are not available; only trends are tested")
 display(CLAIMS)
 
-# the verdicts of the first version of this notebook (reports/ebus_charging/metrics.json at commit 4c19e7c), before
-# the audit changed the design: shown so that a reader sees what moved
-BEFORE_AUDIT = {"C1a": "inconclusive", "C1b": "inconclusive", "C1c": "inconclusive", "C1d": "reproduced",
-                "C1e": "reproduced", "C2a": "untestable", "C2b": "inconclusive", "C3": "reproduced",
-                "H1": "untestable"}
-display(table(pd.DataFrame([{"claim": c.id, "before the audit": BEFORE_AUDIT.get(c.id, "(new row)"),
-                             "now": c.verdict + (" (post hoc)" if c.post_hoc else "")} for c in CLAIMS]),
+# the verdicts of earlier versions of this notebook (reports/ebus_charging/metrics.json at the commits named), shown
+# so that a reader sees what moved and why
+FIRST_VERSION = {"C1a": "inconclusive", "C1b": "inconclusive", "C1c": "inconclusive", "C1d": "reproduced",
+                 "C1e": "reproduced", "C2a": "untestable", "C2b": "inconclusive", "C3": "reproduced",
+                 "H1": "untestable"}                                                        # commit 4c19e7c
+PREVIOUS_VERSION = {"C1a": "reproduced", "C1b": "inconclusive", "C1c": "inconclusive", "C1d": "inconclusive",
+                    "C1f": "reproduced", "C1e": "reproduced", "C2a": "untestable", "C2b": "untestable",
+                    "C3": "inconclusive", "C3b": "inconclusive", "C4": "untestable", "A1": "inconclusive",
+                    "H1": "untestable"}                                                     # commit 478dfea
+WHAT_CHANGED = {
+    "C1a": "the centralised baseline was rebuilt as DAC prescribes; every method tuned with the same budget",
+    "C1c": "the entropy bonuses are now averaged over the decisions that have an effect (before: over every "
+           "bus-step, so a bus on the road diluted its terminal decisions' bonus); the learning rate is tuned on a "
+           "bracketing grid",
+    "C1d": "the rule is tuned on a grid that starts at SoC_min (the previous grid stopped above the rule's best "
+           "threshold) and charges only in the cheapest band",
+    "C1f": "as C1d",
+    "C2a": "a parameter count of our own architecture: a fact (F1), not a test",
+    "C2b": "the statistic is the change of the gap with M (before: the gap at the largest M, a level difference); "
+           "M = 12 on 5 seeds instead of M = 16 on 3",
+    "C3": "measured against the tuned rule",
+    "A1": "a row added after the first version; the entropy-bonus and learning-rate changes of C1c apply",
+}
+display(table(pd.DataFrame([{"claim": c.id, "first version": FIRST_VERSION.get(c.id, "(new row)"),
+                             "previous version": PREVIOUS_VERSION.get(c.id, "(new row)"),
+                             "now": c.verdict + (" (post hoc)" if c.post_hoc else ""),
+                             "what changed since the first version": WHAT_CHANGED.get(c.id, "")} for c in CLAIMS]),
               "Verdicts of the first version (a straw-man rule, a mislabelled centralised baseline, 5 seeds, an "
-              "end-of-day penalty that learned policies could pay instead of charging) and of this one."))
+              "end-of-day penalty that learned policies could pay instead of charging), of the previous version "
+              "(before the rule grid, the bracketing step-size grid, the entropy-bonus fix and the scaling "
+              "statistic changed) and of this one."))
 
 # %% [markdown]
 # ### Facts
@@ -1444,11 +1511,17 @@ FACTS = FactsTable([f for f in [
          float(flops_at[("dac-single-low", fleet_size)] / flops_at[(OURS, fleet_size)]), "by construction",
          note="at M = " + ", ".join(f"{mm}: {flops_at[('dac-single-low', mm)] / flops_at[(OURS, mm)]:.3g}"
                                     for mm in sizes)) if "dac-single-low" in methods else None,
-    Fact("F6", f"change of the cost gap dac-mappo − DAC-MAPPO-E from M = {fleet_size} to M = "
-         f"{max(scaling_fleet_sizes) if scaling_fleet_sizes else '—'} (USD per bus, IQM over seeds {scaling_seeds})",
-         *stats.bootstrap_ci(GAP_CHANGE)[:1], "descriptive", note="per seed: " + ", ".join(
-             f"{x:.3g}" for x in GAP_CHANGE) + "; > 0: the centralised actor falls further behind with M")
-    if GAP_CHANGE is not None else None,
+    Fact("F6", f"cost gap dac-mappo − DAC-MAPPO-E at M = {max(scaling_fleet_sizes) if scaling_fleet_sizes else '—'}"
+         f" (USD per bus, IQM over seeds {scaling_seeds}; C2b tests its change from M = {fleet_size})",
+         *stats.bootstrap_ci(GAP_LARGEST)[:1], "descriptive", ci95=stats.bootstrap_ci(GAP_LARGEST)[1],
+         note="per seed: " + ", ".join(f"{x:.3g}" for x in GAP_LARGEST))
+    if GAP_LARGEST is not None else None,
+    Fact("F8", f"training FLOPs per simulated step, DAC-MAPPO-E / dac-mappo (attention vs centralised high level) "
+         f"at M = {fleet_size}", float(flops_at[(OURS, fleet_size)] / flops_at[("dac-mappo", fleet_size)]),
+         "descriptive", note="at M = " + ", ".join(
+             f"{mm}: {flops_at[(OURS, mm)] / flops_at[('dac-mappo', mm)]:.3g}" for mm in sizes)
+         + "; > 1: the attention actor costs more training computation per step than the centralised MLP")
+    if "dac-mappo" in methods else None,
     Fact("F7", "mean option length at the terminal of DAC-MAPPO-E (steps: 1 / option-change rate; test days)",
          float(1.0 / stats.iqm(per_seed("option_change_rate", OURS))), "descriptive",
          note=f"mean β {fmt(per_seed('mean_beta', OURS))}; charging spell {fmt(per_seed('charging_spell_steps', OURS))} "
@@ -1474,7 +1547,8 @@ DEVIATIONS = pd.DataFrame([
      "morning SoC", f"one-day episodes; a deficit is refilled overnight at that price (K chargers × "
      f"{NIGHT_HOURS:g} cheapest-tariff hours store {NIGHT_CAPACITY:.3g} of the fleet's full 0 → 1 refill), so a "
      "deficit or surplus does not change the cost of the energy a policy uses; a surplus bought when the noisy "
-     "night price is below p_end earns a small arbitrage"),
+     "night price is below p_end earns a small arbitrage; the overnight refill shares the cheapest-tariff night "
+     "hours in which the next day's policy also charges, so on days with a large deficit it would not fit"),
     ("Fleet", "real fleet sizes", f"M = {fleet_size} (main) and {scaling_fleet_sizes} (scaling), K = M/4; "
      f"parameters and FLOPs counted at M ∈ {sizes}", "CPU budget"),
     ("Networks", "not published", f"attention actor d = {hidden}, 4 heads; MLP critic of width {2 * hidden}",
@@ -1504,7 +1578,8 @@ DEVIATIONS = pd.DataFrame([
      f"CPU budget (twice the updates for every seed would take the repro past 30 minutes on 2 cores); the plateau "
      "table says which runs were still improving, the long runs whether the comparisons move with more training"),
     ("Tuning", "not described", f"{tuning_budget} configurations per method on tuning seeds {tuning_seeds} at "
-     f"M = {fleet_size}; the larger fleet reuses them", "equal budgets; CPU budget"),
+     f"M = {fleet_size} (learned: the step size; rule: the SoC threshold); the larger fleet reuses them; the "
+     "entropy bonus is fixed for every learned method", "equal budgets; CPU budget"),
     ("Perfect-information MILP bound", "not in the paper (added here)", f"{bound_days} test days at "
      f"M = {fleet_size}; power continuous, charger holding relaxed, no conflicts; HiGHS dual bound at relative "
      f"gap ≤ {bound_mip_gap:g}", "a valid lower bound that a MILP solves in seconds to a minute per day"),

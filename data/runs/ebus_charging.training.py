@@ -483,9 +483,9 @@ def run_job(kind: str, **task) -> dict:
 
 # %% training cell 7
 SPACES = {
-    **{meth: tune.Space(learning_rate=tune.Grid(1e-3, 3e-3), entropy_coef=tune.Grid(0.003, 0.01))
+    **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3, 3e-3, 1e-2), entropy_coef=tune.Grid(0.003))
        for meth in LEARNED},
-    "rule": tune.Space(threshold=tune.Grid(0.3, 0.4), cheap=tune.Grid("below-peak", "cheapest")),
+    "rule": tune.Space(threshold=tune.Grid(0.2, 0.25, 0.3, 0.35), cheap=tune.Grid("cheapest")),
 }
 SETUP = tune.Setup(metric="validation_penalised_cost", direction="minimize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
