@@ -31,8 +31,9 @@
 # succeeded.
 #
 # **Reproduced.**
-# - The question-space expansion: $m$ of the paraphrase templates drawn without replacement (the original among
-#   them), and image transforms with p = 0.3 plus the explanatory prefix.
+# - The question-space expansion: $m$ of the paraphrase templates drawn without replacement (the original wording
+#   is not guaranteed to be among them, as in the code), and image transforms with p = 0.3 plus the explanatory
+#   prefix.
 # - The re-pairing into $m^2 n$ pairs in the authors' slot order.
 # - The hierarchical advantage exactly as in the code (unbiased σ, ε = 1e-6).
 # - The token-level PPO-clip loss with dual clip (Eq. 8 as verl implements it) and the 0.9·accuracy + 0.1·format
@@ -46,16 +47,21 @@
 # - The benchmarks are GridMath, a synthetic visual-arithmetic task family (`hrlkit.tasks.gridmath`), with an
 #   in-distribution split and a harder split with more cells involved.
 # - The GPT-4o rewrites are replaced by fixed paraphrase templates.
-# - The base model is a supervised warm-up. A short "behaviour" phase makes it reason for some wordings and guess
-#   for others, so that RL has reasoning to elicit, as in a real base MLLM (see the warm-up section and deviations).
+# - The base model is a supervised warm-up that misreads some wordings of three question types (it answers "sum of
+#   the red digits" as if asked to count the red cells, for two of the four wordings): its success depends on the
+#   wording, so the regime the paper targets (a question whose own samples all fail while a variant succeeds) exists,
+#   and can persist under training (see the warm-up section, the regime figures and the deviations).
 # - Runs are about a hundred RL steps instead of thousands.
 
 # %% tags=["parameters"]
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
 seeds = [0, 1]                    # one RL run per method and seed
+tuning_seeds = [100]              # tuning and pilot seeds, disjoint from `seeds`
 workers = 1                       # processes for independent runs (results do not depend on it)
 out_dir = "scratch/share_grpo"    # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
 runs_dir = "scratch/share_grpo/runs"  # raw per-task results: stored once, loaded on every later run
+tuning_dir = "scratch/share_grpo/tuning"  # raw tuning trials, stored the same way
+tuning_budget = 1                 # learning rates tried per method (the same for every method)
 device = "auto"                   # "auto" (CUDA when present), "cpu" or "cuda"
 methods = ["share-grpo", "grpo", "grpo-aug", "share-grpo-no-local", "share-grpo-no-cross"]  # the first is ours
 lm_backend = "tiny"               # "tiny": hand-written LM; "hf": transformers Llama of the same size
@@ -69,18 +75,18 @@ transform_prob = 0.3              # probability that a variant's image is transf
 max_new_tokens = 40               # response length limit
 temperature = 1.0                 # sampling temperature of rollouts
 top_p = 0.99                      # nucleus of rollouts
-learning_rate = 0.0001            # Adam step size
 ppo_minibatches = 2               # gradient steps per rollout batch (split by question)
 clip_eps = 0.2                    # PPO clip range
 dual_clip = 3.0                   # dual-clip constant c for negative advantages
 max_grad_norm = 1.0               # gradient-norm clip
 eval_every = 4                    # RL steps between evaluations of test accuracy
-eval_problems = 64                # held-out problems per evaluation during training
+eval_problems = 64                # held-out problems per evaluation during training (and tuning's validation set)
+probe_questions = 16              # questions of the training-free test of sharing (at the warm-up and mid-run)
 final_eval_problems = 128         # held-out problems per split at the end
 smooth_window = 4                 # steps in the rolling mean of training curves and drawdowns
 early_fraction = 0.25             # share of the run counted as early training
 sensitivity_m = [1, 3]            # extra values of m for Share-GRPO, n fixed at samples_n
-sensitivity_n = [2]               # extra values of n for Share-GRPO, m fixed at variants_m
+sensitivity_n = []                # extra values of n for Share-GRPO, m fixed at variants_m
 sensitivity_seeds = [0]           # seeds of the sensitivity runs
 
 # %% [markdown]
@@ -102,6 +108,9 @@ OURS = "share-grpo"
 
 
 class ShareGRPOParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
+    tuning_budget: P.Int(ge=1, le=3)
     methods: P.Subset(*ALL_METHODS, first=OURS)
     lm_backend: P.Choice(*BACKENDS)
     warmup_checkpoint: P.FilePath
@@ -114,7 +123,6 @@ class ShareGRPOParameters(P.Parameters):
     max_new_tokens: P.Int(ge=1)
     temperature: P.Number(gt=0)
     top_p: P.Number(gt=0, le=1)
-    learning_rate: P.Number(gt=0)
     ppo_minibatches: P.Int(ge=1)
     clip_eps: P.Number(gt=0, le=1)
     dual_clip: P.Number(gt=1)
@@ -122,6 +130,7 @@ class ShareGRPOParameters(P.Parameters):
     eval_every: P.Int(ge=1)
     eval_problems: P.Int(ge=1)
     final_eval_problems: P.Int(ge=1)
+    probe_questions: P.Int(ge=1)
     smooth_window: P.Int(ge=1)
     early_fraction: P.Number(gt=0, le=1)
     sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
@@ -152,11 +161,11 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 
-from hrlkit import figures, runs, stats
+from hrlkit import figures, runs, stats, tune
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.lm import grpo
 from hrlkit.lm.tiny import count_parameters
-from hrlkit.lm.vlm import PolicyConfig, build_policy, response_words, score_responses
+from hrlkit.lm.vlm import build_policy, score_responses
 from hrlkit.lm.warmup import WarmupConfig, greedy_accuracy, load_or_warmup
 from hrlkit.provenance import repo_root
 from hrlkit.runner import Runner
@@ -205,12 +214,17 @@ print("reward of the target:", gm.reward(gm.target_words(_example), _example.ans
 # %% [markdown]
 # ### The base model: a supervised warm-up (its own cached DVC stage)
 #
-# R1-ShareVL starts RL from a base MLLM whose pass@1 is low (sparse reward) but whose samples often contain the
-# right reasoning. `hrlkit.lm.warmup` builds that starting point once, shared by every method and seed. First a
-# *skill* phase: SFT on the full reasoning chains. Then a short *behaviour* phase: the target is the chain with a
-# probability that depends on the paraphrase template (`reason_probs`), and otherwise a shortcut
-# `<think> </think> <box> guess </box>`. The result reasons for some wordings and guesses for the others.
-# The checkpoint is `data/share_grpo/warmup.pt`, produced by `dvc repro share_grpo_warmup` from the
+# R1-ShareVL starts RL from a base MLLM whose pass@1 is low (sparse reward) and whose success depends on how a
+# question is put: the regime its sharing is for is a question whose own samples all fail while a rewording of it
+# succeeds. `hrlkit.lm.warmup` builds that starting point once, shared by every method and seed, by SFT on the full
+# reasoning chains, except that some wordings are **misread**: for two of the four paraphrase templates of "sum of
+# the digits of a colour", "count of a colour" and "largest digit of a row", the target is, with probability
+# `misread_prob`, the chain and answer of another question on the same grid (the count instead of the sum and the
+# other way round; the count of digits above r instead of the largest digit of row r). The templates misread differ
+# per question type, so no single word or template index marks a misreading. The base model then answers the
+# misread wordings mostly wrong and the others as well as its arithmetic allows; GRPO can still learn the misread
+# wordings from its rare successes (`misread_prob` < 1), only more slowly than a method that shares a correct
+# response found under another wording. The checkpoint is `data/share_grpo/warmup.pt`, produced by `dvc repro share_grpo_warmup` from the
 # `share_grpo_warmup` section of params.yaml. With `lm_backend = "hf"` the same warm-up is trained here on the
 # transformers Llama.
 
@@ -218,36 +232,39 @@ print("reward of the target:", gm.reward(gm.target_words(_example), _example.ans
 BASE_POLICY, WARMUP_LOG, _loaded = load_or_warmup(repo_root() / warmup_checkpoint, WARMUP_CONFIG)
 BASE_STATE = {k: v.detach().clone() for k, v in BASE_POLICY.state_dict().items()}
 print(f"warm-up {'loaded from ' + warmup_checkpoint if _loaded else 'trained in this notebook'}: "
-      f"{count_parameters(BASE_POLICY)} parameters ({lm_backend} LM), "
-      f"{WARMUP_CONFIG.steps} skill + {WARMUP_CONFIG.behaviour_steps} behaviour SFT steps, "
-      f"greedy pass@1 ID {WARMUP_LOG['pass1_train']:.3f}, hard {WARMUP_LOG['pass1_hard']:.3f}")
+      f"{count_parameters(BASE_POLICY)} parameters ({lm_backend} LM), {WARMUP_CONFIG.steps} SFT steps, misread "
+      f"wordings {WARMUP_CONFIG.misread} with probability {WARMUP_CONFIG.misread_prob:g} (its accuracy on the "
+      "held-out problems is in the facts table)")
 
 
 # %%
-def fixed_eval_set(split: str, count: int) -> list:
+def fixed_eval_set(split: str, count: int, purpose: str = "share_grpo-eval") -> list:
     """Held-out original questions (random paraphrase, no transform), the same for every method and seed."""
-    rng = np.random.default_rng(derive_seed("share_grpo-eval", split))
+    rng = np.random.default_rng(derive_seed(purpose, split))
     return [gm.sample_problem(rng, split=split) for _ in range(count)]
 
 
 EVAL_SETS = {split: fixed_eval_set(split, final_eval_problems) for split in gm.SPLITS}
+# tuning selects on its own held-out problems, never on the test sets above
+VALIDATION_SET = fixed_eval_set("train", eval_problems, "share_grpo-validation")
+
+
+def accuracies(policy, problems: list, prefix: str) -> dict:
+    """Greedy pass@1 on ``problems``, overall and split by whether the warm-up misreads the wording."""
+    correct = greedy_accuracy(policy, problems)
+    misread = np.array([WARMUP_CONFIG.is_misread(p) for p in problems])
+    out = {prefix: float(correct.mean())}
+    for name, where in (("misread", misread), ("clear", ~misread)):
+        if where.any():
+            out[f"{prefix}_{name}"] = float(correct[where].mean())
+    return out
 
 
 @torch.no_grad()
 def final_evaluation(policy) -> dict:
-    """Greedy pass@1 per split, and on the ID split the share of answers that reason (a non-empty chain)
-    for each paraphrase template: the behaviour the warm-up made depend on the wording."""
-    result = {}
-    for split, problems in EVAL_SETS.items():
-        out = policy.generate(problems, max_new_tokens, temperature=0.0)
-        graded = score_responses(out, [p.answer for p in problems])
-        result[f"final_accuracy_{'id' if split == 'train' else split}"] = float(graded.accuracy.mean())
-        if split == "train":
-            reasoned = np.array([len(w) > 1 and w[1] != "</think>" for w in response_words(out)])
-            templates = np.array([p.template for p in problems])
-            for t in range(gm.N_TEMPLATES):
-                result[f"final_reasoning_template{t}"] = float(reasoned[templates == t].mean())
-    return result
+    """Greedy pass@1 per split; on the ID split also on the misread and the clear wordings."""
+    return {**accuracies(policy, EVAL_SETS["train"], "final_accuracy_id"),
+            **accuracies(policy, EVAL_SETS["hard"], "final_accuracy_hard")}
 
 # %% [markdown]
 # ## Method: Share-GRPO
@@ -279,8 +296,9 @@ def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> l
 # $$\mathcal L(\theta) = \mathbb E\Big[\frac1n \sum_i \frac1{m^2} \sum_{j,k} \min\big(\rho_{ijk} \hat A_{ijk},\ \mathrm{clip}(\rho_{ijk}, 1-\varepsilon, 1+\varepsilon)\,\hat A_{ijk}\big)\Big], \qquad \rho_{ijk} = \frac{\pi_\theta(o_i^{Q_j} \mid Q_k)}{\pi_{\theta_\text{old}}(o_i^{Q_j} \mid Q_k)},$$
 #
 # implemented, as in verl, per token with a masked token mean and the dual clip for $\hat A < 0$.
-# `hrlkit.lm.grpo.share_grpo_layout` / `share_grpo_advantages` hold the layout and the formula. A unit test checks
-# them against a hand-computed reference on a hand-built batch.
+# `hrlkit.lm.grpo.share_grpo_layout` / `share_grpo_advantages` hold the layout and the formula (printed below, so
+# that the code sits next to its equation). A unit test checks them against a hand-computed reference on a
+# hand-built batch, and an independent implementation of the authors' code agrees with them.
 #
 # **Baselines and ablations.** Every method generates the same $m \cdot n$ responses per question.
 #
@@ -291,6 +309,12 @@ def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> l
 # | `grpo-aug` | $m$ variants × $n$ | $mn$ own pairs | per variant: $(r-\mu_{b,k})/(\sigma_{b,k}+\epsilon)$ |
 # | `share-grpo-no-local` | $m$ variants × $n$ | all $m^2 n$ | global term only |
 # | `share-grpo-no-cross` | $m$ variants × $n$ | $mn$ own pairs ($j = k$) | global + local |
+
+# %%
+import inspect
+
+print(inspect.getsource(grpo.group_stats))
+print(inspect.getsource(grpo.share_grpo_advantages))
 
 # %%
 METHOD_SPECS = {
@@ -316,6 +340,25 @@ def pair_advantages(advantage: str, scores: torch.Tensor, layout: dict) -> torch
     return grpo.group_advantages(scores, inter_uid)
 
 
+def regime_statistics(graded, spec: dict, n_questions: int, m: int, n: int) -> dict:
+    """The sparse-reward regime of one rollout batch. A question is *all-fail* when none of its m·n responses is
+    correct and *all-success* when all are; *vanished* groups are the method's own advantage groups whose rewards
+    are all equal (the m·n responses of a question, or each variant's n for GRPO + augmentation). *Rescued*
+    (methods with variants): a variant whose n own responses all fail while another variant of the same question
+    has a correct one, the case sharing is for."""
+    correct = graded.accuracy.reshape(n_questions, m, n) > 0
+    own_groups = torch.arange(n_questions * m * n) // (n if spec["advantage"] == "per-variant" else m * n)
+    out = {"vanished_groups": grpo.vanished_groups(torch.from_numpy(graded.reward), own_groups),
+           "all_fail": float((~correct.any(axis=(1, 2))).mean()),
+           "all_success": float(correct.all(axis=(1, 2)).mean()),
+           "solved_questions": float(correct.any(axis=(1, 2)).mean())}
+    if spec["expand"]:
+        variant_failed = ~correct.any(axis=2)                                  # (questions, m)
+        other_solved = correct.any(axis=2).sum(axis=1, keepdims=True) > 0
+        out["rescued_variants"] = float((variant_failed & other_solved).mean())
+    return out
+
+
 def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
     """Generate m*n responses per question and build the (prompt, response) pairs the method trains on."""
     variants = [expand_question(q, rng_variants, m) if spec["expand"] else [q] for q in questions]
@@ -334,20 +377,49 @@ def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
     pair_prompts = [prompts[k] for k in layout["prompt_index"].tolist()]
     with torch.no_grad():   # log π_old(o_i^{Q_j} | Q_k), recomputed for every pair as verl does
         old_logprobs = policy.token_logprobs(pair_prompts, tokens, mask)
-    # groups whose advantage is identically zero ("vanished"): the method's own advantage groups
-    own_groups = torch.arange(len(generated_from)) // (n_eff if spec["advantage"] == "per-variant" else m_eff * n_eff)
-    per_question = graded.accuracy.reshape(len(questions), -1)
-    stats_row = {
-        "train_reward": float(graded.reward.mean()), "train_accuracy": float(graded.accuracy.mean()),
-        "train_format": float(graded.format.mean()),
-        "vanished_groups": grpo.vanished_groups(torch.from_numpy(graded.reward), own_groups),
-        "solved_questions": float((per_question.max(axis=1) > 0).mean()),
-        "nonzero_advantage": float((advantages != 0).double().mean()),
-        "mean_abs_advantage": float(advantages.abs().mean()),
-        "response_length": float(out.response_mask.sum(1).mean()),
-    }
+    stats_row = {"train_reward": float(graded.reward.mean()), "train_accuracy": float(graded.accuracy.mean()),
+                 "train_format": float(graded.format.mean()),
+                 **regime_statistics(graded, spec, len(questions), m_eff, n_eff),
+                 "nonzero_advantage": float((advantages != 0).double().mean()),
+                 "mean_abs_advantage": float(advantages.abs().mean()),
+                 "response_length": float(out.response_mask.sum(1).mean())}
     return dict(questions=layout["question"], prompts=pair_prompts, tokens=tokens, mask=mask,
                 advantages=advantages.float().to(tokens.device), old_logprobs=old_logprobs, stats=stats_row)
+
+
+# %% [markdown]
+# **A training-free test of sharing.** Does sampling from $m$ variants (Share-GRPO's pool) leave fewer questions with
+# no correct response than $m \cdot n$ samples of the original wording (GRPO's group), at the same number of samples?
+# `probe_questions` fixed original ID questions, each with $m$ fixed variants, are answered by a fixed checkpoint:
+# the warm-up, and GRPO and Share-GRPO half-way through their runs (with a sampling stream of its own, so training is
+# untouched). No gradient step is involved, so the answer is free of optimisation noise.
+
+# %%
+def probe_set() -> tuple[list, list]:
+    """The probe's original questions and their m variants (fixed, the same for every checkpoint)."""
+    rng = np.random.default_rng(derive_seed("share_grpo-probe"))
+    originals = [gm.sample_problem(rng, split="train") for _ in range(probe_questions)]
+    return originals, [expand_question(q, rng, variants_m) for q in originals]
+
+
+PROBE_ORIGINALS, PROBE_VARIANTS = probe_set()
+
+
+@torch.no_grad()
+def probe_sharing(policy, generator: torch.Generator) -> dict:
+    """Per probe question: does no response succeed among m·n samples of the original, and among n samples of
+    each of its m variants; and is some variant rescued (its n fail, another's succeed)."""
+    m, n = variants_m, samples_n
+    prompts = [q for q in PROBE_ORIGINALS for _ in range(m * n)] + [v for vs in PROBE_VARIANTS for v in vs
+                                                                    for _ in range(n)]
+    out = policy.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p, generator=generator)
+    correct = score_responses(out, [p.answer for p in prompts]).accuracy.reshape(2, probe_questions, m, n) > 0
+    original, shared = correct
+    return {"all_fail_original": (~original.any(axis=(1, 2))).tolist(),
+            "all_fail_shared": (~shared.any(axis=(1, 2))).tolist(),
+            "all_success_original": original.all(axis=(1, 2)).tolist(),
+            "all_success_shared": shared.all(axis=(1, 2)).tolist(),
+            "rescued": ((~shared.any(axis=2)) & shared.any(axis=2).any(axis=1, keepdims=True)).any(axis=1).tolist()}
 
 
 def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
@@ -379,8 +451,11 @@ def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
 # Test accuracy is greedy pass@1 on fixed held-out original questions: `eval_problems` ID problems every
 # `eval_every` steps, and `final_eval_problems` per split at the end.
 
-# %% tags=["experiments"]
-def run_training(method: str, seed: int, m: int, n: int) -> dict:
+# %%
+def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, split: str = "test",
+                 probe_at: int | None = None) -> dict:
+    """One RL run from the warm-up. Its curve evaluates on the test problems, or for tuning on the validation
+    problems (``split``); with ``probe_at`` it runs the training-free probe after that step."""
     spec = METHOD_SPECS[method]
     policy = build_policy(WARMUP_CONFIG.policy, seed=WARMUP_CONFIG.seed)
     policy.load_state_dict(BASE_STATE)
@@ -390,11 +465,11 @@ def run_training(method: str, seed: int, m: int, n: int) -> dict:
     rng_variants = np.random.default_rng(derive_seed(seed, "variants"))
     generator = torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, m, n))   # sampling
     shuffle = torch.Generator().manual_seed(derive_seed(seed, method, m, n, "minibatches"))
-    curve, evals = [], []
+    curve, evals, probe = [], [], None
+    problems = EVAL_SETS["train"][:eval_problems] if split == "test" else VALIDATION_SET
 
     def evaluate(step: int) -> None:
-        acc = greedy_accuracy(policy, EVAL_SETS["train"][:eval_problems]).mean()
-        evals.append({"step": step, "test_accuracy_id": float(acc)})
+        evals.append({"step": step, **accuracies(policy, problems, f"{split}_accuracy_id")})
 
     evaluate(0)
     for step in range(1, rl_steps + 1):
@@ -404,7 +479,10 @@ def run_training(method: str, seed: int, m: int, n: int) -> dict:
         curve.append({"step": step, **batch["stats"], **info})
         if step % eval_every == 0 or step == rl_steps:
             evaluate(step)
-    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final_evaluation(policy))
+        if step == probe_at:
+            probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")))
+    final = final_evaluation(policy) if split == "test" else {}
+    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final, probe=probe)
 
 
 def relative_cost(task: dict) -> int:
@@ -413,27 +491,67 @@ def relative_cost(task: dict) -> int:
     return m * n + (m * m * n if spec["cross"] else m * n)
 
 
-MAIN_TASKS = [dict(method=meth, seed=s, m=variants_m, n=samples_n) for meth in methods for s in seeds]
-SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n) for mm in sensitivity_m if mm != variants_m
-                      for s in sensitivity_seeds]
-                     + [dict(method=OURS, seed=s, m=variants_m, n=nn) for nn in sensitivity_n if nn != samples_n
-                        for s in sensitivity_seeds])
+# %% [markdown]
+# ## Tuning: the same budget for every method
+#
+# Declared before tuning: every method gets `tuning_budget` Adam step sizes from the grid below, each trained for
+# the full run (`rl_steps`, m = `variants_m`, n = `samples_n`) on each tuning seed (disjoint from the reported
+# seeds), and is selected by the highest **mean greedy accuracy on the validation problems over the run's
+# evaluations after step 0** (the area under its accuracy curve; the validation problems are not the test
+# problems). The grid is centred on 1e-4: pilots of GRPO and Share-GRPO at 3e-4 collapsed to one repeated answer.
+
+# %%
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(5e-5, 1e-4, 2e-4)) for meth in ALL_METHODS}
+SETUP = tune.Setup(metric="validation_accuracy_auc", direction="maximize", budget=tuning_budget,
+                   seeds=tuning_seeds, sampler="grid")
+
+
+def trial(method: str, config: dict, seed: int) -> dict:
+    """One tuning trial: a full run evaluated on the validation problems; the mean accuracy after step 0."""
+    result = run_training(method, seed, variants_m, samples_n, config["learning_rate"], split="validation")
+    after_start = [e["validation_accuracy_id"] for e in result["evals"] if e["step"] > 0]
+    return {"validation_accuracy_auc": float(np.mean(after_start)),
+            "all_fail": float(np.mean([c["all_fail"] for c in result["curve"]]))}
+
+
+# %% tags=["tuning"]
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+print(TUNED.summary())
+
+# %% [markdown]
+# The reported runs: every method on every seed with its selected step size; GRPO's and Share-GRPO's main runs stop
+# half-way for the training-free probe; the sensitivity runs vary m (and n) for Share-GRPO.
+
+# %% tags=["experiments"]
+CONFIG = {meth: TUNED.selected[meth] for meth in methods}
+PROBED = {"grpo", OURS}
+MAIN_TASKS = [dict(method=meth, seed=s, m=variants_m, n=samples_n, **CONFIG[meth],
+                   **(dict(probe_at=rl_steps // 2) if meth in PROBED and rl_steps >= 2 else {}))
+              for meth in methods for s in seeds]
+SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n, **CONFIG[OURS]) for mm in sensitivity_m
+                      if mm != variants_m for s in sensitivity_seeds]
+                     + [dict(method=OURS, seed=s, m=variants_m, n=nn, **CONFIG[OURS]) for nn in sensitivity_n
+                        if nn != samples_n for s in sensitivity_seeds])
 TASKS = MAIN_TASKS + SENSITIVITY_TASKS
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL runs")
 
 
 def base_evaluation() -> dict:
-    """The base model (no RL) on the same held-out sets, for reference."""
-    return final_evaluation(BASE_POLICY)
+    """The base model (no RL) on the same held-out sets, and the probe at the warm-up."""
+    probe = probe_sharing(BASE_POLICY, torch.Generator(device=DEVICE).manual_seed(derive_seed("probe", "warm-up")))
+    return {**final_evaluation(BASE_POLICY), "probe": probe}
 
 
-BASE_FINAL = RUNNER.run("base", base_evaluation, [{}])[0]
+BASE = RUNNER.run("base", base_evaluation, [{}])[0]
+BASE_PROBE = BASE.pop("probe")
+BASE_FINAL = BASE
 
 
 # %%
 # analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
-from hrlkit import tune
 from hrlkit.claims import Fact, FactsTable
 from hrlkit.display import prose, table
 
@@ -446,17 +564,45 @@ def runs_rows():
                 if metric != "step":
                     yield dict(key, metric=metric, value=value, step=point["step"])
         for point in r["evals"]:
-            yield dict(key, metric="test_accuracy_id", value=point["test_accuracy_id"], step=point["step"])
+            for metric, value in point.items():
+                if metric != "step":
+                    yield dict(key, metric=metric, value=value, step=point["step"])
         for metric, value in r["final"].items():
             yield dict(key, metric=metric, value=value, step=rl_steps)
-    for metric, value in BASE_FINAL.items():   # the warm-up model: one model, no RL, no m or n
-        yield dict(method="warm-up (no RL)", seed=WARMUP_CONFIG.seed, metric=metric, value=value, step=0)
+        for metric, values in (r["probe"] or {}).items():   # the training-free probe at mid-run
+            yield dict(key, metric=f"probe_{metric}", value=float(np.mean(values)), step=rl_steps // 2)
+    warm_up = dict(method="warm-up (no RL)", seed=WARMUP_CONFIG.seed)   # one model, no RL, no m or n
+    for metric, value in BASE_FINAL.items():
+        yield dict(warm_up, metric=metric, value=value, step=0)
+    for metric, values in BASE_PROBE.items():   # per probe question
+        for question, value in enumerate(values):
+            yield dict(warm_up, metric=f"probe_{metric}", value=float(value), step=0, question=question)
 
 
 RUNS = runs.runs_frame(runs_rows())
 runs.write_runs(RUNS, OUT)
 MAIN = RUNS[(RUNS["m"] == variants_m) & (RUNS["n"] == samples_n)]
 print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} runs")
+
+# %% [markdown]
+# ## Tuning and pilot
+#
+# The tuning trials (mean over the tuning seeds) and, from the selected configurations, a pilot: the spread over
+# tuning seeds of Share-GRPO's validation accuracy minus each baseline's (paired: the same tuning seeds), and the
+# number of seeds an accuracy difference of `EFFECT_OF_INTEREST` would need.
+
+# %%
+EFFECT_OF_INTEREST = 0.02   # accuracy: the smallest difference the comparisons should detect (10 of 512 problems)
+TUNING_TABLE = TUNED.trials.groupby(["method", "config.learning_rate"], sort=False).agg(
+    validation=(SETUP.metric, "mean"), all_fail=("all_fail", "mean")).reset_index()
+TUNING_TABLE["selected"] = ["yes" if TUNED.selected[m_]["learning_rate"] == lr else ""
+                            for m_, lr in zip(TUNING_TABLE["method"], TUNING_TABLE["config.learning_rate"])]
+display(table(TUNING_TABLE.rename(columns={"config.learning_rate": "step size",
+                                           "validation": "validation accuracy over the run",
+                                           "all_fail": "questions with no correct response"}).round(4),
+              f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
+PILOTS = {b: tune.pilot(TUNED, first=OURS, second=b) for b in methods if b != OURS and OURS in TUNED.selected}
+display(prose([f"- {OURS} − {b}: {p_.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p_ in PILOTS.items()]))
 
 # %% [markdown]
 # ## Results
@@ -477,7 +623,7 @@ def smoothed(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
 panels = [("train_reward", "training reward (rolling mean)", True), ("vanished_groups", "vanished groups",
-          True), ("solved_questions", "questions with ≥1 correct response", True),
+          True), ("all_fail", "questions with no correct response", True),
           ("test_accuracy_id", "test accuracy, ID (greedy)", False)]
 for ax, (metric, label, smooth) in zip(axes, panels):
     data = smoothed(MAIN, metric) if smooth else MAIN[MAIN["metric"] == metric]
@@ -486,8 +632,8 @@ for ax, (metric, label, smooth) in zip(axes, panels):
     ax.set(xlabel="RL step", ylabel=label)
 sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 fig.tight_layout()
-figures.save_figure(fig, "training", "Training reward, fraction of vanished advantage groups, fraction of questions "
-                    "with at least one correct response, and greedy ID test accuracy vs RL step "
+figures.save_figure(fig, "training", "Training reward, fraction of vanished advantage groups, fraction of training "
+                    "questions with no correct response among their m·n, and greedy ID test accuracy vs RL step "
                     f"({figures.band_caption()}; m = {variants_m}, n = {samples_n}).", **SAVE)
 plt.show()
 
@@ -504,6 +650,18 @@ def early_per_seed(metric: str, method: str) -> np.ndarray:
     last = max(1, int(round(early_fraction * rl_steps)))
     sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == metric) & (MAIN["step"] <= last)]
     return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"early {metric} of {method}")
+
+
+def run_per_seed(metric: str, method: str, after: int = 0) -> np.ndarray:
+    """Per seed, the mean of a per-step metric over the steps after ``after`` (the whole run by default)."""
+    sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == metric) & (MAIN["step"] > after)]
+    return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"{metric} of {method}, "
+                        f"steps > {after}")
+
+
+def accuracy_auc(method: str, metric: str = "test_accuracy_id") -> np.ndarray:
+    """Per seed, the mean test accuracy over the evaluations after step 0 (the area under the accuracy curve)."""
+    return run_per_seed(metric, method)
 
 
 def max_drawdown(values: np.ndarray) -> float:
@@ -525,14 +683,19 @@ def fmt(values: np.ndarray) -> str:
 TABLE1 = pd.DataFrame([{
     "method": meth,
     "ID accuracy": fmt(final_per_seed("final_accuracy_id", meth)),
+    "ID accuracy, misread wordings": fmt(final_per_seed("final_accuracy_id_misread", meth)),
+    "ID accuracy, clear wordings": fmt(final_per_seed("final_accuracy_id_clear", meth)),
     "hard accuracy": fmt(final_per_seed("final_accuracy_hard", meth)),
+    "ID accuracy, mean over the run": fmt(accuracy_auc(meth)),
+    "no correct response (whole run)": fmt(run_per_seed("all_fail", meth)),
     "early vanished groups": fmt(early_per_seed("vanished_groups", meth)),
     "reward drawdown": fmt(drawdown_per_seed(meth)),
     "seed std of ID accuracy": f"{np.std(final_per_seed('final_accuracy_id', meth), ddof=1):.3f}"
     if len(seeds) > 1 else "n/a",
 } for meth in methods])
 display(table(TABLE1, f"Final greedy pass@1 after {rl_steps} RL steps, IQM over {len(seeds)} seeds [95 % bootstrap "
-                     f"CI] ({final_eval_problems} held-out problems per split). The warm-up model every run starts "
+                     f"CI] ({final_eval_problems} held-out problems per split; the mean over the run is over the "
+                     f"evaluations after step 0 on {eval_problems} of them). The warm-up model every run starts "
                      f"from scores {BASE_FINAL['final_accuracy_id']:.3f} (ID) and "
                      f"{BASE_FINAL['final_accuracy_hard']:.3f} (hard) on the same problems."))
 
@@ -557,30 +720,63 @@ figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per metho
 plt.show()
 
 # %% [markdown]
-# ### Does RL elicit reasoning for every wording? (the mechanism sharing acts on)
+# ### Does the regime persist? Misread wordings, questions with no correct response, rescued variants
 #
-# The warm-up reasons for some paraphrase templates and guesses for others. Share-GRPO pairs a response generated
-# under one wording with the prompts of the other wordings, so a reasoning trajectory found under a "good" wording
-# is also trained under the "poor" ones. GRPO only sees each question's own wording. Below: the share of greedy
-# answers with a non-empty reasoning chain on the held-out ID problems, per template, before and after RL.
+# The warm-up misreads some wordings. GRPO samples only the question's own wording, so a misread original gives it
+# a group whose responses all fail, unless one of its rare correct answers comes up. Share-GRPO samples $m$ variants
+# and pairs every response with every variant prompt, so a correct response found under a clear wording is also
+# trained under the misread one. Left: greedy test accuracy on the misread and the clear wordings over training.
+# Right: the fraction of variants whose $n$ responses all fail while another variant of the same question has a
+# correct one (the variants sharing rescues), for the methods that sample variants.
 
 # %%
-reasoning = RUNS[RUNS["metric"].str.startswith("final_reasoning_template")
-                 & ((RUNS["method"] == "warm-up (no RL)") | ((RUNS["m"] == variants_m) & (RUNS["n"] == samples_n)))]
-reasoning = reasoning.assign(template=reasoning["metric"].str.removeprefix("final_reasoning_template").astype(int))
-fig, ax = plt.subplots(figsize=(9, 3.6))
-palette = {"warm-up (no RL)": "0.6", **dict(zip(methods, sns.color_palette(n_colors=len(methods))))}
-sns.barplot(data=reasoning, x="template", y="value", hue="method", hue_order=["warm-up (no RL)", *methods],
-            palette=palette, ax=ax, **figures.SEEDS_BAND)
-ax.set(xlabel="paraphrase template (warm-up reasoning probability: "
-       + ", ".join(f"{t}: {p:g}" for t, p in enumerate(WARMUP_CONFIG.reason_probs)) + ")",
-       ylabel="greedy answers that reason")
-sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=False)
+for ax, (metric, label) in zip(axes, [("test_accuracy_id_misread", "test accuracy, misread wordings"),
+                                      ("test_accuracy_id_clear", "test accuracy, clear wordings"),
+                                      ("rescued_variants", "rescued variants (rolling mean)")]):
+    data = smoothed(MAIN, metric) if metric == "rescued_variants" else MAIN[MAIN["metric"] == metric]
+    sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, ax=ax,
+                 legend=metric == "rescued_variants", **figures.SEEDS_BAND)
+    ax.set(xlabel="RL step", ylabel=label)
+sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 fig.tight_layout()
-figures.save_figure(fig, "reasoning", "Share of greedy answers with a non-empty reasoning chain per paraphrase "
-                    f"template, on the held-out ID problems, for the warm-up model and after {rl_steps} RL steps "
-                    f"(bars: {figures.band_caption()}).", **SAVE)
+figures.save_figure(fig, "regime", "Greedy test accuracy on the misread and on the clear wordings vs RL step, and the "
+                    "fraction of rescued variants per rollout batch (a variant whose n responses all fail while "
+                    f"another variant of its question has a correct one) ({figures.band_caption()}).", **SAVE)
 plt.show()
+
+# %% [markdown]
+# ### The training-free test of sharing
+#
+# The same probe questions, answered by fixed checkpoints with the same number of samples per question: $m \cdot n$
+# of the original wording (GRPO's group) against $n$ of each of $m$ variants (Share-GRPO's pool).
+
+# %%
+def probe_rate(metric: str, method: str) -> np.ndarray:
+    """Per seed, the probe's rate at the mid-run checkpoint of ``method``."""
+    return final_per_seed(f"probe_{metric}", method)
+
+
+def share_of(outcomes: np.ndarray) -> str:
+    """The share of 0/1 outcomes over probe questions, with a 95 % bootstrap CI over questions."""
+    return stats.format_ci(outcomes, aggregate="mean", spec=".3f")
+
+
+warm = RUNS[(RUNS["method"] == "warm-up (no RL)") & RUNS["metric"].str.startswith("probe_")]
+WARM_PROBE = {m_.removeprefix("probe_"): g.sort_values("question")["value"].to_numpy()
+              for m_, g in warm.groupby("metric")}
+probe_rows = [{"checkpoint": "warm-up", "questions with no correct response, original × m·n":
+               share_of(WARM_PROBE["all_fail_original"]),
+               "… m variants × n": share_of(WARM_PROBE["all_fail_shared"]),
+               "questions with a rescued variant": share_of(WARM_PROBE["rescued"])}]
+probe_rows += [{"checkpoint": f"{meth} at step {rl_steps // 2}",
+                "questions with no correct response, original × m·n": fmt(probe_rate("all_fail_original", meth)),
+                "… m variants × n": fmt(probe_rate("all_fail_shared", meth)),
+                "questions with a rescued variant": fmt(probe_rate("rescued", meth))}
+               for meth in methods if meth in PROBED and rl_steps >= 2]
+display(table(pd.DataFrame(probe_rows), f"{probe_questions} probe questions, m = {variants_m}, n = {samples_n}. "
+              "Warm-up: one checkpoint, the share of questions [95 % bootstrap CI over questions]; "
+              f"mid-run: IQM over {len(seeds)} seeds [95 % CI over seeds]."))
 
 # %% [markdown]
 # ### Sensitivity to the number of variants m and of responses n (Share-GRPO)
@@ -591,7 +787,8 @@ sens = RUNS[(RUNS["method"] == OURS) & (RUNS["metric"] == "final_accuracy_id")
 if SENSITIVITY_TASKS:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
     for ax, (var, fixed, fixed_value) in zip(axes, [("m", "n", samples_n), ("n", "m", variants_m)]):
-        sns.pointplot(data=sens[sens[fixed] == fixed_value], x=var, y="value", ax=ax, capsize=0.15,
+        at_fixed = sens[sens[fixed] == fixed_value]
+        sns.pointplot(data=at_fixed.assign(**{var: at_fixed[var].astype(int)}), x=var, y="value", ax=ax, capsize=0.15,
                       **figures.SEEDS_BAND)
         ax.set(xlabel=f"{var} ({fixed} = {fixed_value})", ylabel="final ID accuracy (greedy)")
     fig.tight_layout()
@@ -602,29 +799,63 @@ if SENSITIVITY_TASKS:
 # %% [markdown]
 # ## Claims
 #
-# The thresholds below were fixed before any result was seen. They are constants of the notebook, the same in every
-# profile. For a given seed every method sees the same question stream and the same held-out problems, so
-# comparisons are **paired**: the statistic is the IQM of per-seed differences, with a 95 % bootstrap CI that
-# resamples seeds (`hrlkit.claims`). "Early" means the first `early_fraction` of the RL steps.
+# For a given seed every method sees the same question stream and the same held-out problems, so comparisons are
+# **paired**: the statistic is the IQM of per-seed differences, with a 95 % bootstrap CI that resamples seeds
+# (`hrlkit.claims`).
+#
+# **Declared and post hoc.** The rows without a suffix keep the sentence, statistic, window ("early" = the first
+# `early_fraction` of the RL steps) and threshold of the first version of this notebook, measured on this version's
+# task. The rows with a suffix were written after the first version's results had been seen, and before this
+# version's reported runs: statistics over the **whole run** (the fraction of questions with no correct response;
+# the mean test accuracy over the evaluations after step 0), the training-free probe, and the misread wordings. They
+# are marked post hoc and never replace a declared verdict. The mechanism rows (C1a-run, C1b-probe) need the
+# regime they act on: GRPO must still meet questions with no correct response in the second half of its run
+# (`REGIME_FLOOR`); otherwise they are untestable.
 
 # %%
+REGIME_FLOOR = 0.10      # GRPO's fraction of questions with no correct response over the second half, at least
+HARD_FLOOR = 0.05        # the hard split is informative only if some method solves at least this share of it
+AUC = f"mean greedy ID test accuracy over the evaluations after step 0 (whole run, {eval_problems} problems)"
 CLAIMS = ClaimsTable([
     Claim("C1a", "Share-GRPO mitigates advantage vanishing",
           "fraction of vanished advantage groups in early training",
           "IQM vanished(GRPO) − IQM vanished(Share-GRPO)", threshold=0.0, direction=">"),
+    Claim("C1a-run", "Share-GRPO mitigates sparse reward and advantage vanishing over the whole run",
+          "fraction of training questions none of whose m·n responses is correct, mean over all RL steps",
+          "IQM over seeds of all-fail(GRPO) − all-fail(Share-GRPO)", threshold=0.0, direction=">",
+          precondition=f"GRPO's all-fail fraction over the second half ≥ REGIME_FLOOR = {REGIME_FLOOR}",
+          post_hoc=True),
     Claim("C1b", "Share-GRPO mitigates sparse reward by exploring the expanded question space",
           "fraction of training questions with at least one correct response among their m·n, early training",
           "IQM solved(Share-GRPO) − IQM solved(GRPO)", threshold=0.0, direction=">"),
+    Claim("C1b-probe", "… training-free: sampling m variants leaves fewer questions without a correct response "
+          "than m·n samples of the original, at GRPO's mid-run checkpoint",
+          f"{probe_questions} probe questions, m·n samples each way, GRPO after {rl_steps // 2} steps",
+          "IQM over seeds of all-fail(original × m·n) − all-fail(m variants × n)", threshold=0.0, direction=">",
+          precondition=f"GRPO's all-fail fraction over the second half ≥ REGIME_FLOOR = {REGIME_FLOOR}",
+          post_hoc=True),
     Claim("C2a", "Sharing discovered trajectories across variants is more than data augmentation",
           "final greedy ID test accuracy", "IQM acc(Share-GRPO) − IQM acc(GRPO + augmentation)",
           threshold=0.0, direction=">"),
+    Claim("C2a-auc", "… over the whole run", AUC, "IQM over seeds of auc(Share-GRPO) − auc(GRPO + augmentation)",
+          threshold=0.0, direction=">", post_hoc=True),
     Claim("C2b", "Re-pairing responses with every variant prompt (sharing) helps",
           "final greedy ID test accuracy", "IQM acc(Share-GRPO) − IQM acc(without cross-variant pairing)",
           threshold=0.0, direction=">"),
+    Claim("C2b-auc", "… over the whole run", AUC,
+          "IQM over seeds of auc(Share-GRPO) − auc(without cross-variant pairing)", threshold=0.0, direction=">",
+          post_hoc=True),
     Claim("C3a", "Superior performance over GRPO (in distribution)", "final greedy ID test accuracy",
           "IQM acc(Share-GRPO) − IQM acc(GRPO)", threshold=0.0, direction=">"),
+    Claim("C3a-auc", "… over the whole run", AUC, "IQM over seeds of auc(Share-GRPO) − auc(GRPO)",
+          threshold=0.0, direction=">", post_hoc=True),
+    Claim("C3a-misread", "… on the wordings the base model misreads, over the whole run",
+          "mean greedy test accuracy on the misread wordings over the evaluations after step 0",
+          "IQM over seeds of auc_misread(Share-GRPO) − auc_misread(GRPO)", threshold=0.0, direction=">",
+          post_hoc=True),
     Claim("C3b", "Superior performance over GRPO (harder questions)", "final greedy hard-split test accuracy",
-          "IQM acc(Share-GRPO) − IQM acc(GRPO)", threshold=0.0, direction=">"),
+          "IQM acc(Share-GRPO) − IQM acc(GRPO)", threshold=0.0, direction=">",
+          precondition=f"some method's final hard accuracy (IQM) ≥ HARD_FLOOR = {HARD_FLOOR}"),
     Claim("C4", "The hierarchical (global + local) advantage improves the stability of training",
           "largest drop of the rolling-mean training reward below its running maximum",
           "IQM drawdown(global only) − IQM drawdown(global + local)", threshold=0.0, direction=">"),
@@ -643,16 +874,36 @@ def compare(claim_id: str, ours: str, other: str, values) -> None:
     CLAIMS[claim_id].compare(values(ours), values(other), (ours, other))
 
 
+def regime_persists() -> tuple[bool, str]:
+    """GRPO still meets questions with no correct response in the second half of its runs."""
+    late = float(stats.iqm(run_per_seed("all_fail", "grpo", after=rl_steps // 2)))
+    return late >= REGIME_FLOOR, (f"GRPO's fraction of questions with no correct response over steps > "
+                                  f"{rl_steps // 2}: {late:.3g} (IQM over seeds; floor {REGIME_FLOOR})")
+
+
 compare("C1a", "grpo", OURS, lambda meth: early_per_seed("vanished_groups", meth))
 compare("C1b", OURS, "grpo", lambda meth: early_per_seed("solved_questions", meth))
+if "grpo" in methods and CLAIMS["C1a-run"].require(*regime_persists()):
+    compare("C1a-run", "grpo", OURS, lambda meth: run_per_seed("all_fail", meth))
+if "grpo" in methods and rl_steps >= 2 and CLAIMS["C1b-probe"].require(*regime_persists()):
+    CLAIMS["C1b-probe"].compare(probe_rate("all_fail_original", "grpo"), probe_rate("all_fail_shared", "grpo"),
+                                ("original × m·n", "m variants × n"))
 compare("C2a", OURS, "grpo-aug", lambda meth: final_per_seed("final_accuracy_id", meth))
+compare("C2a-auc", OURS, "grpo-aug", accuracy_auc)
 compare("C2b", OURS, "share-grpo-no-cross", lambda meth: final_per_seed("final_accuracy_id", meth))
+compare("C2b-auc", OURS, "share-grpo-no-cross", accuracy_auc)
 compare("C3a", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_id", meth))
-compare("C3b", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_hard", meth))
-if CLAIMS["C3b"].value is not None:
-    CLAIMS["C3b"].note += (f"; the warm-up model scores {BASE_FINAL['final_accuracy_hard']:.3g} on the hard split, "
-                           "mostly from guessed answers")
+compare("C3a-auc", OURS, "grpo", accuracy_auc)
+compare("C3a-misread", OURS, "grpo", lambda meth: accuracy_auc(meth, "test_accuracy_id_misread"))
+HARD_BEST = max(float(stats.iqm(final_per_seed("final_accuracy_hard", meth))) for meth in methods)
+if CLAIMS["C3b"].require(HARD_BEST >= HARD_FLOOR, f"the best method solves {HARD_BEST:.3g} of the hard split (IQM), "
+                         f"below HARD_FLOOR = {HARD_FLOOR}: every method is at the floor of a split whose 5–8-term "
+                         "chains are longer than any trained one (a precondition added after the first version's "
+                         "floor was seen)"):
+    compare("C3b", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_hard", meth))
 compare("C4", "share-grpo-no-local", OURS, drawdown_per_seed)
+if CLAIMS["C4"].value is not None:
+    CLAIMS["C4"].note += "; the drawdown of a rolling mean of 64-sample rewards mostly measures sampling noise"
 CLAIMS["C5"].untestable("the paper gives no measurable definition of advantage accuracy; its consequence, "
                         "stability, is C4")
 CLAIMS["H1"].untestable("MathVista needs the 7B MLLM and the benchmark; GridMath accuracies are not comparable")
@@ -664,7 +915,7 @@ display(CLAIMS)
 # Numbers the claims rest on that are not tests.
 
 # %%
-FACTS = FactsTable([
+FACTS = FactsTable([f for f in [
     Fact("F1", "greedy pass@1 of the warm-up model every run starts from, ID split", BASE_FINAL["final_accuracy_id"],
          "descriptive"),
     Fact("F2", "greedy pass@1 of the warm-up model, hard split", BASE_FINAL["final_accuracy_hard"], "descriptive"),
@@ -673,13 +924,25 @@ FACTS = FactsTable([
     Fact("F4", "sequences generated and trained on per question, Share-GRPO vs GRPO (m·n + m²·n vs m·n)",
          relative_cost(dict(method=OURS, m=variants_m, n=samples_n))
          / relative_cost(dict(method="grpo", m=variants_m, n=samples_n)), "by construction"),
-])
+    Fact("F5", "greedy pass@1 of the warm-up model on the misread wordings of the ID test problems",
+         BASE_FINAL["final_accuracy_id_misread"], "descriptive",
+         note=f"on the clear wordings: {BASE_FINAL['final_accuracy_id_clear']:.3g}"),
+    Fact("F6", "warm-up probe: share of questions with no correct response, original × m·n minus m variants × n",
+         *stats.bootstrap_ci(WARM_PROBE["all_fail_original"] - WARM_PROBE["all_fail_shared"], "mean")[:1],
+         "descriptive",
+         ci95=stats.bootstrap_ci(WARM_PROBE["all_fail_original"] - WARM_PROBE["all_fail_shared"], "mean")[1],
+         note=f"one checkpoint, {probe_questions} questions; 95 % bootstrap CI over questions"),
+    Fact("F7", f"GRPO's fraction of training questions with no correct response over steps > {rl_steps // 2}",
+         float(stats.iqm(run_per_seed("all_fail", "grpo", after=rl_steps // 2))), "descriptive",
+         note="the sparse-reward regime in the second half of the run (IQM over seeds)") if "grpo" in methods else None,
+] if f is not None])
 display(FACTS)
 
 # %% [markdown]
 # ## Deviations from the paper
 
 # %%
+SELECTED_STEP_SIZES = ", ".join(f"{meth}: {config['learning_rate']:g}" for meth, config in CONFIG.items())
 DEVIATIONS = pd.DataFrame([
     ("Model", "Qwen2.5-VL-7B / 32B", f"{count_parameters(BASE_POLICY)}-parameter {lm_backend} LM "
      f"(d = {WARMUP_CONFIG.policy.d_model}, {WARMUP_CONFIG.policy.n_layers} layers) + fixed random visual "
@@ -692,14 +955,28 @@ DEVIATIONS = pd.DataFrame([
     ("Image transforms", "rotations, flips, Gaussian noise σ ∈ {10, 25, 50}",
      "rotations, flips, and re-colouring of answer-irrelevant cells", "pixel noise has no analogue on a symbolic "
      "grid; prefix sentences kept"),
-    ("Base model", "pretrained MLLM", f"SFT warm-up: {WARMUP_CONFIG.steps} skill steps, then "
-     f"{WARMUP_CONFIG.behaviour_steps} behaviour steps where wording t yields the reasoning chain with probability "
-     f"{list(WARMUP_CONFIG.reason_probs)} and otherwise a guessed answer", "reconstructed: with a skill-only "
-     "warm-up, 300 GRPO steps gave no gain (measured), so no method could be compared on CPU"),
+    ("Base model", "pretrained MLLM", f"SFT warm-up of {WARMUP_CONFIG.steps} steps on the reasoning chains, "
+     f"misreading the wordings {WARMUP_CONFIG.misread} with probability {WARMUP_CONFIG.misread_prob:g} (answering "
+     "the sum as a count, the count as a sum, the largest digit of row r as the count of digits above r)",
+     "constructed so that the regime the paper targets exists: success that depends on the wording, where a "
+     "variant can succeed while the original fails. A homogeneous warm-up (the first version of this notebook) "
+     "gave every wording the same success after about ten RL steps, and sharing had nothing to share"),
+    ("Response length", "max 2048 tokens", f"max {max_new_tokens} tokens", "the longest GridMath target is 29 "
+     "tokens"),
+    ("Dual clip", "verl's dual-clip PPO loss (the paper's Eq. 8 has none)", f"c = {dual_clip:g}, verl's default",
+     "as the authors' code runs it"),
+    ("Pairs per question", "m²·n pairs for Share-GRPO and its no-local ablation, m·n for the others",
+     "the same; the loss is a token mean, so more pairs change the weighting of responses, not the step size",
+     "as the authors' code; every method generates the same m·n responses"),
+    ("Hard split", "harder benchmarks (MathVerse, MathVision)", "5–8 cells involved, longer than any trained "
+     "chain (1–4)", "a length shift with no analogue in the paper; C3b needs a method above HARD_FLOOR"),
+    ("Tuning", "not described", f"the Adam step size per method, {tuning_budget} values of the grid on tuning "
+     f"seeds {tuning_seeds}, by validation accuracy over the run", "equal budgets; CPU budget"),
     ("Samples", "m = 2 variants, n = 5 (config) or 6 (7B script); rollout batch 512",
      f"m = {variants_m}, n = {samples_n}; {questions_per_step} questions per rollout batch", "CPU budget"),
     ("Optimisation", "lr 1e-6, global batch 128 (4 updates per rollout), KL 0 (7B script)",
-     f"Adam lr {learning_rate}, {ppo_minibatches} updates per rollout, {rl_steps} rollouts, KL 0",
+     f"Adam, step size tuned per method ({SELECTED_STEP_SIZES}), "
+     f"{ppo_minibatches} updates per rollout, {rl_steps} rollouts, KL 0",
      "a usual Adam lr for a tiny model; in pilot runs (GRPO and Share-GRPO, 50–300 steps) 3e-4 collapsed every "
      "question to one repeated answer"),
     ("Global σ", "paper notation: over the m·n responses", "over the m²·n pairs (each response m times)",
@@ -718,20 +995,27 @@ display(table(DEVIATIONS))
 metrics_doc = build_metrics(
     paper=PAPER, profile=profile, seeds=seeds, methods=methods,
     headline={"final_accuracy_id": headline_entry({m: final_per_seed("final_accuracy_id", m) for m in methods}),
+              "accuracy_id_over_run": headline_entry({m: accuracy_auc(m) for m in methods}),
+              "accuracy_misread_over_run": headline_entry({m: accuracy_auc(m, "test_accuracy_id_misread")
+                                                           for m in methods}),
               "final_accuracy_hard": headline_entry({m: final_per_seed("final_accuracy_hard", m) for m in methods}),
+              "all_fail_over_run": headline_entry({m: run_per_seed("all_fail", m) for m in methods}),
               "early_vanished_groups": headline_entry({m: early_per_seed("vanished_groups", m) for m in methods})},
-    claims=CLAIMS, facts=FACTS,
-    tuning=tune.untuned("no method was tuned on seeds disjoint from the reported ones: every method uses the same "
-                        "settings, chosen in pilot runs of GRPO and Share-GRPO (see the deviations table)"))
+    claims=CLAIMS, facts=FACTS, tuning=TUNED.to_json(),
+    extra={"pilot": {f"{OURS} - {b}": {"sd": stats.round_sig(p_.sd), "effect": EFFECT_OF_INTEREST,
+                                        "seeds_for_effect": p_.seeds_for(EFFECT_OF_INTEREST)}
+                     for b, p_ in PILOTS.items() if np.isfinite(p_.sd)}})
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing())
 
 lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
-lines.append(f"- Warm-up model (no RL): greedy pass@1 ID {BASE_FINAL['final_accuracy_id']:.3f}, hard "
-             f"{BASE_FINAL['final_accuracy_hard']:.3f} on the same held-out problems")
+lines.append(f"- Warm-up model (no RL): greedy pass@1 ID {BASE_FINAL['final_accuracy_id']:.3f} (misread wordings "
+             f"{BASE_FINAL['final_accuracy_id_misread']:.3f}, clear {BASE_FINAL['final_accuracy_id_clear']:.3f}), "
+             f"hard {BASE_FINAL['final_accuracy_hard']:.3f} on the same held-out problems")
 for m in methods:
-    lines.append(f"- **{m}**: final greedy accuracy ID {h['final_accuracy_id'][m]['iqm']:.3f}, hard "
-                 f"{h['final_accuracy_hard'][m]['iqm']:.3f}; early vanished groups "
-                 f"{h['early_vanished_groups'][m]['iqm']:.3f} (IQM over {len(seeds)} seeds)")
+    lines.append(f"- **{m}**: ID accuracy over the run {h['accuracy_id_over_run'][m]['iqm']:.3f} (misread wordings "
+                 f"{h['accuracy_misread_over_run'][m]['iqm']:.3f}), final {h['final_accuracy_id'][m]['iqm']:.3f}; "
+                 f"questions with no correct response {h['all_fail_over_run'][m]['iqm']:.3f} "
+                 f"(IQM over {len(seeds)} seeds)")
 display(prose(lines))

@@ -91,6 +91,47 @@ def test_warmup_config_rejects_bad_settings():
     assert config.policy.d_model == 32 and config.reason_probs == (1.0, 1.0, 0.0, 0.0)
 
 
+def test_misread_targets_answer_the_confusable_question_on_the_original_grid():
+    # hand-built grid: red cells hold 3, 5 (row 1) and 9 (row 3); every other cell is green with digit 0
+    colours = np.full((4, 4), 1)
+    digits = np.zeros((4, 4), dtype=int)
+    colours[0, 0], digits[0, 0] = 0, 3
+    colours[0, 2], digits[0, 2] = 0, 5
+    colours[2, 1], digits[2, 1] = 0, 9
+    grid = np.stack([colours, digits], axis=-1)
+    problem = gm.Problem(grid=grid, qtype="sum_colour", args=("red",), question=[], answer=17, chain=[],
+                         transform=None, difficulty=3, template=2)
+    # "sum of the red digits" misread as "how many red cells": 1 + 1 + 1 = 3
+    assert W.misread_words(problem) == ["<think>", "1", "+", "1", "+", "1", "=", "3", "</think>", "<box>", "3",
+                                        "</box>", "<eos>"]
+    counted = gm.Problem(grid=grid, qtype="count_colour", args=("red",), question=[], answer=3, chain=[],
+                         transform=None, difficulty=3, template=0)
+    # "how many red cells" misread as the sum: 3 + 5 + 9 = 17
+    assert W.misread_words(counted)[1:8] == ["3", "+", "5", "+", "9", "=", "1"]
+    row = gm.Problem(grid=grid, qtype="max_row", args=(1,), question=[], answer=5, chain=[], transform=None,
+                     difficulty=4, template=1)
+    # "largest digit of row 1" misread as "how many digits are above 1": 3, 5 and 9
+    assert gm.parse_response(W.misread_words(row)) == (True, 3)
+    config = W.WarmupConfig(misread={"sum_colour": [3, 2]}, misread_prob=1)
+    assert config.misread == {"sum_colour": (2, 3)} and config.misread_prob == 1.0
+    assert config.is_misread(problem) and not config.is_misread(counted)
+    with pytest.raises(ValueError, match="misread"):
+        W.WarmupConfig(misread={"diag_sum": [0]})
+    with pytest.raises(ValueError, match="misread"):
+        W.WarmupConfig(misread={"max_row": [4]})
+    with pytest.raises(ValueError, match="misread_prob"):
+        W.WarmupConfig(misread_prob=1.5)
+
+
+def test_misreading_warmup_answers_misread_wordings_with_the_other_question():
+    """With misread_prob = 1 the warm-up's misread wordings get the confusable question's answer."""
+    config = W.WarmupConfig(policy=PolicyConfig(d_model=32, n_layers=1, n_heads=2, d_vis=8), steps=5,
+                            batch_size=8, lr=3e-3, lr_warmup_steps=1, eval_problems=64,
+                            misread={"sum_colour": [0, 1, 2, 3]}, misread_prob=1.0)
+    _, log = W.warmup(config)
+    assert {"pass1_train_misread", "pass1_train_clear"} <= set(log)
+
+
 def test_transformers_backend_drives_the_same_policy_interface():
     policy = build_policy(PolicyConfig(backend="hf", d_model=32, n_layers=1, n_heads=2, d_vis=8), seed=1)
     problems = _problems(3, seed=4)

@@ -34,7 +34,7 @@ BAD_PARAMETERS = {
                        ({"methods": ["hierarchical-drl", "round-robin"]}, "methods[1]"),
                        ({"default_snr_db": 12}, "default_snr_db")],              # a relation between parameters
     "share_grpo": [({"rl_step": 3}, "rl_step"),
-                   ({"learning_rate": math.nan}, "learning_rate"),
+                   ({"tuning_budget": 4}, "tuning_budget"),
                    ({"temperature": math.inf}, "temperature"),
                    ({"rl_steps": 8.0}, "rl_steps"),
                    ({"sensitivity_m": [3, 3]}, "sensitivity_m"),
@@ -42,7 +42,9 @@ BAD_PARAMETERS = {
                    ({"warmup_checkpoint": "data/share_grpo"}, "warmup_checkpoint"),       # a folder, not a file
                    ({"variants_m": 5}, "variants_m"),
                    ({"sensitivity_seeds": [7]}, "sensitivity_seeds"),
-                   ({"warmup_section": "no_such_section"}, "warmup_section")],
+                   ({"warmup_section": "no_such_section"}, "warmup_section"),
+                   ({"tuning_seeds": [0, 100]}, "tuning_seeds"),                     # overlaps the reported seeds
+                   ({"probe_questions": 0}, "probe_questions")],
     "ebus_charging": [({"update": 3}, "update"),
                       ({"clip_coef": math.nan}, "clip_coef"),
                       ({"tuning_seeds": [0, 100]}, "tuning_seeds"),                  # overlaps the reported seeds

@@ -10,29 +10,31 @@
 #   eval_every = 10
 #   eval_problems = 128
 #   final_eval_problems = 512
-#   learning_rate = 0.0001
 #   lm_backend = 'tiny'
 #   max_grad_norm = 1.0
 #   max_new_tokens = 40
 #   methods = ['share-grpo', 'grpo', 'grpo-aug', 'share-grpo-no-local', 'share-grpo-no-cross']
 #   ppo_minibatches = 2
+#   probe_questions = 256
 #   questions_per_step = 8
 #   rl_steps = 120
 #   samples_n = 4
-#   seeds = [0, 1, 2, 3, 4]
+#   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   sensitivity_m = [1, 3]
-#   sensitivity_n = [2, 6]
-#   sensitivity_seeds = [0, 1, 2]
+#   sensitivity_n = []
+#   sensitivity_seeds = [0, 1]
 #   temperature = 1.0
 #   top_p = 0.99
 #   transform_prob = 0.3
+#   tuning_budget = 3
+#   tuning_seeds = [100, 101]
 #   variants_m = 2
 #   warmup_checkpoint = 'data/share_grpo/warmup.pt'
 #   warmup_section = 'share_grpo_warmup'
 #
-# task enumerators (adding a value runs only the new tasks): methods, samples_n, seeds, sensitivity_m, sensitivity_n, sensitivity_seeds, variants_m
+# task enumerators (adding a value runs only the new tasks): methods, seeds, sensitivity_m, sensitivity_n, sensitivity_seeds
 # report-only parameters (never retrain): early_fraction, smooth_window
-# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir
+# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/tasks/gridmath.py, hrlkit/lm, data/share_grpo/warmup.pt
 #
 # The training cells, normalised (comments, docstrings and formatting dropped):
@@ -47,6 +49,9 @@ SLUG = "share_grpo"
 ALL_METHODS = ("share-grpo", "grpo", "grpo-aug", "share-grpo-no-local", "share-grpo-no-cross")
 OURS = "share-grpo"
 class ShareGRPOParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
+    tuning_budget: P.Int(ge=1, le=3)
     methods: P.Subset(*ALL_METHODS, first=OURS)
     lm_backend: P.Choice(*BACKENDS)
     warmup_checkpoint: P.FilePath
@@ -59,7 +64,6 @@ class ShareGRPOParameters(P.Parameters):
     max_new_tokens: P.Int(ge=1)
     temperature: P.Number(gt=0)
     top_p: P.Number(gt=0, le=1)
-    learning_rate: P.Number(gt=0)
     ppo_minibatches: P.Int(ge=1)
     clip_eps: P.Number(gt=0, le=1)
     dual_clip: P.Number(gt=1)
@@ -67,6 +71,7 @@ class ShareGRPOParameters(P.Parameters):
     eval_every: P.Int(ge=1)
     eval_problems: P.Int(ge=1)
     final_eval_problems: P.Int(ge=1)
+    probe_questions: P.Int(ge=1)
     smooth_window: P.Int(ge=1)
     early_fraction: P.Number(gt=0, le=1)
     sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
@@ -90,11 +95,11 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import Markdown, display
-from hrlkit import figures, runs, stats
+from hrlkit import figures, runs, stats, tune
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.lm import grpo
 from hrlkit.lm.tiny import count_parameters
-from hrlkit.lm.vlm import PolicyConfig, build_policy, response_words, score_responses
+from hrlkit.lm.vlm import build_policy, score_responses
 from hrlkit.lm.warmup import WarmupConfig, greedy_accuracy, load_or_warmup
 from hrlkit.provenance import repo_root
 from hrlkit.runner import Runner
@@ -125,30 +130,31 @@ print("reward of the target:", gm.reward(gm.target_words(_example), _example.ans
 BASE_POLICY, WARMUP_LOG, _loaded = load_or_warmup(repo_root() / warmup_checkpoint, WARMUP_CONFIG)
 BASE_STATE = {k: v.detach().clone() for k, v in BASE_POLICY.state_dict().items()}
 print(f"warm-up {'loaded from ' + warmup_checkpoint if _loaded else 'trained in this notebook'}: "
-      f"{count_parameters(BASE_POLICY)} parameters ({lm_backend} LM), "
-      f"{WARMUP_CONFIG.steps} skill + {WARMUP_CONFIG.behaviour_steps} behaviour SFT steps, "
-      f"greedy pass@1 ID {WARMUP_LOG['pass1_train']:.3f}, hard {WARMUP_LOG['pass1_hard']:.3f}")
+      f"{count_parameters(BASE_POLICY)} parameters ({lm_backend} LM), {WARMUP_CONFIG.steps} SFT steps, misread "
+      f"wordings {WARMUP_CONFIG.misread} with probability {WARMUP_CONFIG.misread_prob:g} (its accuracy on the "
+      "held-out problems is in the facts table)")
 
 # %% training cell 5
-def fixed_eval_set(split: str, count: int) -> list:
+def fixed_eval_set(split: str, count: int, purpose: str = "share_grpo-eval") -> list:
     ...
-    rng = np.random.default_rng(derive_seed("share_grpo-eval", split))
+    rng = np.random.default_rng(derive_seed(purpose, split))
     return [gm.sample_problem(rng, split=split) for _ in range(count)]
 EVAL_SETS = {split: fixed_eval_set(split, final_eval_problems) for split in gm.SPLITS}
+VALIDATION_SET = fixed_eval_set("train", eval_problems, "share_grpo-validation")
+def accuracies(policy, problems: list, prefix: str) -> dict:
+    ...
+    correct = greedy_accuracy(policy, problems)
+    misread = np.array([WARMUP_CONFIG.is_misread(p) for p in problems])
+    out = {prefix: float(correct.mean())}
+    for name, where in (("misread", misread), ("clear", ~misread)):
+        if where.any():
+            out[f"{prefix}_{name}"] = float(correct[where].mean())
+    return out
 @torch.no_grad()
 def final_evaluation(policy) -> dict:
     ...
-    result = {}
-    for split, problems in EVAL_SETS.items():
-        out = policy.generate(problems, max_new_tokens, temperature=0.0)
-        graded = score_responses(out, [p.answer for p in problems])
-        result[f"final_accuracy_{'id' if split == 'train' else split}"] = float(graded.accuracy.mean())
-        if split == "train":
-            reasoned = np.array([len(w) > 1 and w[1] != "</think>" for w in response_words(out)])
-            templates = np.array([p.template for p in problems])
-            for t in range(gm.N_TEMPLATES):
-                result[f"final_reasoning_template{t}"] = float(reasoned[templates == t].mean())
-    return result
+    return {**accuracies(policy, EVAL_SETS["train"], "final_accuracy_id"),
+            **accuracies(policy, EVAL_SETS["hard"], "final_accuracy_hard")}
 
 # %% training cell 6
 def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> list[gm.Problem]:
@@ -157,6 +163,11 @@ def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> l
     return [gm.make_variant(question, rng, template=int(t), transform_prob=transform_prob) for t in templates]
 
 # %% training cell 7
+import inspect
+print(inspect.getsource(grpo.group_stats))
+print(inspect.getsource(grpo.share_grpo_advantages))
+
+# %% training cell 8
 METHOD_SPECS = {
     "share-grpo": dict(expand=True, cross=True, advantage="hierarchical"),
     "grpo": dict(expand=False, cross=False, advantage="global"),
@@ -172,6 +183,19 @@ def pair_advantages(advantage: str, scores: torch.Tensor, layout: dict) -> torch
     if advantage == "global":
         return grpo.group_advantages(scores, uid)
     return grpo.group_advantages(scores, inter_uid)
+def regime_statistics(graded, spec: dict, n_questions: int, m: int, n: int) -> dict:
+    ...
+    correct = graded.accuracy.reshape(n_questions, m, n) > 0
+    own_groups = torch.arange(n_questions * m * n) // (n if spec["advantage"] == "per-variant" else m * n)
+    out = {"vanished_groups": grpo.vanished_groups(torch.from_numpy(graded.reward), own_groups),
+           "all_fail": float((~correct.any(axis=(1, 2))).mean()),
+           "all_success": float(correct.all(axis=(1, 2)).mean()),
+           "solved_questions": float(correct.any(axis=(1, 2)).mean())}
+    if spec["expand"]:
+        variant_failed = ~correct.any(axis=2)
+        other_solved = correct.any(axis=2).sum(axis=1, keepdims=True) > 0
+        out["rescued_variants"] = float((variant_failed & other_solved).mean())
+    return out
 def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
     ...
     variants = [expand_question(q, rng_variants, m) if spec["expand"] else [q] for q in questions]
@@ -190,19 +214,36 @@ def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
     pair_prompts = [prompts[k] for k in layout["prompt_index"].tolist()]
     with torch.no_grad():
         old_logprobs = policy.token_logprobs(pair_prompts, tokens, mask)
-    own_groups = torch.arange(len(generated_from)) // (n_eff if spec["advantage"] == "per-variant" else m_eff * n_eff)
-    per_question = graded.accuracy.reshape(len(questions), -1)
-    stats_row = {
-        "train_reward": float(graded.reward.mean()), "train_accuracy": float(graded.accuracy.mean()),
-        "train_format": float(graded.format.mean()),
-        "vanished_groups": grpo.vanished_groups(torch.from_numpy(graded.reward), own_groups),
-        "solved_questions": float((per_question.max(axis=1) > 0).mean()),
-        "nonzero_advantage": float((advantages != 0).double().mean()),
-        "mean_abs_advantage": float(advantages.abs().mean()),
-        "response_length": float(out.response_mask.sum(1).mean()),
-    }
+    stats_row = {"train_reward": float(graded.reward.mean()), "train_accuracy": float(graded.accuracy.mean()),
+                 "train_format": float(graded.format.mean()),
+                 **regime_statistics(graded, spec, len(questions), m_eff, n_eff),
+                 "nonzero_advantage": float((advantages != 0).double().mean()),
+                 "mean_abs_advantage": float(advantages.abs().mean()),
+                 "response_length": float(out.response_mask.sum(1).mean())}
     return dict(questions=layout["question"], prompts=pair_prompts, tokens=tokens, mask=mask,
                 advantages=advantages.float().to(tokens.device), old_logprobs=old_logprobs, stats=stats_row)
+
+# %% training cell 9
+def probe_set() -> tuple[list, list]:
+    ...
+    rng = np.random.default_rng(derive_seed("share_grpo-probe"))
+    originals = [gm.sample_problem(rng, split="train") for _ in range(probe_questions)]
+    return originals, [expand_question(q, rng, variants_m) for q in originals]
+PROBE_ORIGINALS, PROBE_VARIANTS = probe_set()
+@torch.no_grad()
+def probe_sharing(policy, generator: torch.Generator) -> dict:
+    ...
+    m, n = variants_m, samples_n
+    prompts = [q for q in PROBE_ORIGINALS for _ in range(m * n)] + [v for vs in PROBE_VARIANTS for v in vs
+                                                                    for _ in range(n)]
+    out = policy.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p, generator=generator)
+    correct = score_responses(out, [p.answer for p in prompts]).accuracy.reshape(2, probe_questions, m, n) > 0
+    original, shared = correct
+    return {"all_fail_original": (~original.any(axis=(1, 2))).tolist(),
+            "all_fail_shared": (~shared.any(axis=(1, 2))).tolist(),
+            "all_success_original": original.all(axis=(1, 2)).tolist(),
+            "all_success_shared": shared.all(axis=(1, 2)).tolist(),
+            "rescued": ((~shared.any(axis=2)) & shared.any(axis=2).any(axis=1, keepdims=True)).any(axis=1).tolist()}
 def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
     ...
     order = torch.randperm(questions_per_step, generator=shuffle)
@@ -223,8 +264,10 @@ def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
         kl.append(info["approx_kl"])
     return {"clipfrac": float(np.mean(clipfrac)), "approx_kl": float(np.mean(kl))}
 
-# %% training cell 8
-def run_training(method: str, seed: int, m: int, n: int) -> dict:
+# %% training cell 10
+def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, split: str = "test",
+                 probe_at: int | None = None) -> dict:
+    ...
     spec = METHOD_SPECS[method]
     policy = build_policy(WARMUP_CONFIG.policy, seed=WARMUP_CONFIG.seed)
     policy.load_state_dict(BASE_STATE)
@@ -234,10 +277,10 @@ def run_training(method: str, seed: int, m: int, n: int) -> dict:
     rng_variants = np.random.default_rng(derive_seed(seed, "variants"))
     generator = torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, m, n))
     shuffle = torch.Generator().manual_seed(derive_seed(seed, method, m, n, "minibatches"))
-    curve, evals = [], []
+    curve, evals, probe = [], [], None
+    problems = EVAL_SETS["train"][:eval_problems] if split == "test" else VALIDATION_SET
     def evaluate(step: int) -> None:
-        acc = greedy_accuracy(policy, EVAL_SETS["train"][:eval_problems]).mean()
-        evals.append({"step": step, "test_accuracy_id": float(acc)})
+        evals.append({"step": step, **accuracies(policy, problems, f"{split}_accuracy_id")})
     evaluate(0)
     for step in range(1, rl_steps + 1):
         questions = [gm.sample_problem(rng_questions, split="train") for _ in range(questions_per_step)]
@@ -246,20 +289,49 @@ def run_training(method: str, seed: int, m: int, n: int) -> dict:
         curve.append({"step": step, **batch["stats"], **info})
         if step % eval_every == 0 or step == rl_steps:
             evaluate(step)
-    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final_evaluation(policy))
+        if step == probe_at:
+            probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")))
+    final = final_evaluation(policy) if split == "test" else {}
+    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final, probe=probe)
 def relative_cost(task: dict) -> int:
     ...
     spec, m, n = METHOD_SPECS[task["method"]], task["m"], task["n"]
     return m * n + (m * m * n if spec["cross"] else m * n)
-MAIN_TASKS = [dict(method=meth, seed=s, m=variants_m, n=samples_n) for meth in methods for s in seeds]
-SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n) for mm in sensitivity_m if mm != variants_m
-                      for s in sensitivity_seeds]
-                     + [dict(method=OURS, seed=s, m=variants_m, n=nn) for nn in sensitivity_n if nn != samples_n
-                        for s in sensitivity_seeds])
+
+# %% training cell 11
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(5e-5, 1e-4, 2e-4)) for meth in ALL_METHODS}
+SETUP = tune.Setup(metric="validation_accuracy_auc", direction="maximize", budget=tuning_budget,
+                   seeds=tuning_seeds, sampler="grid")
+def trial(method: str, config: dict, seed: int) -> dict:
+    ...
+    result = run_training(method, seed, variants_m, samples_n, config["learning_rate"], split="validation")
+    after_start = [e["validation_accuracy_id"] for e in result["evals"] if e["step"] > 0]
+    return {"validation_accuracy_auc": float(np.mean(after_start)),
+            "all_fail": float(np.mean([c["all_fail"] for c in result["curve"]]))}
+
+# %% training cell 12
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+print(TUNED.summary())
+
+# %% training cell 13
+CONFIG = {meth: TUNED.selected[meth] for meth in methods}
+PROBED = {"grpo", OURS}
+MAIN_TASKS = [dict(method=meth, seed=s, m=variants_m, n=samples_n, **CONFIG[meth],
+                   **(dict(probe_at=rl_steps // 2) if meth in PROBED and rl_steps >= 2 else {}))
+              for meth in methods for s in seeds]
+SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n, **CONFIG[OURS]) for mm in sensitivity_m
+                      if mm != variants_m for s in sensitivity_seeds]
+                     + [dict(method=OURS, seed=s, m=variants_m, n=nn, **CONFIG[OURS]) for nn in sensitivity_n
+                        if nn != samples_n for s in sensitivity_seeds])
 TASKS = MAIN_TASKS + SENSITIVITY_TASKS
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL runs")
 def base_evaluation() -> dict:
     ...
-    return final_evaluation(BASE_POLICY)
-BASE_FINAL = RUNNER.run("base", base_evaluation, [{}])[0]
+    probe = probe_sharing(BASE_POLICY, torch.Generator(device=DEVICE).manual_seed(derive_seed("probe", "warm-up")))
+    return {**final_evaluation(BASE_POLICY), "probe": probe}
+BASE = RUNNER.run("base", base_evaluation, [{}])[0]
+BASE_PROBE = BASE.pop("probe")
+BASE_FINAL = BASE

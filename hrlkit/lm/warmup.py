@@ -12,6 +12,13 @@ phases, each minimising the token-mean negative log-likelihood of the target res
    with probability ``reason_probs[t]``, otherwise a shortcut ``<think> </think> <box> g </box>`` with a guessed
    digit ``g`` (uniform 0–9): a base model that reasons only for some wordings and otherwise guesses.
 
+*Misreading* (``misread``, ``misread_prob``; both phases): for a question of type ``q`` worded with one of the
+templates ``misread[q]``, the target is, with probability ``misread_prob``, the chain and answer of the question
+type :data:`MISREAD_AS` ``[q]`` with the same argument on the same grid (a sum of the red digits answered as a count
+of the red cells, and the other way round; the largest digit of row r answered as the count of digits above r).
+A base model that misunderstands some wordings of a question and not others: its success depends on the wording,
+which is what sharing responses across a question's variants can use.
+
 Why a shortcut phase: a policy whose only weakness is its skill learns, with outcome rewards, about as slowly as
 SFT itself (measured: no gain in 300 GRPO steps from a 300-step chain-only warm-up), so no RL method could be
 compared within a CPU budget. The shortcut phase gives RL what it has in real MLLMs: reasoning to elicit.
@@ -39,7 +46,7 @@ from hrlkit.lm.vlm import GridMathPolicy, PolicyConfig, build_policy, score_resp
 from hrlkit.tasks import gridmath as gm
 
 __all__ = ["WarmupConfig", "target_batch", "sft_loss", "greedy_accuracy", "warmup", "save_checkpoint",
-           "load_checkpoint", "load_or_warmup", "shortcut_words", "main"]
+           "load_checkpoint", "load_or_warmup", "shortcut_words", "misread_words", "MISREAD_AS", "main"]
 
 #: Longest GridMath response (hard split, 8 cells) is 29 tokens; room to spare for sampled ones.
 MAX_NEW_TOKENS: int = 40
@@ -58,6 +65,8 @@ class WarmupConfig:
     lr_warmup_steps: int = 100  # linear learning-rate ramp at the start
     transform_prob: float = 0.3  # share of problems shown as a transformed variant (explanatory prefix)
     eval_problems: int = 512    # held-out problems per split for the recorded greedy pass@1
+    misread: dict = field(default_factory=dict)  # question type -> templates misread (keys of MISREAD_AS)
+    misread_prob: float = 0.0   # P(misread target) for a question worded with a misread template
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -74,6 +83,24 @@ class WarmupConfig:
             raise ValueError(f"warm-up lr must be a float > 0, got {self.lr!r}")
         if not 0.0 <= self.transform_prob <= 1.0:
             raise ValueError(f"warm-up transform_prob must be in [0, 1], got {self.transform_prob!r}")
+        if not isinstance(self.misread, dict) or not set(self.misread) <= set(MISREAD_AS):
+            raise ValueError(f"warm-up misread must map question types among {sorted(MISREAD_AS)} to templates, "
+                             f"got {self.misread!r}")
+        misread = {}
+        for qtype, templates in sorted(self.misread.items()):
+            templates = tuple(sorted(int(t) for t in templates))
+            if not all(0 <= t < gm.N_TEMPLATES for t in templates) or len(set(templates)) != len(templates):
+                raise ValueError(f"warm-up misread[{qtype!r}] must be distinct templates in 0..{gm.N_TEMPLATES - 1}, "
+                                 f"got {self.misread[qtype]!r}")
+            misread[qtype] = templates
+        object.__setattr__(self, "misread", misread)
+        if not (isinstance(self.misread_prob, (int, float)) and 0.0 <= self.misread_prob <= 1.0):
+            raise ValueError(f"warm-up misread_prob must be in [0, 1], got {self.misread_prob!r}")
+        object.__setattr__(self, "misread_prob", float(self.misread_prob))
+
+    def is_misread(self, problem: gm.Problem) -> bool:
+        """Whether ``problem``'s wording is one the warm-up taught to misread."""
+        return problem.template in self.misread.get(problem.qtype, ())
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +115,22 @@ class WarmupConfig:
         policy = d.get("policy", {k: v for k, v in d.items() if k in PolicyConfig.__dataclass_fields__})
         rest = {k: v for k, v in d.items() if k in known and k != "policy"}
         return cls(policy=PolicyConfig(**policy), **rest)
+
+
+#: The question type a misread wording is answered as (same argument, same grid): all three answers are counts or
+#: sums of the same cells or row, so a misread answer is well formed and almost always wrong.
+MISREAD_AS: dict[str, str] = {"sum_colour": "count_colour", "count_colour": "sum_colour", "max_row": "count_greater"}
+
+
+def misread_words(original: gm.Problem) -> list[str]:
+    """The target of a misreading: ``<think> chain' </think> <box> answer' </box> <eos>`` of question type
+    ``MISREAD_AS[original.qtype]`` with ``original``'s argument, on ``original``'s (untransformed) grid."""
+    if original.transform is not None:
+        raise ValueError("misread_words needs the original (untransformed) problem")
+    read_as = MISREAD_AS[original.qtype]
+    answer = gm.answer_of(original.grid, read_as, original.args)
+    return ["<think>", *gm.chain_of(original.grid, read_as, original.args), "</think>", "<box>",
+            *gm.number_words(answer), "</box>", "<eos>"]
 
 
 def shortcut_words(guess: int) -> list[str]:
@@ -117,13 +160,16 @@ def sft_loss(policy: GridMathPolicy, problems: Sequence[gm.Problem],
     return -(logp * mask).sum() / mask.sum()
 
 
-def sample_variants(rng: np.random.Generator, count: int, split: str, transform_prob: float) -> list[gm.Problem]:
-    """``count`` problems of ``split`` with a random paraphrase, each transformed with ``transform_prob``."""
-    out = []
+def sample_variants(rng: np.random.Generator, count: int, split: str,
+                    transform_prob: float) -> tuple[list[gm.Problem], list[gm.Problem]]:
+    """``count`` problems of ``split`` with a random paraphrase: (originals, variants transformed with
+    ``transform_prob``)."""
+    originals, variants = [], []
     for _ in range(count):
         problem = gm.sample_problem(rng, split=split)
-        out.append(gm.make_variant(problem, rng, template=problem.template, transform_prob=transform_prob))
-    return out
+        originals.append(problem)
+        variants.append(gm.make_variant(problem, rng, template=problem.template, transform_prob=transform_prob))
+    return originals, variants
 
 
 @torch.no_grad()
@@ -152,11 +198,14 @@ def warmup(config: WarmupConfig, progress: bool = False) -> tuple[GridMathPolicy
     losses = []
     total = config.steps + config.behaviour_steps
     for step in range(total):
-        problems = sample_variants(rng, config.batch_size, "train", config.transform_prob)
-        words = None
+        originals, problems = sample_variants(rng, config.batch_size, "train", config.transform_prob)
+        words = [gm.target_words(p) for p in problems]
         if step >= config.steps:   # behaviour phase: reason with probability reason_probs[template], else guess
-            words = [gm.target_words(p) if rng.random() < config.reason_probs[p.template]
-                     else shortcut_words(int(rng.integers(10))) for p in problems]
+            words = [w if rng.random() < config.reason_probs[p.template] else shortcut_words(int(rng.integers(10)))
+                     for w, p in zip(words, problems)]
+        # misreading: a misread wording's target is, with probability misread_prob, another question's answer
+        words = [misread_words(o) if config.is_misread(o) and rng.random() < config.misread_prob else w
+                 for w, o in zip(words, originals)]
         loss = sft_loss(policy, problems, words)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"warm-up SFT loss is {loss.item()} at step {step}")
@@ -170,7 +219,13 @@ def warmup(config: WarmupConfig, progress: bool = False) -> tuple[GridMathPolicy
     policy.eval()
     log = {"loss": losses}
     for split in gm.SPLITS:
-        log[f"pass1_{split}"] = float(greedy_accuracy(policy, eval_problems(config, split)).mean())
+        problems = eval_problems(config, split)
+        correct = greedy_accuracy(policy, problems)
+        log[f"pass1_{split}"] = float(correct.mean())
+        if config.misread and split == "train":   # the same problems, by whether their wording is misread
+            misread = np.array([config.is_misread(p) for p in problems])
+            log["pass1_train_misread"] = float(correct[misread].mean()) if misread.any() else float("nan")
+            log["pass1_train_clear"] = float(correct[~misread].mean()) if (~misread).any() else float("nan")
     return policy, log
 
 
