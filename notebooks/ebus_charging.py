@@ -457,8 +457,8 @@ def make_agent(method: str, m: int, seed: int) -> nn.Module:
 #   the temporal abstraction (learned termination). It is tuned like every learned method.
 # - `rule`: a bus at the terminal is assigned to trips when its SoC ≥ `threshold`. Free chargers go to the
 #   lowest-SoC buses that need them: buses below `threshold` at any time, and buses below full charge when the
-#   tariff is cheap (`cheap`: below the peak tariff, or only the cheapest band). They charge at maximum power. Both
-#   knobs are tuned with the same budget as the learned methods.
+#   tariff is cheap (`cheap`: below the peak tariff, or only the cheapest band). They charge at maximum power. The
+#   threshold is tuned with the same budget as the learned methods, charging in the cheapest band.
 #
 # The original DAC (centralised high level and single-agent low level together) is not run: the two single-swap
 # baselines separate the two enhancements, and the budget went to seeds instead (deviations table).
@@ -758,8 +758,9 @@ def run_job(kind: str, **task) -> dict:
 
 # %%
 # four configurations per method: the learned methods' step size on a grid that brackets it (the entropy bonus
-# fixed); the rule's SoC threshold from SoC_min = 0.2 up, charging in the cheapest band (charging whenever the tariff
-# is below the peak costs about 36 USD per bus and day whatever the threshold: no threshold wasted on it)
+# fixed at 0.003, the value four of the five learned methods selected when it was tuned on {0.003, 0.01}); the rule's
+# SoC threshold from SoC_min = 0.2 up, charging in the cheapest band (charging whenever the tariff is below the peak
+# made the threshold irrelevant: no configuration is wasted on it)
 SPACES = {
     **{meth: tune.Space(learning_rate=tune.Grid(3e-4, 1e-3, 3e-3, 1e-2), entropy_coef=tune.Grid(0.003))
        for meth in LEARNED},
@@ -929,7 +930,14 @@ def at_grid_edge(method: str) -> list[str]:
     return [k for k, v in TUNED.selected[method].items() if len(grids[k]) > 1 and v in (grids[k][0], grids[k][-1])]
 
 
+# the rule's grid starts at SoC_min (0.2); a threshold below it, outside the grid, on the same validation days
+RULE_BELOW_GRID = {t: validation_point(Rule(threshold=t, cheap="cheapest"), fleet_size)["eval_penalised_cost"]
+                   for t in (0.15, 0.2)}
 display(prose([f"- {b} − {OURS}: {p.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p in PILOTS.items()] +
+              [f"- the seed count is the contract's {len(seeds)}, not the pilot's: the pilot's spreads rest on "
+               f"{len(tuning_seeds)} tuning seeds"] +
+              [f"- the rule's grid starts at SoC_min; below it, threshold 0.15 costs "
+               f"{RULE_BELOW_GRID[0.15]:.3g} on the validation days against {RULE_BELOW_GRID[0.2]:.3g} at 0.2"] +
               [f"- selections at an edge of their grid (the grid may not bracket the best value; the budget is the "
                f"same for every method): " + "; ".join(f"{m_}: {', '.join(at_grid_edge(m_))}" for m_ in TUNED.selected
                                                        if at_grid_edge(m_))] +
@@ -1170,7 +1178,12 @@ scaling_table = pd.DataFrame([
      "training FLOPs / step": f"{row['train_flops_per_step']:.3g}",
      "s / update (wall clock)": (f"{SECONDS.query('method == @meth and fleet_size == @mm')['seconds_per_update'].median():.3g}"
                                  if len(SECONDS.query('method == @meth and fleet_size == @mm')) else "—")}
-    for mm in complexity_fleet_sizes for meth, row in COMPLEXITY[COMPLEXITY["m"] == mm].set_index("method").iterrows()])
+    for mm in complexity_fleet_sizes for meth, row in COMPLEXITY[COMPLEXITY["m"] == mm].set_index("method").iterrows()]
+    # the trained scaling fleet sizes where no FLOPs were counted: costs and wall clock only
+    + [{"method": meth, "M": mm, "penalised cost (USD)": fmt(cost(meth, mm, scaling_seeds)),
+        "s / update (wall clock)": f"{SECONDS.query('method == @meth and fleet_size == @mm')['seconds_per_update'].median():.3g}"}
+       for mm in scaling_fleet_sizes if mm not in complexity_fleet_sizes for meth in SCALING_METHODS]
+).sort_values(["M", "method"], kind="stable").astype(object).fillna("—")
 display(table(scaling_table, f"Costs: per bus and day on the test days, IQM over seeds {scaling_seeds} [95 % CI]. "
                              "Parameters and FLOPs: counted, deterministic. Seconds per update: medians on the "
                              "machine that trained (wall clock, not seeded: kept apart from the results)."))
@@ -1237,6 +1250,7 @@ if trained is not None:
 
 # %%
 MIN_SEEDS = 5            # fewest seeds a comparison needs to carry a verdict
+DECLARED_TOLERANCE = 0.05  # C1e's tolerance in the first version (missed trips per bus and day)
 AT_BUDGET = f"after {updates} PPO updates (M = {fleet_size})"
 CLAIMS = ClaimsTable([
     Claim("C1a", "The attention-based decentralised high-level actor (\"E\") lowers the cost: DAC-MAPPO-E vs "
@@ -1260,15 +1274,21 @@ CLAIMS = ClaimsTable([
           f"penalised daily cost minus w_conf × conflicts, per bus, test days, {AT_BUDGET}",
           "IQM over seeds of operating cost(rule) − operating cost(DAC-MAPPO-E)", threshold=0.0, direction=">",
           post_hoc=True),
-    Claim("C1e", "… with no more missed trips than the baselines",
+    Claim("C1e", "… with no more missed trips than the baselines", "missed trips per bus and day, test days",
+          "IQM over seeds of missed(DAC-MAPPO-E) − missed(baseline with the fewest)", threshold=DECLARED_TOLERANCE,
+          direction="<"),
+    Claim("C1e-noise", "… with no more missed trips than the baselines (tolerance from measured noise)",
           "missed trips per bus and day, test days; tolerance from the tuning seeds' spread",
           "IQM over seeds of missed(DAC-MAPPO-E) − missed(baseline with the fewest)", threshold=MISSED_TOLERANCE,
           direction="<", post_hoc=True),
     Claim("C2a", "The attention-based decentralised high-level actor keeps the network size independent of M",
           "high-level actor parameters at the largest vs the smallest fleet size",
           "params(M_max) / params(M_min) of DAC-MAPPO-E", threshold=1.1, direction="<"),
-    Claim("C2b", "… and still trains at the largest fleet, where the centralised DAC actor fails or slows: the "
-          "centralised actor falls further behind as M grows",
+    Claim("C2b", "… and still trains at the largest fleet, where the centralised DAC actor fails or slows",
+          "penalised daily cost per bus at the largest M (updates ∝ M)",
+          "IQM over scaling seeds of cost(dac-mappo) − cost(DAC-MAPPO-E)", threshold=0.0, direction=">",
+          precondition="DAC-MAPPO-E learns at the largest M, and at least MIN_SEEDS scaling seeds"),
+    Claim("C2b-scale", "… the centralised actor falls further behind as M grows",
           f"penalised daily cost per bus at M = {fleet_size} and at the largest M (updates ∝ M), scaling seeds",
           "IQM over scaling seeds of the gap cost(dac-mappo) − cost(DAC-MAPPO-E) at the largest M minus the same "
           f"gap at M = {fleet_size}", threshold=0.0, direction=">",
@@ -1305,13 +1325,19 @@ TRIVIAL_VALIDATION = {mm: validation_point(TRIVIAL, mm)["eval_penalised_cost"]
                       for mm in (fleet_size, *scaling_fleet_sizes)}
 
 
+def final_validation(method: str, m: int = fleet_size) -> np.ndarray:
+    """Per seed: the validation cost at the last evaluation of the training curve."""
+    sel = validation_curve(method, m)
+    return sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()
+
+
 def learns(method: str, m: int = fleet_size) -> tuple[bool, str]:
     """Whether a learned method learns at the budget: the per-seed fall of its validation cost over training
     (before training − end) has a 95 % bootstrap CI above 0, and its validation cost at the end (IQM over seeds)
     is below the trivial policy's."""
     sel = validation_curve(method, m)
     start = sel[sel["step"] == 0].sort_values("seed")["value"].to_numpy()
-    end = sel[sel["step"] == sel["step"].max()].sort_values("seed")["value"].to_numpy()
+    end = final_validation(method, m)
     fall, (lo, hi) = stats.bootstrap_ci(start - end)
     final = float(stats.iqm(end))
     return lo > 0 and final < TRIVIAL_VALIDATION[m], (
@@ -1362,10 +1388,18 @@ if baselines:
     # the baseline with the fewest missed trips (IQM; ties: the lowest mean)
     best = min(baselines, key=lambda b: (float(stats.iqm(per_seed("final_missed_per_bus", b))),
                                          float(np.mean(per_seed("final_missed_per_bus", b)))))
-    CLAIMS["C1e"].compare(per_seed("final_missed_per_bus", OURS), per_seed("final_missed_per_bus", best),
-                          (OURS, best))
+    CLAIMS["C1e-noise"].compare(per_seed("final_missed_per_bus", OURS), per_seed("final_missed_per_bus", best),
+                                (OURS, best))
+    worst_rate = max(float(per_seed("final_missed_per_bus", meth).max()) for meth in methods)
+    # the first version's tolerance could not fail: it lies far above every observed missed-trip rate
+    CLAIMS["C1e"].untestable(
+        f"the declared tolerance {DECLARED_TOLERANCE} missed trips per bus and day is "
+        + (f"{DECLARED_TOLERANCE / worst_rate:.3g} times the largest per-seed rate of any method ({worst_rate:.3g})"
+           if worst_rate > 0 else "above every observed rate (no method missed a trip)")
+        + ", so no outcome seen for any method could make the row fail; C1e-noise tests it with a tolerance from the tuning seeds' noise")
 else:
     CLAIMS["C1e"].untestable("needs at least one baseline")
+    CLAIMS["C1e-noise"].untestable("needs at least one baseline")
 
 params_at = COMPLEXITY.set_index(["method", "m"])["high_parameters"]
 sizes = sorted(complexity_fleet_sizes)
@@ -1383,18 +1417,25 @@ if scaling_fleet_sizes and "dac-mappo" in methods:
     # the gap dac-mappo − ours at the largest M and at the main fleet size, per scaling seed (paired)
     GAP_LARGEST = cost("dac-mappo", largest, scaling_seeds) - cost(OURS, largest, scaling_seeds)
     GAP_MAIN = cost("dac-mappo", fleet_size, scaling_seeds) - cost(OURS, fleet_size, scaling_seeds)
-    if (CLAIMS["C2b"].require(*learns(OURS, largest)) and CLAIMS["C2b"].require(*learns("dac-mappo", largest))
-            and CLAIMS["C2b"].require(len(scaling_seeds) >= MIN_SEEDS,
-                                      f"{len(scaling_seeds)} scaling seeds < MIN_SEEDS = {MIN_SEEDS}")):
-        CLAIMS["C2b"].compare(GAP_LARGEST, GAP_MAIN, (f"gap at M = {largest}", f"gap at M = {fleet_size}"))
+    enough_seeds = (len(scaling_seeds) >= MIN_SEEDS, f"{len(scaling_seeds)} scaling seeds < MIN_SEEDS = {MIN_SEEDS}")
+    if CLAIMS["C2b"].require(*learns(OURS, largest)) and CLAIMS["C2b"].require(*enough_seeds):
+        CLAIMS["C2b"].compare(cost("dac-mappo", largest, scaling_seeds), cost(OURS, largest, scaling_seeds),
+                              ("dac-mappo", OURS))
         note_if_improving("C2b", ("dac-mappo", OURS), largest)
-    CLAIMS["C2b"].note += ("; the first version tested the gap at the largest M alone (a level difference: C1a at a "
-                           "larger fleet). The previous version ran M = 16 on 3 seeds, where the gap shrank (fact "
-                           "F6 there: −4.3 USD); M = 12 on 5 seeds replaced it for the time budget after that result "
-                           "was seen")
+        CLAIMS["C2b"].note += ("; a level difference (C1a at a larger fleet): C2b-scale tests whether the gap grows "
+                               "with M")
+    if (CLAIMS["C2b-scale"].require(*learns(OURS, largest))
+            and CLAIMS["C2b-scale"].require(*learns("dac-mappo", largest))
+            and CLAIMS["C2b-scale"].require(*enough_seeds)):
+        CLAIMS["C2b-scale"].compare(GAP_LARGEST, GAP_MAIN, (f"gap at M = {largest}", f"gap at M = {fleet_size}"))
+        note_if_improving("C2b-scale", ("dac-mappo", OURS), largest)
+    for cid in ("C2b", "C2b-scale"):
+        CLAIMS[cid].note += ("; the previous version ran M = 16 on 3 seeds, where the gap shrank from the main fleet "
+                             "size; M = 12 on 5 seeds replaced it for the time budget after that result was seen")
 else:
     GAP_LARGEST = None
-    CLAIMS["C2b"].untestable("needs a scaling fleet size and dac-mappo in `methods`")
+    for cid in ("C2b", "C2b-scale"):
+        CLAIMS[cid].untestable("needs a scaling fleet size and dac-mappo in `methods`")
 
 RULE_VALIDATION = (float(validation_curve("rule")["value"].mean())
                    if "rule" in methods else float("nan"))
@@ -1465,28 +1506,33 @@ PREVIOUS_VERSION = {"C1a": "reproduced", "C1b": "inconclusive", "C1c": "inconclu
                     "C1f": "reproduced", "C1e": "reproduced", "C2a": "untestable", "C2b": "untestable",
                     "C3": "inconclusive", "C3b": "inconclusive", "C4": "untestable", "A1": "inconclusive",
                     "H1": "untestable"}                                                     # commit 478dfea
+ENTROPY_FIX_VERSION = {"C1a": "reproduced", "C1b": "inconclusive", "C1c": "reproduced", "C1d": "reproduced",
+                       "C1f": "reproduced", "C1e": "reproduced", "C2a": "untestable", "C2b": "reproduced",
+                       "C3": "inconclusive", "C3b": "inconclusive", "C4": "untestable", "A1": "reproduced",
+                       "H1": "untestable"}                                                  # commit da4a2a2
 WHAT_CHANGED = {
     "C1a": "the centralised baseline was rebuilt as DAC prescribes; every method tuned with the same budget",
     "C1c": "the entropy bonuses are now averaged over the decisions that have an effect (before: over every "
-           "bus-step, so a bus on the road diluted its terminal decisions' bonus); the learning rate is tuned on a "
-           "bracketing grid",
+           "bus-step, so a bus on the road diluted its terminal decisions' bonus)",
+    "C1e": "the declared tolerance could not fail: untestable; C1e-noise sets the tolerance from measured noise",
     "C1d": "the rule is tuned on a grid that starts at SoC_min (the previous grid stopped above the rule's best "
            "threshold) and charges only in the cheapest band",
     "C1f": "as C1d",
     "C2a": "a parameter count of our own architecture: a fact (F1), not a test",
-    "C2b": "the statistic is the change of the gap with M (before: the gap at the largest M, a level difference); "
-           "M = 12 on 5 seeds instead of M = 16 on 3",
+    "C2b": "M = 12 on 5 seeds instead of M = 16 on 3 (too few seeds to test); C2b-scale tests the change of the "
+           "gap with M",
     "C3": "measured against the tuned rule",
-    "A1": "a row added after the first version; the entropy-bonus and learning-rate changes of C1c apply",
+    "A1": "a row added after the first version; the entropy-bonus fix of C1c applies",
 }
 display(table(pd.DataFrame([{"claim": c.id, "first version": FIRST_VERSION.get(c.id, "(new row)"),
                              "previous version": PREVIOUS_VERSION.get(c.id, "(new row)"),
+                             "with the entropy fix": ENTROPY_FIX_VERSION.get(c.id, "(new row)"),
                              "now": c.verdict + (" (post hoc)" if c.post_hoc else ""),
                              "what changed since the first version": WHAT_CHANGED.get(c.id, "")} for c in CLAIMS]),
               "Verdicts of the first version (a straw-man rule, a mislabelled centralised baseline, 5 seeds, an "
-              "end-of-day penalty that learned policies could pay instead of charging), of the previous version "
-              "(before the rule grid, the bracketing step-size grid, the entropy-bonus fix and the scaling "
-              "statistic changed) and of this one."))
+              "end-of-day penalty that learned policies could pay instead of charging), of the previous version, "
+              "of the version with the entropy-bonus fix (before the rule's grid reached SoC_min and the step size "
+              "was tuned on a bracketing grid) and of this one."))
 
 # %% [markdown]
 # ### Facts
@@ -1511,10 +1557,10 @@ FACTS = FactsTable([f for f in [
          float(flops_at[("dac-single-low", fleet_size)] / flops_at[(OURS, fleet_size)]), "by construction",
          note="at M = " + ", ".join(f"{mm}: {flops_at[('dac-single-low', mm)] / flops_at[(OURS, mm)]:.3g}"
                                     for mm in sizes)) if "dac-single-low" in methods else None,
-    Fact("F6", f"cost gap dac-mappo − DAC-MAPPO-E at M = {max(scaling_fleet_sizes) if scaling_fleet_sizes else '—'}"
-         f" (USD per bus, IQM over seeds {scaling_seeds}; C2b tests its change from M = {fleet_size})",
-         *stats.bootstrap_ci(GAP_LARGEST)[:1], "descriptive", ci95=stats.bootstrap_ci(GAP_LARGEST)[1],
-         note="per seed: " + ", ".join(f"{x:.3g}" for x in GAP_LARGEST))
+    Fact("F6", f"cost gap dac-mappo − DAC-MAPPO-E at M = {fleet_size} on the scaling seeds {scaling_seeds} (USD per "
+         "bus, IQM; C2b-scale compares the gap at the largest M with it)",
+         *stats.bootstrap_ci(GAP_MAIN)[:1], "descriptive", ci95=stats.bootstrap_ci(GAP_MAIN)[1],
+         note="per seed: " + ", ".join(f"{x:.3g}" for x in GAP_MAIN))
     if GAP_LARGEST is not None else None,
     Fact("F8", f"training FLOPs per simulated step, DAC-MAPPO-E / dac-mappo (attention vs centralised high level) "
          f"at M = {fleet_size}", float(flops_at[(OURS, fleet_size)] / flops_at[("dac-mappo", fleet_size)]),
@@ -1522,6 +1568,10 @@ FACTS = FactsTable([f for f in [
              f"{mm}: {flops_at[(OURS, mm)] / flops_at[('dac-mappo', mm)]:.3g}" for mm in sizes)
          + "; > 1: the attention actor costs more training computation per step than the centralised MLP")
     if "dac-mappo" in methods else None,
+    Fact("F9", f"validation cost of the trivial policy a learned baseline must beat (charge whenever the tariff is "
+         f"below the peak; USD per bus and day, M = {fleet_size})", TRIVIAL_VALIDATION[fleet_size], "descriptive",
+         note="learned methods at the end of training (IQM over seeds): " + ", ".join(
+             f"{meth} {float(stats.iqm(final_validation(meth))):.3g}" for meth in LEARNED if meth in methods)),
     Fact("F7", "mean option length at the terminal of DAC-MAPPO-E (steps: 1 / option-change rate; test days)",
          float(1.0 / stats.iqm(per_seed("option_change_rate", OURS))), "descriptive",
          note=f"mean β {fmt(per_seed('mean_beta', OURS))}; charging spell {fmt(per_seed('charging_spell_steps', OURS))} "
@@ -1574,7 +1624,8 @@ DEVIATIONS = pd.DataFrame([
      "(c + 1)/K, so that buses can prefer different free chargers", "a size-free identity"),
     ("Training", "not published", f"{updates} PPO updates × {days_per_update} days at M = {fleet_size} "
      f"(updates·M/{fleet_size} at larger M), {ppo_epochs} epochs × {ppo_minibatches} minibatches; step size and "
-     f"entropy bonus tuned per method; the runs of seeds {long_seeds} go on to {long_factor * updates} updates",
+     f"step size tuned per method, entropy bonus fixed; the runs of seeds {long_seeds} go on to "
+     f"{long_factor * updates} updates",
      f"CPU budget (twice the updates for every seed would take the repro past 30 minutes on 2 cores); the plateau "
      "table says which runs were still improving, the long runs whether the comparisons move with more training"),
     ("Tuning", "not described", f"{tuning_budget} configurations per method on tuning seeds {tuning_seeds} at "
@@ -1622,6 +1673,7 @@ metrics_doc = build_metrics(
            if LONG_METHODS else None})
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
+            tuning=TUNING_RUNNER.timing(),
             seconds_per_update={f"{r['method']}@M={r['m']}/seed{r['seed']}":
                                 round(r["timing"]["seconds_per_update"], 4) for r in RESULTS if r["method"] != "rule"})
 
@@ -1643,6 +1695,14 @@ if {(OURS, fleet_size), ("dac-single-low", fleet_size)} <= set(seconds.index):
 lines.append(f"- Options are short: DAC-MAPPO-E changes a bus's option at "
              f"{100 * stats.iqm(per_seed('option_change_rate', OURS)):.2g} % of the bus-steps at the terminal (a mean "
              f"option lasts {1 / stats.iqm(per_seed('option_change_rate', OURS)):.2g} steps of 15 minutes)")
+if "rule" in methods:
+    beaten_by_rule = [m_ for m_ in methods if m_ != "rule"
+                      and h["penalised_cost_per_bus"][m_]["iqm"] > h["penalised_cost_per_bus"]["rule"]["iqm"]]
+    lines.append(f"- Learned methods that cost more than the tuned rule at this budget (IQM): "
+                 + (", ".join(beaten_by_rule) if beaten_by_rule else "none")
+                 + "; the learned comparisons (C1a–C1c, A1) rank policies "
+                 + ("that are all worse than the rule" if len(beaten_by_rule) == len(methods) - 1 else
+                    "some of which beat the rule"))
 still = PLATEAU[PLATEAU["still improving"] == "yes"]
 lines.append("- Still improving over the last quarter of training: " + (
     ", ".join(f"{r['method']} (M = {r['M']})" for r in still.to_dict("records")) if len(still) else "none"))

@@ -556,19 +556,25 @@ from hrlkit.claims import Fact, FactsTable
 from hrlkit.display import prose, table
 
 
+# the per-step statistics runs.csv keeps (the stored raw results keep every one, e.g. the PPO clip fraction and KL)
+CURVE_METRICS = ("train_reward", "vanished_groups", "all_fail", "solved_questions", "rescued_variants",
+                 "mean_abs_advantage")
+
+
 def runs_rows():
     for r in RESULTS:
         key = dict(method=r["method"], seed=r["seed"], m=r["m"], n=r["n"])
         for point in r["curve"]:
-            for metric, value in point.items():
-                if metric != "step":
-                    yield dict(key, metric=metric, value=value, step=point["step"])
+            for metric in CURVE_METRICS:
+                if metric in point:
+                    yield dict(key, metric=metric, value=point[metric], step=point["step"])
         for point in r["evals"]:
             for metric, value in point.items():
                 if metric != "step":
                     yield dict(key, metric=metric, value=value, step=point["step"])
         for metric, value in r["final"].items():
-            yield dict(key, metric=metric, value=value, step=rl_steps)
+            if not metric.startswith("final_accuracy_hard_"):   # the hard split is not split by wording
+                yield dict(key, metric=metric, value=value, step=rl_steps)
         for metric, values in (r["probe"] or {}).items():   # the training-free probe at mid-run
             yield dict(key, metric=f"probe_{metric}", value=float(np.mean(values)), step=rl_steps // 2)
     warm_up = dict(method="warm-up (no RL)", seed=WARMUP_CONFIG.seed)   # one model, no RL, no m or n
