@@ -81,7 +81,8 @@ dual_clip = 3.0                   # dual-clip constant c for negative advantages
 max_grad_norm = 1.0               # gradient-norm clip
 eval_every = 4                    # RL steps between evaluations of test accuracy
 eval_problems = 64                # held-out problems per evaluation during training (and tuning's validation set)
-probe_questions = 16              # questions of the training-free test of sharing (at the warm-up and mid-run)
+probe_questions = 16              # questions of the training-free probe at the mid-run checkpoints
+warmup_probe_questions = 32       # questions of the training-free probe at the warm-up (one checkpoint: more)
 final_eval_problems = 128         # held-out problems per split at the end
 smooth_window = 4                 # steps in the rolling mean of training curves and drawdowns
 early_fraction = 0.25             # share of the run counted as early training
@@ -131,6 +132,7 @@ class ShareGRPOParameters(P.Parameters):
     eval_problems: P.Int(ge=1)
     final_eval_problems: P.Int(ge=1)
     probe_questions: P.Int(ge=1)
+    warmup_probe_questions: P.Int(ge=1)
     smooth_window: P.Int(ge=1)
     early_fraction: P.Number(gt=0, le=1)
     sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
@@ -231,10 +233,12 @@ print("reward of the target:", gm.reward(gm.target_words(_example), _example.ans
 # %%
 BASE_POLICY, WARMUP_LOG, _loaded = load_or_warmup(repo_root() / warmup_checkpoint, WARMUP_CONFIG)
 BASE_STATE = {k: v.detach().clone() for k, v in BASE_POLICY.state_dict().items()}
+MISREAD_TEXT = "; ".join(f"{qtype}: templates {', '.join(str(t) for t in templates)}"
+                         for qtype, templates in WARMUP_CONFIG.misread.items())
 print(f"warm-up {'loaded from ' + warmup_checkpoint if _loaded else 'trained in this notebook'}: "
       f"{count_parameters(BASE_POLICY)} parameters ({lm_backend} LM), {WARMUP_CONFIG.steps} SFT steps, misread "
-      f"wordings {WARMUP_CONFIG.misread} with probability {WARMUP_CONFIG.misread_prob:g} (its accuracy on the "
-      "held-out problems is in the facts table)")
+      f"wordings ({MISREAD_TEXT}) with probability {WARMUP_CONFIG.misread_prob:g} (its accuracy on the held-out "
+      "problems is in the facts table)")
 
 
 # %%
@@ -390,36 +394,45 @@ def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
 # %% [markdown]
 # **A training-free test of sharing.** Does sampling from $m$ variants (Share-GRPO's pool) leave fewer questions with
 # no correct response than $m \cdot n$ samples of the original wording (GRPO's group), at the same number of samples?
-# `probe_questions` fixed original ID questions, each with $m$ fixed variants, are answered by a fixed checkpoint:
+# Fixed original ID questions, each with $m$ fixed variants, are answered by a fixed checkpoint
+# (`warmup_probe_questions` at the warm-up, the first `probe_questions` of them at mid-run):
 # the warm-up, and GRPO and Share-GRPO half-way through their runs (with a sampling stream of its own, so training is
 # untouched). No gradient step is involved, so the answer is free of optimisation noise.
 
 # %%
-def probe_set() -> tuple[list, list]:
-    """The probe's original questions and their m variants (fixed, the same for every checkpoint)."""
+def probe_set(count: int) -> tuple[list, list]:
+    """The probe's original questions and their m variants (fixed: the first k are the same for any count)."""
     rng = np.random.default_rng(derive_seed("share_grpo-probe"))
-    originals = [gm.sample_problem(rng, split="train") for _ in range(probe_questions)]
-    return originals, [expand_question(q, rng, variants_m) for q in originals]
+    originals, variants = [], []
+    for _ in range(count):
+        originals.append(gm.sample_problem(rng, split="train"))
+        variants.append(expand_question(originals[-1], rng, variants_m))
+    return originals, variants
 
 
-PROBE_ORIGINALS, PROBE_VARIANTS = probe_set()
+PROBE_CHUNK = 64    # questions generated together (memory)
 
 
 @torch.no_grad()
-def probe_sharing(policy, generator: torch.Generator) -> dict:
+def probe_sharing(policy, generator: torch.Generator, count: int) -> dict:
     """Per probe question: does no response succeed among m·n samples of the original, and among n samples of
-    each of its m variants; and is some variant rescued (its n fail, another's succeed)."""
+    each of its m variants; is some variant rescued (its n fail, another's succeed); is the original misread."""
     m, n = variants_m, samples_n
-    prompts = [q for q in PROBE_ORIGINALS for _ in range(m * n)] + [v for vs in PROBE_VARIANTS for v in vs
-                                                                    for _ in range(n)]
-    out = policy.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p, generator=generator)
-    correct = score_responses(out, [p.answer for p in prompts]).accuracy.reshape(2, probe_questions, m, n) > 0
-    original, shared = correct
+    originals, variants = probe_set(count)
+    correct = []
+    for start in range(0, count, PROBE_CHUNK):
+        chunk, chunk_variants = originals[start:start + PROBE_CHUNK], variants[start:start + PROBE_CHUNK]
+        prompts = [q for q in chunk for _ in range(m * n)] + [v for vs in chunk_variants for v in vs
+                                                            for _ in range(n)]
+        out = policy.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p, generator=generator)
+        correct.append(score_responses(out, [p.answer for p in prompts]).accuracy.reshape(2, len(chunk), m, n) > 0)
+    original, shared = np.concatenate(correct, axis=1)
     return {"all_fail_original": (~original.any(axis=(1, 2))).tolist(),
             "all_fail_shared": (~shared.any(axis=(1, 2))).tolist(),
             "all_success_original": original.all(axis=(1, 2)).tolist(),
             "all_success_shared": shared.all(axis=(1, 2)).tolist(),
-            "rescued": ((~shared.any(axis=2)) & shared.any(axis=2).any(axis=1, keepdims=True)).any(axis=1).tolist()}
+            "rescued": ((~shared.any(axis=2)) & shared.any(axis=2).any(axis=1, keepdims=True)).any(axis=1).tolist(),
+            "misread_original": [WARMUP_CONFIG.is_misread(q) for q in originals]}
 
 
 def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
@@ -480,7 +493,8 @@ def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, s
         if step % eval_every == 0 or step == rl_steps:
             evaluate(step)
         if step == probe_at:
-            probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")))
+            probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")),
+                                  probe_questions)
     final = final_evaluation(policy) if split == "test" else {}
     return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final, probe=probe)
 
@@ -498,10 +512,11 @@ def relative_cost(task: dict) -> int:
 # the full run (`rl_steps`, m = `variants_m`, n = `samples_n`) on each tuning seed (disjoint from the reported
 # seeds), and is selected by the highest **mean greedy accuracy on the validation problems over the run's
 # evaluations after step 0** (the area under its accuracy curve; the validation problems are not the test
-# problems). The grid is centred on 1e-4: pilots of GRPO and Share-GRPO at 3e-4 collapsed to one repeated answer.
+# problems). Pilots of GRPO and Share-GRPO at 3e-4 collapsed to one repeated answer; on a first grid {5e-5, 1e-4,
+# 2e-4} every method selected 5e-5, its lower edge, so the grid was moved down by a factor of 2.
 
 # %%
-SPACES = {meth: tune.Space(learning_rate=tune.Grid(5e-5, 1e-4, 2e-4)) for meth in ALL_METHODS}
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(2.5e-5, 5e-5, 1e-4)) for meth in ALL_METHODS}
 SETUP = tune.Setup(metric="validation_accuracy_auc", direction="maximize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
 
@@ -541,7 +556,8 @@ RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL run
 
 def base_evaluation() -> dict:
     """The base model (no RL) on the same held-out sets, and the probe at the warm-up."""
-    probe = probe_sharing(BASE_POLICY, torch.Generator(device=DEVICE).manual_seed(derive_seed("probe", "warm-up")))
+    probe = probe_sharing(BASE_POLICY, torch.Generator(device=DEVICE).manual_seed(derive_seed("probe", "warm-up")),
+                          warmup_probe_questions)
     return {**final_evaluation(BASE_POLICY), "probe": probe}
 
 
@@ -557,8 +573,7 @@ from hrlkit.display import prose, table
 
 
 # the per-step statistics runs.csv keeps (the stored raw results keep every one, e.g. the PPO clip fraction and KL)
-CURVE_METRICS = ("train_reward", "vanished_groups", "all_fail", "solved_questions", "rescued_variants",
-                 "mean_abs_advantage")
+CURVE_METRICS = ("train_reward", "vanished_groups", "all_fail", "solved_questions", "rescued_variants")
 
 
 def runs_rows():
@@ -575,12 +590,20 @@ def runs_rows():
         for metric, value in r["final"].items():
             if not metric.startswith("final_accuracy_hard_"):   # the hard split is not split by wording
                 yield dict(key, metric=metric, value=value, step=rl_steps)
-        for metric, values in (r["probe"] or {}).items():   # the training-free probe at mid-run
-            yield dict(key, metric=f"probe_{metric}", value=float(np.mean(values)), step=rl_steps // 2)
+        probe = dict(r["probe"] or {})                      # the training-free probe at mid-run
+        misread = np.array(probe.pop("misread_original", []), dtype=bool)
+        for metric, values in probe.items():
+            values = np.asarray(values, dtype=float)
+            yield dict(key, metric=f"probe_{metric}", value=float(values.mean()), step=rl_steps // 2)
+            if misread.any():   # the same, on the questions whose original wording is misread
+                yield dict(key, metric=f"probe_{metric}_misread", value=float(values[misread].mean()),
+                           step=rl_steps // 2)
     warm_up = dict(method="warm-up (no RL)", seed=WARMUP_CONFIG.seed)   # one model, no RL, no m or n
     for metric, value in BASE_FINAL.items():
         yield dict(warm_up, metric=metric, value=value, step=0)
-    for metric, values in BASE_PROBE.items():   # per probe question
+    for metric, values in BASE_PROBE.items():   # per probe question (the outcomes the report reads)
+        if metric.startswith("all_success"):
+            continue
         for question, value in enumerate(values):
             yield dict(warm_up, metric=f"probe_{metric}", value=float(value), step=0, question=question)
 
@@ -603,9 +626,10 @@ TUNING_TABLE = TUNED.trials.groupby(["method", "config.learning_rate"], sort=Fal
     validation=(SETUP.metric, "mean"), all_fail=("all_fail", "mean")).reset_index()
 TUNING_TABLE["selected"] = ["yes" if TUNED.selected[m_]["learning_rate"] == lr else ""
                             for m_, lr in zip(TUNING_TABLE["method"], TUNING_TABLE["config.learning_rate"])]
-display(table(TUNING_TABLE.rename(columns={"config.learning_rate": "step size",
-                                           "validation": "validation accuracy over the run",
-                                           "all_fail": "questions with no correct response"}).round(4),
+display(table(TUNING_TABLE.round({"validation": 4, "all_fail": 4}).assign(
+                  **{"config.learning_rate": TUNING_TABLE["config.learning_rate"].map("{:g}".format)}).rename(
+                  columns={"config.learning_rate": "step size", "validation": "validation accuracy over the run",
+                           "all_fail": "questions with no correct response"}),
               f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
 PILOTS = {b: tune.pilot(TUNED, first=OURS, second=b) for b in methods if b != OURS and OURS in TUNED.selected}
 display(prose([f"- {OURS} − {b}: {p_.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p_ in PILOTS.items()]))
@@ -752,10 +776,14 @@ figures.save_figure(fig, "regime", "Greedy test accuracy on the misread and on t
 plt.show()
 
 # %% [markdown]
-# ### The training-free test of sharing
+# ### The training-free test of question-space expansion
 #
 # The same probe questions, answered by fixed checkpoints with the same number of samples per question: $m \cdot n$
-# of the original wording (GRPO's group) against $n$ of each of $m$ variants (Share-GRPO's pool).
+# of the original wording (GRPO's group) against $n$ of each of $m$ variants (Share-GRPO's pool). It tests the
+# expansion that sharing relies on (does the pool of variants contain a correct response more often?), not the
+# re-pairing itself, which needs a gradient step. The variants carry the image transforms of the method (p = 0.3),
+# the original never does. At the warm-up the outcomes are also split by whether the original wording is misread
+# (the questions sharing can help), with an exact McNemar test on the discordant questions.
 
 # %%
 def probe_rate(metric: str, method: str) -> np.ndarray:
@@ -771,10 +799,25 @@ def share_of(outcomes: np.ndarray) -> str:
 warm = RUNS[(RUNS["method"] == "warm-up (no RL)") & RUNS["metric"].str.startswith("probe_")]
 WARM_PROBE = {m_.removeprefix("probe_"): g.sort_values("question")["value"].to_numpy()
               for m_, g in warm.groupby("metric")}
-probe_rows = [{"checkpoint": "warm-up", "questions with no correct response, original × m·n":
-               share_of(WARM_PROBE["all_fail_original"]),
-               "… m variants × n": share_of(WARM_PROBE["all_fail_shared"]),
-               "questions with a rescued variant": share_of(WARM_PROBE["rescued"])}]
+WARM_MISREAD = WARM_PROBE["misread_original"].astype(bool)
+
+
+def mcnemar_p(first: np.ndarray, second: np.ndarray) -> float:
+    """Exact McNemar p-value of paired 0/1 outcomes (two-sided)."""
+    from statsmodels.stats.contingency_tables import mcnemar
+    first, second = first.astype(bool), second.astype(bool)
+    table_ = [[int((first & second).sum()), int((first & ~second).sum())],
+              [int((~first & second).sum()), int((~first & ~second).sum())]]
+    return float(mcnemar(table_, exact=True).pvalue)
+
+
+probe_rows = [{"checkpoint": f"warm-up, {label} ({int(where.sum())} questions)",
+               "questions with no correct response, original × m·n": share_of(WARM_PROBE["all_fail_original"][where]),
+               "… m variants × n": share_of(WARM_PROBE["all_fail_shared"][where]),
+               "questions with a rescued variant": share_of(WARM_PROBE["rescued"][where]),
+               "McNemar p": f"{mcnemar_p(WARM_PROBE['all_fail_original'][where], WARM_PROBE['all_fail_shared'][where]):.2g}"}
+              for label, where in [("all", np.ones_like(WARM_MISREAD)), ("misread originals", WARM_MISREAD),
+                                   ("clear originals", ~WARM_MISREAD)] if where.any()]
 probe_rows += [{"checkpoint": f"{meth} at step {rl_steps // 2}",
                 "questions with no correct response, original × m·n": fmt(probe_rate("all_fail_original", meth)),
                 "… m variants × n": fmt(probe_rate("all_fail_shared", meth)),
@@ -791,15 +834,18 @@ display(table(pd.DataFrame(probe_rows), f"{probe_questions} probe questions, m =
 sens = RUNS[(RUNS["method"] == OURS) & (RUNS["metric"] == "final_accuracy_id")
             & RUNS["seed"].isin(sensitivity_seeds)]
 if SENSITIVITY_TASKS:
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, (var, fixed, fixed_value) in zip(axes, [("m", "n", samples_n), ("n", "m", variants_m)]):
+    varied = [(var, fixed, value) for var, fixed, value, extra in [("m", "n", samples_n, sensitivity_m),
+                                                                    ("n", "m", variants_m, sensitivity_n)] if extra]
+    fig, axes = plt.subplots(1, len(varied), figsize=(4.5 * len(varied), 3.4), sharey=True, squeeze=False)
+    for ax, (var, fixed, fixed_value) in zip(axes[0], varied):
         at_fixed = sens[sens[fixed] == fixed_value]
         sns.pointplot(data=at_fixed.assign(**{var: at_fixed[var].astype(int)}), x=var, y="value", ax=ax, capsize=0.15,
                       **figures.SEEDS_BAND)
         ax.set(xlabel=f"{var} ({fixed} = {fixed_value})", ylabel="final ID accuracy (greedy)")
     fig.tight_layout()
-    figures.save_figure(fig, "sensitivity", f"Share-GRPO final ID accuracy vs the number of question variants m and "
-                        f"of responses per variant n (seeds {sensitivity_seeds}; {figures.band_caption()}).", **SAVE)
+    figures.save_figure(fig, "sensitivity", "Share-GRPO final ID accuracy vs " + " and ".join(
+        {"m": "the number of question variants m", "n": "the number of responses per variant n"}[v[0]]
+        for v in varied) + f" (seeds {sensitivity_seeds}; {figures.band_caption()}).", **SAVE)
     plt.show()
 
 # %% [markdown]
@@ -815,11 +861,10 @@ if SENSITIVITY_TASKS:
 # version's reported runs: statistics over the **whole run** (the fraction of questions with no correct response;
 # the mean test accuracy over the evaluations after step 0), the training-free probe, and the misread wordings. They
 # are marked post hoc and never replace a declared verdict. The mechanism rows (C1a-run, C1b-probe) need the
-# regime they act on: GRPO must still meet questions with no correct response in the second half of its run
-# (`REGIME_FLOOR`); otherwise they are untestable.
+# regime they act on: in the second half of GRPO's runs, its accuracy on the clear wordings must still exceed that on
+# the misread ones (a 95 % CI above 0); otherwise they are untestable.
 
 # %%
-REGIME_FLOOR = 0.10      # GRPO's fraction of questions with no correct response over the second half, at least
 HARD_FLOOR = 0.05        # the hard split is informative only if some method solves at least this share of it
 AUC = f"mean greedy ID test accuracy over the evaluations after step 0 (whole run, {eval_problems} problems)"
 CLAIMS = ClaimsTable([
@@ -829,8 +874,8 @@ CLAIMS = ClaimsTable([
     Claim("C1a-run", "Share-GRPO mitigates sparse reward and advantage vanishing over the whole run",
           "fraction of training questions none of whose m·n responses is correct, mean over all RL steps",
           "IQM over seeds of all-fail(GRPO) − all-fail(Share-GRPO)", threshold=0.0, direction=">",
-          precondition=f"GRPO's all-fail fraction over the second half ≥ REGIME_FLOOR = {REGIME_FLOOR}",
-          post_hoc=True),
+          precondition="the regime persists: GRPO's accuracy on clear wordings exceeds that on misread ones over "
+          "the second half (CI above 0)", post_hoc=True),
     Claim("C1b", "Share-GRPO mitigates sparse reward by exploring the expanded question space",
           "fraction of training questions with at least one correct response among their m·n, early training",
           "IQM solved(Share-GRPO) − IQM solved(GRPO)", threshold=0.0, direction=">"),
@@ -838,8 +883,7 @@ CLAIMS = ClaimsTable([
           "than m·n samples of the original, at GRPO's mid-run checkpoint",
           f"{probe_questions} probe questions, m·n samples each way, GRPO after {rl_steps // 2} steps",
           "IQM over seeds of all-fail(original × m·n) − all-fail(m variants × n)", threshold=0.0, direction=">",
-          precondition=f"GRPO's all-fail fraction over the second half ≥ REGIME_FLOOR = {REGIME_FLOOR}",
-          post_hoc=True),
+          precondition="the regime persists (as C1a-run)", post_hoc=True),
     Claim("C2a", "Sharing discovered trajectories across variants is more than data augmentation",
           "final greedy ID test accuracy", "IQM acc(Share-GRPO) − IQM acc(GRPO + augmentation)",
           threshold=0.0, direction=">"),
@@ -880,11 +924,18 @@ def compare(claim_id: str, ours: str, other: str, values) -> None:
     CLAIMS[claim_id].compare(values(ours), values(other), (ours, other))
 
 
+def wording_gap(method: str, after: int) -> np.ndarray:
+    """Per seed: mean over the evaluations after step ``after`` of test accuracy on clear minus misread wordings."""
+    return run_per_seed("test_accuracy_id_clear", method, after) - run_per_seed("test_accuracy_id_misread", method,
+                                                                                 after)
+
+
 def regime_persists() -> tuple[bool, str]:
-    """GRPO still meets questions with no correct response in the second half of its runs."""
-    late = float(stats.iqm(run_per_seed("all_fail", "grpo", after=rl_steps // 2)))
-    return late >= REGIME_FLOOR, (f"GRPO's fraction of questions with no correct response over steps > "
-                                  f"{rl_steps // 2}: {late:.3g} (IQM over seeds; floor {REGIME_FLOOR})")
+    """The regime sharing acts on persists: in the second half of GRPO's runs its accuracy on the clear wordings
+    still exceeds that on the misread ones (95 % CI over seeds above 0)."""
+    gap, (lo, hi) = stats.bootstrap_ci(wording_gap("grpo", rl_steps // 2))
+    return lo > 0, (f"GRPO's accuracy gap clear − misread wordings over steps > {rl_steps // 2}: {gap:.3g} "
+                    f"[{lo:.3g}, {hi:.3g}] (IQM over seeds, 95 % CI)")
 
 
 compare("C1a", "grpo", OURS, lambda meth: early_per_seed("vanished_groups", meth))
@@ -901,6 +952,13 @@ compare("C2b-auc", OURS, "share-grpo-no-cross", accuracy_auc)
 compare("C3a", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_id", meth))
 compare("C3a-auc", OURS, "grpo", accuracy_auc)
 compare("C3a-misread", OURS, "grpo", lambda meth: accuracy_auc(meth, "test_accuracy_id_misread"))
+if CLAIMS["C3a-misread"].value is not None:
+    _final_misread = (final_per_seed("final_accuracy_id_misread", OURS)
+                      - final_per_seed("final_accuracy_id_misread", "grpo"))
+    CLAIMS["C3a-misread"].note += (f"; measured on the {int(sum(WARMUP_CONFIG.is_misread(p_) for p_ in EVAL_SETS['train'][:eval_problems]))} "
+                                   "misread problems of the evaluation set, with a CI over seeds only; at the end of "
+                                   f"training, on the {int(sum(WARMUP_CONFIG.is_misread(p_) for p_ in EVAL_SETS['train']))} "
+                                   f"misread problems of the final set: {fmt(_final_misread)}")
 HARD_BEST = max(float(stats.iqm(final_per_seed("final_accuracy_hard", meth))) for meth in methods)
 if CLAIMS["C3b"].require(HARD_BEST >= HARD_FLOOR, f"the best method solves {HARD_BEST:.3g} of the hard split (IQM), "
                          f"below HARD_FLOOR = {HARD_FLOOR}: every method is at the floor of a split whose 5–8-term "
@@ -933,14 +991,24 @@ FACTS = FactsTable([f for f in [
     Fact("F5", "greedy pass@1 of the warm-up model on the misread wordings of the ID test problems",
          BASE_FINAL["final_accuracy_id_misread"], "descriptive",
          note=f"on the clear wordings: {BASE_FINAL['final_accuracy_id_clear']:.3g}"),
-    Fact("F6", "warm-up probe: share of questions with no correct response, original × m·n minus m variants × n",
-         *stats.bootstrap_ci(WARM_PROBE["all_fail_original"] - WARM_PROBE["all_fail_shared"], "mean")[:1],
-         "descriptive",
-         ci95=stats.bootstrap_ci(WARM_PROBE["all_fail_original"] - WARM_PROBE["all_fail_shared"], "mean")[1],
-         note=f"one checkpoint, {probe_questions} questions; 95 % bootstrap CI over questions"),
+    Fact("F6", "warm-up probe, misread originals: share of questions with no correct response, original × m·n minus "
+         "m variants × n", *stats.bootstrap_ci(WARM_PROBE["all_fail_original"][WARM_MISREAD]
+                                              - WARM_PROBE["all_fail_shared"][WARM_MISREAD], "mean")[:1],
+         "descriptive", ci95=stats.bootstrap_ci(WARM_PROBE["all_fail_original"][WARM_MISREAD]
+                                                - WARM_PROBE["all_fail_shared"][WARM_MISREAD], "mean")[1],
+         note=f"one checkpoint, {int(WARM_MISREAD.sum())} of {warmup_probe_questions} questions; 95 % bootstrap CI "
+              "over questions; all questions: " + stats.format_ci(
+                  WARM_PROBE["all_fail_original"] - WARM_PROBE["all_fail_shared"], aggregate="mean", spec=".3f"))
+    if WARM_MISREAD.any() else None,
     Fact("F7", f"GRPO's fraction of training questions with no correct response over steps > {rl_steps // 2}",
          float(stats.iqm(run_per_seed("all_fail", "grpo", after=rl_steps // 2))), "descriptive",
-         note="the sparse-reward regime in the second half of the run (IQM over seeds)") if "grpo" in methods else None,
+         note="mostly arithmetic failure, present whatever the wording (IQM over seeds)") if "grpo" in methods else None,
+    Fact("F8", f"GRPO's accuracy gap clear − misread wordings over steps > {rl_steps // 2} (the regime sharing acts "
+         "on)", *stats.bootstrap_ci(wording_gap("grpo", rl_steps // 2))[:1], "descriptive",
+         ci95=stats.bootstrap_ci(wording_gap("grpo", rl_steps // 2))[1],
+         note=f"Share-GRPO: {fmt(wording_gap(OURS, rl_steps // 2))}; at the warm-up "
+              f"{BASE_FINAL['final_accuracy_id_clear'] - BASE_FINAL['final_accuracy_id_misread']:.3g}")
+    if "grpo" in methods else None,
 ] if f is not None])
 display(FACTS)
 
@@ -962,7 +1030,7 @@ DEVIATIONS = pd.DataFrame([
      "rotations, flips, and re-colouring of answer-irrelevant cells", "pixel noise has no analogue on a symbolic "
      "grid; prefix sentences kept"),
     ("Base model", "pretrained MLLM", f"SFT warm-up of {WARMUP_CONFIG.steps} steps on the reasoning chains, "
-     f"misreading the wordings {WARMUP_CONFIG.misread} with probability {WARMUP_CONFIG.misread_prob:g} (answering "
+     f"misreading the wordings ({MISREAD_TEXT}) with probability {WARMUP_CONFIG.misread_prob:g} (answering "
      "the sum as a count, the count as a sum, the largest digit of row r as the count of digits above r)",
      "constructed so that the regime the paper targets exists: success that depends on the wording, where a "
      "variant can succeed while the original fails. A homogeneous warm-up (the first version of this notebook) "
@@ -1014,8 +1082,22 @@ metrics_doc = build_metrics(
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing())
 
-lines = CLAIMS.summary_lines()
 h = metrics_doc["headline"]
+
+
+def verdict_of(cid: str) -> str:
+    c = CLAIMS[cid]
+    return c.verdict + (f" ({c.value:+.3f})" if c.value is not None else "")
+
+
+# the outcome in words, from the verdicts: the regime (misread wordings), the mechanism, the overall comparison
+lines = [f"**In short.** On a task built so that sharing can matter (the base model misreads some wordings), "
+         f"Share-GRPO against GRPO: accuracy on the misread wordings over the run {verdict_of('C3a-misread')}; "
+         f"questions with no correct response over the run {verdict_of('C1a-run')}; accuracy on all ID problems "
+         f"over the run {verdict_of('C3a-auc')}, at the end {verdict_of('C3a')}. Sharing against augmentation "
+         f"over the run: {verdict_of('C2a-auc')}; against no re-pairing: {verdict_of('C2b-auc')}. The declared rows "
+         f"of the first version: " + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if not c.post_hoc) + ".", ""]
+lines += CLAIMS.summary_lines()
 lines.append(f"- Warm-up model (no RL): greedy pass@1 ID {BASE_FINAL['final_accuracy_id']:.3f} (misread wordings "
              f"{BASE_FINAL['final_accuracy_id_misread']:.3f}, clear {BASE_FINAL['final_accuracy_id_clear']:.3f}), "
              f"hard {BASE_FINAL['final_accuracy_hard']:.3f} on the same held-out problems")

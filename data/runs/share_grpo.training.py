@@ -30,6 +30,7 @@
 #   tuning_seeds = [100, 101]
 #   variants_m = 2
 #   warmup_checkpoint = 'data/share_grpo/warmup.pt'
+#   warmup_probe_questions = 2048
 #   warmup_section = 'share_grpo_warmup'
 #
 # task enumerators (adding a value runs only the new tasks): methods, seeds, sensitivity_m, sensitivity_n, sensitivity_seeds
@@ -72,6 +73,7 @@ class ShareGRPOParameters(P.Parameters):
     eval_problems: P.Int(ge=1)
     final_eval_problems: P.Int(ge=1)
     probe_questions: P.Int(ge=1)
+    warmup_probe_questions: P.Int(ge=1)
     smooth_window: P.Int(ge=1)
     early_fraction: P.Number(gt=0, le=1)
     sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
@@ -129,10 +131,12 @@ print("reward of the target:", gm.reward(gm.target_words(_example), _example.ans
 # %% training cell 4
 BASE_POLICY, WARMUP_LOG, _loaded = load_or_warmup(repo_root() / warmup_checkpoint, WARMUP_CONFIG)
 BASE_STATE = {k: v.detach().clone() for k, v in BASE_POLICY.state_dict().items()}
+MISREAD_TEXT = "; ".join(f"{qtype}: templates {', '.join(str(t) for t in templates)}"
+                         for qtype, templates in WARMUP_CONFIG.misread.items())
 print(f"warm-up {'loaded from ' + warmup_checkpoint if _loaded else 'trained in this notebook'}: "
       f"{count_parameters(BASE_POLICY)} parameters ({lm_backend} LM), {WARMUP_CONFIG.steps} SFT steps, misread "
-      f"wordings {WARMUP_CONFIG.misread} with probability {WARMUP_CONFIG.misread_prob:g} (its accuracy on the "
-      "held-out problems is in the facts table)")
+      f"wordings ({MISREAD_TEXT}) with probability {WARMUP_CONFIG.misread_prob:g} (its accuracy on the held-out "
+      "problems is in the facts table)")
 
 # %% training cell 5
 def fixed_eval_set(split: str, count: int, purpose: str = "share_grpo-eval") -> list:
@@ -224,26 +228,34 @@ def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
                 advantages=advantages.float().to(tokens.device), old_logprobs=old_logprobs, stats=stats_row)
 
 # %% training cell 9
-def probe_set() -> tuple[list, list]:
+def probe_set(count: int) -> tuple[list, list]:
     ...
     rng = np.random.default_rng(derive_seed("share_grpo-probe"))
-    originals = [gm.sample_problem(rng, split="train") for _ in range(probe_questions)]
-    return originals, [expand_question(q, rng, variants_m) for q in originals]
-PROBE_ORIGINALS, PROBE_VARIANTS = probe_set()
+    originals, variants = [], []
+    for _ in range(count):
+        originals.append(gm.sample_problem(rng, split="train"))
+        variants.append(expand_question(originals[-1], rng, variants_m))
+    return originals, variants
+PROBE_CHUNK = 64
 @torch.no_grad()
-def probe_sharing(policy, generator: torch.Generator) -> dict:
+def probe_sharing(policy, generator: torch.Generator, count: int) -> dict:
     ...
     m, n = variants_m, samples_n
-    prompts = [q for q in PROBE_ORIGINALS for _ in range(m * n)] + [v for vs in PROBE_VARIANTS for v in vs
-                                                                    for _ in range(n)]
-    out = policy.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p, generator=generator)
-    correct = score_responses(out, [p.answer for p in prompts]).accuracy.reshape(2, probe_questions, m, n) > 0
-    original, shared = correct
+    originals, variants = probe_set(count)
+    correct = []
+    for start in range(0, count, PROBE_CHUNK):
+        chunk, chunk_variants = originals[start:start + PROBE_CHUNK], variants[start:start + PROBE_CHUNK]
+        prompts = [q for q in chunk for _ in range(m * n)] + [v for vs in chunk_variants for v in vs
+                                                            for _ in range(n)]
+        out = policy.generate(prompts, max_new_tokens, temperature=temperature, top_p=top_p, generator=generator)
+        correct.append(score_responses(out, [p.answer for p in prompts]).accuracy.reshape(2, len(chunk), m, n) > 0)
+    original, shared = np.concatenate(correct, axis=1)
     return {"all_fail_original": (~original.any(axis=(1, 2))).tolist(),
             "all_fail_shared": (~shared.any(axis=(1, 2))).tolist(),
             "all_success_original": original.all(axis=(1, 2)).tolist(),
             "all_success_shared": shared.all(axis=(1, 2)).tolist(),
-            "rescued": ((~shared.any(axis=2)) & shared.any(axis=2).any(axis=1, keepdims=True)).any(axis=1).tolist()}
+            "rescued": ((~shared.any(axis=2)) & shared.any(axis=2).any(axis=1, keepdims=True)).any(axis=1).tolist(),
+            "misread_original": [WARMUP_CONFIG.is_misread(q) for q in originals]}
 def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
     ...
     order = torch.randperm(questions_per_step, generator=shuffle)
@@ -290,7 +302,8 @@ def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, s
         if step % eval_every == 0 or step == rl_steps:
             evaluate(step)
         if step == probe_at:
-            probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")))
+            probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")),
+                                  probe_questions)
     final = final_evaluation(policy) if split == "test" else {}
     return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final, probe=probe)
 def relative_cost(task: dict) -> int:
@@ -299,7 +312,7 @@ def relative_cost(task: dict) -> int:
     return m * n + (m * m * n if spec["cross"] else m * n)
 
 # %% training cell 11
-SPACES = {meth: tune.Space(learning_rate=tune.Grid(5e-5, 1e-4, 2e-4)) for meth in ALL_METHODS}
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(2.5e-5, 5e-5, 1e-4)) for meth in ALL_METHODS}
 SETUP = tune.Setup(metric="validation_accuracy_auc", direction="maximize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
 def trial(method: str, config: dict, seed: int) -> dict:
@@ -330,7 +343,8 @@ RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL runs")
 def base_evaluation() -> dict:
     ...
-    probe = probe_sharing(BASE_POLICY, torch.Generator(device=DEVICE).manual_seed(derive_seed("probe", "warm-up")))
+    probe = probe_sharing(BASE_POLICY, torch.Generator(device=DEVICE).manual_seed(derive_seed("probe", "warm-up")),
+                          warmup_probe_questions)
     return {**final_evaluation(BASE_POLICY), "probe": probe}
 BASE = RUNNER.run("base", base_evaluation, [{}])[0]
 BASE_PROBE = BASE.pop("probe")
