@@ -675,18 +675,19 @@ def final_per_seed(metric: str, method: str, frame: pd.DataFrame = MAIN) -> np.n
     return runs.per_seed(frame, metric, method)
 
 
+def run_per_seed(metric: str, method: str, after: int = 0, until: int | None = None) -> np.ndarray:
+    """Per seed, the mean of a per-step metric over the steps after ``after`` and up to ``until`` (the whole run by
+    default)."""
+    sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == metric) & (MAIN["step"] > after)]
+    if until is not None:
+        sel = sel[sel["step"] <= until]
+    return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"{metric} of {method}, "
+                        f"steps {after + 1}..{until if until is not None else rl_steps}")
+
+
 def early_per_seed(metric: str, method: str) -> np.ndarray:
     """Per seed, the mean of a per-step training metric over the first early_fraction of the steps."""
-    last = max(1, int(round(early_fraction * rl_steps)))
-    sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == metric) & (MAIN["step"] <= last)]
-    return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"early {metric} of {method}")
-
-
-def run_per_seed(metric: str, method: str, after: int = 0) -> np.ndarray:
-    """Per seed, the mean of a per-step metric over the steps after ``after`` (the whole run by default)."""
-    sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == metric) & (MAIN["step"] > after)]
-    return stats.Sample(sel.groupby("seed")["value"].mean().sort_index().to_numpy(), f"{metric} of {method}, "
-                        f"steps > {after}")
+    return run_per_seed(metric, method, until=max(1, int(round(early_fraction * rl_steps))))
 
 
 def accuracy_auc(method: str, metric: str = "test_accuracy_id") -> np.ndarray:
