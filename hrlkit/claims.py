@@ -206,6 +206,21 @@ class Claim:
                             p=stats.t_test_p(x, y, threshold=self.threshold, paired=False),
                             note=note + "; unpaired")
 
+    def compare_items(self, first: np.ndarray, second: np.ndarray, names: tuple[str, str], *,
+                      aggregate: str = "iqm") -> "Claim":
+        """As the paired ``compare``, for (seeds × items) scores of both methods on the same test items (e.g. 0/1
+        correctness per problem): the statistic is ``aggregate`` over seeds of the per-seed mean over items of
+        first − second, and its CI resamples seeds and items (:func:`stats.paired_two_way_bootstrap_ci`), so it
+        also covers which items the test set happens to hold. Power figures come from the per-seed means."""
+        a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+        value, ci = stats.paired_two_way_bootstrap_ci(a, b, aggregate)
+        d = a.mean(axis=1) - b.mean(axis=1)
+        agg, label = stats.AGGREGATES[aggregate], AGGREGATE_NAMES[aggregate]
+        note = (f"{label} {names[0]} {float(agg(a.mean(axis=1))):.3g}, {names[1]} {float(agg(b.mean(axis=1))):.3g}; "
+                f"paired over {len(d)} seeds and {a.shape[1]} items, CI resampling both")
+        return self._finish(value, ci, paired=True, poi=stats.probability_of_improvement_paired(self._oriented(d)),
+                            sd=stats.spread(d), n=len(d), p=stats.t_test_p(d, threshold=self.threshold), note=note)
+
     def measure_units(self, units: Sequence[float], *, note: str = "", aggregate: str = "iqm") -> "Claim":
         """Measure the aggregate of per-seed values of the statistic itself (a per-seed slope difference, a
         per-seed count …), seeds resampled: a paired design by construction."""
@@ -465,11 +480,16 @@ def validate_metrics(doc: Mapping[str, Any]) -> None:
 
 def flat_metrics(doc: Mapping[str, Any]) -> dict[str, int]:
     """The few numbers `dvc metrics show` lists per paper (the same keys for every paper, so the table stays
-    narrow): how many claims got each verdict, and the seeds behind them. Everything else is in metrics.json."""
+    narrow): how many declared claims got each verdict, how many post hoc rows there are and how many of them
+    reproduced (counted apart: a post hoc row never replaces a declared verdict), and the seeds behind them.
+    Everything else is in metrics.json."""
+    declared = [c for c in doc["claims"] if not c.get("post_hoc")]
+    post_hoc = [c for c in doc["claims"] if c.get("post_hoc")]
     counts = {v: 0 for v in VERDICTS}
-    for c in doc["claims"]:
+    for c in declared:
         counts[c["verdict"]] += 1
-    return {**{v.replace(" ", "_"): n for v, n in counts.items()}, "claims": len(doc["claims"]),
+    return {**{v.replace(" ", "_"): n for v, n in counts.items()}, "claims": len(declared),
+            "post_hoc": len(post_hoc), "post_hoc_reproduced": sum(c["verdict"] == "reproduced" for c in post_hoc),
             "seeds": len(doc["seeds"])}
 
 

@@ -499,8 +499,26 @@ class PaperResult:
         return str(((self.metrics or {}).get("tuning") or {}).get("summary") or "not stated")
 
     @property
+    def declared(self) -> list[dict[str, Any]]:
+        """The rows declared before the reported runs (post hoc rows are shown beside them, never counted)."""
+        return [c for c in self.claims if not c.get("post_hoc")]
+
+    @property
+    def post_hoc(self) -> list[dict[str, Any]]:
+        return [c for c in self.claims if c.get("post_hoc")]
+
+    @property
     def counts(self) -> Counter:
-        return Counter(str(c.get("verdict", "inconclusive")) for c in self.claims)
+        """Verdicts of the declared rows only."""
+        return Counter(str(c.get("verdict", "inconclusive")) for c in self.declared)
+
+    @property
+    def post_hoc_text(self) -> str:
+        """E.g. "6 (2 reproduced)": the post hoc rows and how many of them reproduced."""
+        rows = self.post_hoc
+        if not rows:
+            return "0"
+        return f"{len(rows)} ({sum(c.get('verdict') == 'reproduced' for c in rows)} reproduced)"
 
     @property
     def profile(self) -> str:
@@ -625,11 +643,18 @@ def _md_row(cells: Iterable[str]) -> str:
 
 
 def _totals(rows: Sequence[PaperResult]) -> tuple[int, Counter]:
+    """Papers run so far, and the verdicts of their declared rows."""
     done = [r for r in rows if r.metrics is not None]
     total = Counter()
     for r in done:
         total.update(r.counts)
     return len(done), total
+
+
+def _post_hoc_total(rows: Sequence[PaperResult]) -> str:
+    post = [c for r in rows if r.metrics is not None for c in r.post_hoc]
+    return (f"{len(post)} post hoc rows ({sum(c.get('verdict') == 'reproduced' for c in post)} reproduced), "
+            "shown beside the declared rows and counted apart from them")
 
 
 def _counts_text(c: Counter) -> str:
@@ -642,7 +667,9 @@ LEGEND = ("A claim is *reproduced* when the whole 95 % CI of its statistic lies 
           "*paired*: the statistic comes from per-seed differences (methods share seeds and evaluation sets). "
           "*P(impr.)*: share of seeds (or seed pairs) on the claimed side. *MDE*: the smallest true effect these "
           "seeds detect with 80 % power (t test). *Holm p*: adjusted across the paper's claims, beside the "
-          "pre-registered verdict, which it does not change.")
+          "pre-registered verdict, which it does not change; post hoc rows get none. *declared*: the rows "
+          "written before the reported runs; the verdict counts are theirs. *post hoc*: rows added after seeing "
+          "results (marked so, exploratory), counted apart and never replacing a declared verdict.")
 
 
 def scorecard_markdown(rows: Sequence[PaperResult]) -> str:
@@ -650,22 +677,23 @@ def scorecard_markdown(rows: Sequence[PaperResult]) -> str:
     out = [
         "# hrl-repro scorecard",
         "",
-        f"{n_done} of {len(rows)} papers run so far; claims: {_counts_text(total)}. "
+        f"{n_done} of {len(rows)} papers run so far; declared claims: {_counts_text(total)}; "
+        f"{_post_hoc_total(rows)}. "
         "Generated from `reports/<slug>/metrics.json` by `python -m hrlkit.report scorecard`; do not edit.",
         "",
         LEGEND,
         "",
-        _md_row(["paper", "arXiv", "seeds", "claims", *VERDICTS, "compute", "report", "notebook"]),
-        _md_row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"]),
+        _md_row(["paper", "arXiv", "seeds", "declared", *VERDICTS, "post hoc", "compute", "report", "notebook"]),
+        _md_row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---"]),
     ]
     for r in rows:
         if r.metrics is None:
-            out.append(_md_row([_md(r.title), _md(r.arxiv), NOT_YET, "", "", "", "", "", "", "", ""]))
+            out.append(_md_row([_md(r.title), _md(r.arxiv), NOT_YET, "", "", "", "", "", "", "", "", ""]))
             continue
         c = r.counts
         out.append(_md_row([
             f"[{_md(r.title)}](#{r.slug})", _md(r.arxiv), str(r.n_seeds) if r.n_seeds is not None else "",
-            str(len(r.claims)), *(str(c[v]) for v in VERDICTS), fmt_duration(r.compute_s),
+            str(len(r.declared)), *(str(c[v]) for v in VERDICTS), r.post_hoc_text, fmt_duration(r.compute_s),
             f"[{r.slug}.html]({r.html_href})", f"[{r.slug}.ipynb]({r.notebook_href})",
         ]))
     for r in rows:
@@ -759,20 +787,21 @@ def scorecard_html(rows: Sequence[PaperResult]) -> str:
         "<body>",
         "<main>",
         "<h1>hrl-repro scorecard</h1>",
-        f'<p class="lead">{n_done} of {len(rows)} papers run so far; claims: {counts}. Built from '
+        f'<p class="lead">{n_done} of {len(rows)} papers run so far; declared claims: {counts}; '
+        f"{_e(_post_hoc_total(rows))}. Built from "
         "<code>reports/&lt;slug&gt;/metrics.json</code>.</p>",
         f'<p class="note">{_e(LEGEND).replace("*", "")}</p>',
         "<table>",
-        "<thead><tr><th>paper</th><th>arXiv</th><th>seeds</th><th>claims</th>"
+        "<thead><tr><th>paper</th><th>arXiv</th><th>seeds</th><th>declared</th>"
         + "".join(f"<th>{v}</th>" for v in VERDICTS)
-        + "<th>compute</th><th>report</th></tr></thead>",
+        + "<th>post hoc</th><th>compute</th><th>report</th></tr></thead>",
         "<tbody>",
     ]
     for r in rows:
         arxiv = f'<a href="https://arxiv.org/abs/{_e(r.arxiv)}">{_e(r.arxiv)}</a>' if r.arxiv else ""
         if r.metrics is None:
             h.append(f'<tr><td><a href="#{_e(r.slug)}">{_e(r.title)}</a></td><td class="nowrap">{arxiv}</td>'
-                     f'<td colspan="8" class="v-pending">{NOT_YET}</td></tr>')
+                     f'<td colspan="9" class="v-pending">{NOT_YET}</td></tr>')
             continue
         c = r.counts
         t = r.timing or {}
@@ -780,8 +809,9 @@ def scorecard_html(rows: Sequence[PaperResult]) -> str:
         h.append(
             f'<tr><td><a href="#{_e(r.slug)}">{_e(r.title)}</a></td><td class="nowrap">{arxiv}</td>'
             f'<td class="num">{r.n_seeds if r.n_seeds is not None else ""}</td>'
-            f'<td class="num">{len(r.claims)}</td>'
+            f'<td class="num">{len(r.declared)}</td>'
             + "".join(f'<td class="num count-{_vclass(v)[2:]}">{c[v]}</td>' for v in VERDICTS)
+            + f'<td class="num">{_e(r.post_hoc_text)}</td>'
             + f'<td class="num" title="{_e(title)}">{_e(fmt_duration(r.compute_s))}</td>'
             f'<td class="nowrap"><a href="{_e(r.html_href)}">{_e(r.slug)}.html</a></td></tr>'
         )

@@ -244,6 +244,35 @@ def paired_bootstrap_ci(statistic: Callable[[np.ndarray], float], n_seeds: int, 
     return value, (lo, hi)
 
 
+def paired_two_way_bootstrap_ci(first: np.ndarray, second: np.ndarray, aggregate: str = "iqm", *,
+                                confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
+                                seed: int = DEFAULT_SEED) -> tuple[float, tuple[float, float]]:
+    """Value and percentile CI of ``aggregate`` over seeds of the per-seed mean over items of first − second.
+
+    ``first`` and ``second`` are (seeds × items) scores of two methods on the same seeds and the same test items
+    (e.g. 0/1 correctness per problem). A seed-only bootstrap conditions on the items that happen to be in the test
+    set; this one resamples seeds and items independently (a two-way, or crossed, bootstrap: every resampled seed
+    sees the same resampled items), so the interval also covers the choice of items. With one item it reduces to
+    the paired seed bootstrap; with one seed, to the bootstrap of a mean over items.
+    """
+    diff = np.asarray(first, dtype=float) - np.asarray(second, dtype=float)
+    if diff.ndim != 2 or 0 in diff.shape:
+        raise ValueError(f"paired_two_way_bootstrap_ci: expects two (seeds × items) arrays, got shape {diff.shape}")
+    if not np.all(np.isfinite(diff)):
+        raise FloatingPointError("paired_two_way_bootstrap_ci: the scores are not all finite")
+    stat = AGGREGATES[aggregate]
+    value = float(stat(diff.mean(axis=1)))
+    n_seeds, n_items = diff.shape
+    rng = np.random.default_rng(seed)
+    item_weights = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_resamples)   # (R, items)
+    per_seed = diff @ item_weights.T / n_items                                                    # (seeds, R)
+    rows = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))                                  # (R, seeds)
+    resampled = stat(per_seed[rows, np.arange(n_resamples)[:, None]], axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(resampled, [alpha, 1.0 - alpha])
+    return value, (float(lo), float(hi))
+
+
 # =====================================================================================================
 # Power and multiplicity
 # =====================================================================================================

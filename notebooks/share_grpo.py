@@ -22,7 +22,7 @@
 # (an EasyR1/verl fork); the advantage and batch layout below follow that code.
 #
 # **The hierarchy.** The hierarchy is in the advantage. Each training question is expanded into $m$ variants
-# (paraphrased text, and with probability 0.3 a transformed image with an explanatory prefix). The policy samples
+# (paraphrased text, and with probability `transform_prob` a transformed image with an explanatory prefix). The policy samples
 # $n$ responses per variant, and every response is re-paired with every variant prompt: $m^2 n$ (prompt, response)
 # pairs per question. A response is then judged at two levels. The **global** level compares it with the whole
 # question family (all $m^2 n$ pairs). The **local** level compares it with the $n$ responses generated from its own
@@ -32,8 +32,8 @@
 #
 # **Reproduced.**
 # - The question-space expansion: $m$ of the paraphrase templates drawn without replacement (the original wording
-#   is not guaranteed to be among them, as in the code), and image transforms with p = 0.3 plus the explanatory
-#   prefix.
+#   is not guaranteed to be among them, as in the code), and image transforms with the code's probability
+#   (`transform_prob`) plus the explanatory prefix.
 # - The re-pairing into $m^2 n$ pairs in the authors' slot order.
 # - The hierarchical advantage exactly as in the code (unbiased σ, ε = 1e-6).
 # - The token-level PPO-clip loss with dual clip (Eq. 8 as verl implements it) and the 0.9·accuracy + 0.1·format
@@ -43,15 +43,16 @@
 #   (Fig. 1b), the accuracy tables, and accuracy against $m$ and $n$.
 #
 # **Scaled or reconstructed.**
-# - The MLLM is a 3-layer, d = 64 causal transformer behind a fixed random visual encoder and a learnable projector.
+# - The MLLM is a tiny causal transformer (its size is in the deviations table) behind a fixed random visual encoder
+#   and a learnable projector.
 # - The benchmarks are GridMath, a synthetic visual-arithmetic task family (`hrlkit.tasks.gridmath`), with an
 #   in-distribution split and a harder split with more cells involved.
 # - The GPT-4o rewrites are replaced by fixed paraphrase templates.
 # - The base model is a supervised warm-up that misreads some wordings of three question types (it answers "sum of
-#   the red digits" as if asked to count the red cells, for two of the four wordings): its success depends on the
+#   the red digits" as if asked to count the red cells, for some of its wordings): its success depends on the
 #   wording, so the regime the paper targets (a question whose own samples all fail while a variant succeeds) exists,
 #   and can persist under training (see the warm-up section, the regime figures and the deviations).
-# - Runs are about a hundred RL steps instead of thousands.
+# - Runs are `rl_steps` RL steps (params.yaml) instead of thousands.
 
 # %% tags=["parameters"]
 profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
@@ -89,6 +90,8 @@ early_fraction = 0.25             # share of the run counted as early training
 sensitivity_m = [1, 3]            # extra values of m for Share-GRPO, n fixed at samples_n
 sensitivity_n = []                # extra values of n for Share-GRPO, m fixed at variants_m
 sensitivity_seeds = [0]           # seeds of the sensitivity runs
+stress_learning_rate = 1e-4       # the stability test (C4-stress): Share-GRPO and its no-local ablation at this step
+stress_seeds = [0]                # size, on these seeds (a step size where the tuning trials degrade)
 
 # %% [markdown]
 # What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
@@ -138,6 +141,8 @@ class ShareGRPOParameters(P.Parameters):
     sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
     sensitivity_n: P.UniqueList(P.Int(ge=1), min_len=0)
     sensitivity_seeds: P.Seeds
+    stress_learning_rate: P.Number(gt=0, le=1e-2)
+    stress_seeds: P.UniqueList(P.Int(ge=0), min_len=0)
 
     @model_validator(mode="after")
     def relations(self):
@@ -145,6 +150,9 @@ class ShareGRPOParameters(P.Parameters):
                   f"must be <= questions_per_step = {self.questions_per_step} (minibatches split by question)")
         P.require(set(self.sensitivity_seeds) <= set(self.seeds), "sensitivity_seeds", self.sensitivity_seeds,
                   f"must be among seeds {self.seeds} (the sensitivity figure compares with their main runs)")
+        P.require(set(self.stress_seeds) <= set(self.seeds), "stress_seeds", self.stress_seeds,
+                  f"must be among seeds {self.seeds} (the stress runs are paired with the main runs' question "
+                  "streams)")
         P.require(isinstance(load_params().get(self.warmup_section), dict), "warmup_section", self.warmup_section,
                   "is not a section of params.yaml")
         return self
@@ -199,7 +207,7 @@ print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 # only the three question types whose difficulty can vary.
 #
 # A **question variant** (R1-ShareVL `dataset.py`) keeps the question and the answer. It rewords the text with
-# another template. With probability 0.3 it also applies one image transform: rotation by ±90° or 180°, a
+# another template. With probability `transform_prob` it also applies one image transform: rotation by ±90° or 180°, a
 # vertical, horizontal or double flip, or re-colouring cells that cannot change the answer (the noise analogue).
 # It then prefixes the question with an explanatory sentence saying how to undo the transform.
 
@@ -219,16 +227,24 @@ print("reward of the target:", gm.reward(gm.target_words(_example), _example.ans
 # R1-ShareVL starts RL from a base MLLM whose pass@1 is low (sparse reward) and whose success depends on how a
 # question is put: the regime its sharing is for is a question whose own samples all fail while a rewording of it
 # succeeds. `hrlkit.lm.warmup` builds that starting point once, shared by every method and seed, by SFT on the full
-# reasoning chains, except that some wordings are **misread**: for two of the four paraphrase templates of "sum of
+# reasoning chains, except that some wordings are **misread**: for some of the paraphrase templates of "sum of
 # the digits of a colour", "count of a colour" and "largest digit of a row", the target is, with probability
 # `misread_prob`, the chain and answer of another question on the same grid (the count instead of the sum and the
 # other way round; the count of digits above r instead of the largest digit of row r). The templates misread differ
 # per question type, so no single word or template index marks a misreading. The base model then answers the
 # misread wordings mostly wrong and the others as well as its arithmetic allows; GRPO can still learn the misread
 # wordings from its rare successes (`misread_prob` < 1), only more slowly than a method that shares a correct
-# response found under another wording. The checkpoint is `data/share_grpo/warmup.pt`, produced by `dvc repro share_grpo_warmup` from the
-# `share_grpo_warmup` section of params.yaml. With `lm_backend = "hf"` the same warm-up is trained here on the
-# transformers Llama.
+# response found under another wording. The checkpoint is `data/share_grpo/warmup.pt`, produced by `dvc repro
+# share_grpo_warmup` from the `share_grpo_warmup` section of params.yaml. With `lm_backend = "hf"` the same warm-up
+# is trained here on the transformers Llama.
+#
+# **How the misreading was chosen (a pilot, before any RL run of this version).** The misread templates were fixed
+# by hand so that they differ per question type. Two values of `misread_prob` were tried on the warm-up alone
+# (greedy pass@1 on 512 held-out problems): 0.75 left misread / clear wordings at 0.093 / 0.389, and 0.9 at
+# 0.062 / 0.349. The larger gap was kept; no other setting was tried. **This is a favourable, constructed case**: a
+# deterministic swap of the question type per wording, which a correct response re-paired with the misread prompt
+# corrects almost as supervised fine-tuning would. A null result here weighs against the claim; a positive one does
+# not show that the regime occurs in the paper's setting.
 
 # %%
 BASE_POLICY, WARMUP_LOG, _loaded = load_or_warmup(repo_root() / warmup_checkpoint, WARMUP_CONFIG)
@@ -254,13 +270,15 @@ VALIDATION_SET = fixed_eval_set("train", eval_problems, "share_grpo-validation")
 
 
 def accuracies(policy, problems: list, prefix: str) -> dict:
-    """Greedy pass@1 on ``problems``, overall and split by whether the warm-up misreads the wording."""
-    correct = greedy_accuracy(policy, problems)
+    """Greedy pass@1 on ``problems``, overall and split by whether the warm-up misreads the wording; the 0/1
+    outcome of every problem too (``<prefix>_items``: subsets and CIs over problems need them)."""
+    correct = greedy_accuracy(policy, problems, max_new_tokens=max_new_tokens)
     misread = np.array([WARMUP_CONFIG.is_misread(p) for p in problems])
     out = {prefix: float(correct.mean())}
     for name, where in (("misread", misread), ("clear", ~misread)):
         if where.any():
             out[f"{prefix}_{name}"] = float(correct[where].mean())
+    out[f"{prefix}_items"] = correct.astype(int).tolist()
     return out
 
 
@@ -275,13 +293,17 @@ def final_evaluation(policy) -> dict:
 #
 # **Question-space expansion** (R1-ShareVL `dataset.py`). The original question and its rewrites form the pool of
 # texts. The code draws $m$ of them with `random.sample`, so the original wording is not guaranteed to be among
-# them. Each drawn variant then has its image transformed with probability 0.3, with the explanatory prefix.
+# them. Each drawn variant then has its image transformed with probability `transform_prob`, with the explanatory
+# prefix.
 
 # %%
-def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> list[gm.Problem]:
-    """m variants Q_0..Q_{m-1}: distinct paraphrase templates, each image transformed with transform_prob."""
+def expand_question(question: gm.Problem, rng: np.random.Generator, m: int,
+                    probability: float | None = None) -> list[gm.Problem]:
+    """m variants Q_0..Q_{m-1}: distinct paraphrase templates, each image transformed with ``probability``
+    (``transform_prob`` unless given)."""
     templates = rng.choice(gm.N_TEMPLATES, size=m, replace=False)
-    return [gm.make_variant(question, rng, template=int(t), transform_prob=transform_prob) for t in templates]
+    probability = transform_prob if probability is None else probability
+    return [gm.make_variant(question, rng, template=int(t), transform_prob=probability) for t in templates]
 
 
 # %% [markdown]
@@ -349,17 +371,18 @@ def regime_statistics(graded, spec: dict, n_questions: int, m: int, n: int) -> d
     correct and *all-success* when all are; *vanished* groups are the method's own advantage groups whose rewards
     are all equal (the m·n responses of a question, or each variant's n for GRPO + augmentation). *Rescued*
     (methods with variants): a variant whose n own responses all fail while another variant of the same question
-    has a correct one, the case sharing is for."""
+    has a correct one, the case sharing is for. For GRPO the same count on its m·n samples of the original split into
+    groups of ``samples_n`` is the null: what "rescued" reads when no wording differs from another."""
     correct = graded.accuracy.reshape(n_questions, m, n) > 0
     own_groups = torch.arange(n_questions * m * n) // (n if spec["advantage"] == "per-variant" else m * n)
     out = {"vanished_groups": grpo.vanished_groups(torch.from_numpy(graded.reward), own_groups),
            "all_fail": float((~correct.any(axis=(1, 2))).mean()),
            "all_success": float(correct.all(axis=(1, 2)).mean()),
            "solved_questions": float(correct.any(axis=(1, 2)).mean())}
-    if spec["expand"]:
-        variant_failed = ~correct.any(axis=2)                                  # (questions, m)
-        other_solved = correct.any(axis=2).sum(axis=1, keepdims=True) > 0
-        out["rescued_variants"] = float((variant_failed & other_solved).mean())
+    by_variant = correct if spec["expand"] else correct.reshape(n_questions, -1, samples_n)   # (questions, m, n)
+    variant_failed = ~by_variant.any(axis=2)                                   # (questions, m)
+    other_solved = by_variant.any(axis=2).sum(axis=1, keepdims=True) > 0
+    out["rescued_variants" if spec["expand"] else "rescued_split_half"] = float((variant_failed & other_solved).mean())
     return out
 
 
@@ -406,7 +429,7 @@ def probe_set(count: int) -> tuple[list, list]:
     originals, variants = [], []
     for _ in range(count):
         originals.append(gm.sample_problem(rng, split="train"))
-        variants.append(expand_question(originals[-1], rng, variants_m))
+        variants.append(expand_question(originals[-1], rng, variants_m, probability=0.0))   # rewordings only
     return originals, variants
 
 
@@ -438,7 +461,7 @@ def probe_sharing(policy, generator: torch.Generator, count: int) -> dict:
 def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
     """Eq. 8 with verl's token-mean dual-clip loss, ppo_minibatches gradient steps split by question."""
     order = torch.randperm(questions_per_step, generator=shuffle)
-    clipfrac, kl = [], []
+    clipfrac, kl, grad_norm = [], [], []
     for chunk in order.chunk(ppo_minibatches):
         rows = torch.isin(batch["questions"], chunk).nonzero().squeeze(1)
         logprobs = policy.token_logprobs([batch["prompts"][r] for r in rows.tolist()], batch["tokens"][rows],
@@ -449,11 +472,12 @@ def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
             raise FloatingPointError(f"Share-GRPO loss is {loss.item()} (NaN/inf) in a PPO minibatch")
         optimiser.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+        grad_norm.append(float(torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)))   # before clip
         optimiser.step()
         clipfrac.append(info["clipfrac"])
         kl.append(info["approx_kl"])
-    return {"clipfrac": float(np.mean(clipfrac)), "approx_kl": float(np.mean(kl))}
+    return {"clipfrac": float(np.mean(clipfrac)), "approx_kl": float(np.mean(kl)),
+            "grad_norm": float(np.mean(grad_norm)), "grad_clipped": float(np.mean(np.array(grad_norm) > max_grad_norm))}
 
 
 # %% [markdown]
@@ -496,7 +520,8 @@ def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, s
             probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")),
                                   probe_questions)
     final = final_evaluation(policy) if split == "test" else {}
-    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final, probe=probe)
+    return dict(method=method, seed=seed, m=m, n=n, learning_rate=learning_rate, curve=curve, evals=evals,
+                final=final, probe=probe)
 
 
 def relative_cost(task: dict) -> int:
@@ -512,11 +537,15 @@ def relative_cost(task: dict) -> int:
 # the full run (`rl_steps`, m = `variants_m`, n = `samples_n`) on each tuning seed (disjoint from the reported
 # seeds), and is selected by the highest **mean greedy accuracy on the validation problems over the run's
 # evaluations after step 0** (the area under its accuracy curve; the validation problems are not the test
-# problems). Pilots of GRPO and Share-GRPO at 3e-4 collapsed to one repeated answer; on a first grid {5e-5, 1e-4,
-# 2e-4} every method selected 5e-5, its lower edge, so the grid was moved down by a factor of 2.
+# problems). History of the grid (each change made before the reported runs it serves): pilots of GRPO and
+# Share-GRPO at 3e-4 collapsed to one repeated answer; on a first grid {5e-5, 1e-4, 2e-4} every method selected 5e-5,
+# its lower edge; on a second grid {2.5e-5, 5e-5, 1e-4} four of the five methods selected 2.5e-5, again the lower
+# edge (1e-4 was the worst value for every method). The grid below moved down once more; the tuning section says
+# which selections are interior.
 
 # %%
-SPACES = {meth: tune.Space(learning_rate=tune.Grid(2.5e-5, 5e-5, 1e-4)) for meth in ALL_METHODS}
+STEP_SIZE_GRID = (1.25e-5, 2.5e-5, 5e-5)
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(*STEP_SIZE_GRID)) for meth in ALL_METHODS}
 SETUP = tune.Setup(metric="validation_accuracy_auc", direction="maximize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
 
@@ -549,7 +578,10 @@ SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n, **CONFIG[OURS
                       if mm != variants_m for s in sensitivity_seeds]
                      + [dict(method=OURS, seed=s, m=variants_m, n=nn, **CONFIG[OURS]) for nn in sensitivity_n
                         if nn != samples_n for s in sensitivity_seeds])
-TASKS = MAIN_TASKS + SENSITIVITY_TASKS
+# the stability test: ours and its no-local ablation at one larger step size, on the stress seeds
+STRESS_TASKS = [dict(method=meth, seed=s, m=variants_m, n=samples_n, learning_rate=stress_learning_rate)
+                for meth in (OURS, "share-grpo-no-local") if meth in methods for s in stress_seeds]
+TASKS = MAIN_TASKS + SENSITIVITY_TASKS + STRESS_TASKS
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL runs")
 
@@ -573,22 +605,29 @@ from hrlkit.display import prose, table
 
 
 # the per-step statistics runs.csv keeps (the stored raw results keep every one, e.g. the PPO clip fraction and KL)
-CURVE_METRICS = ("train_reward", "vanished_groups", "all_fail", "solved_questions", "rescued_variants")
+CURVE_METRICS = ("train_reward", "vanished_groups", "all_fail", "solved_questions", "rescued_variants",
+                 "rescued_split_half")
+STRESS = " (stress)"     # the method name of the stability test's runs in runs.csv
+RUN_SUMMARIES = ("grad_norm", "grad_clipped", "mean_abs_advantage")   # kept as one mean per run
 
 
 def runs_rows():
-    for r in RESULTS:
-        key = dict(method=r["method"], seed=r["seed"], m=r["m"], n=r["n"])
+    for task, r in zip(TASKS, RESULTS):
+        stressed = task in STRESS_TASKS
+        key = dict(method=r["method"] + (STRESS if stressed else ""), seed=r["seed"], m=r["m"], n=r["n"])
         for point in r["curve"]:
-            for metric in CURVE_METRICS:
+            for metric in (("train_reward",) if stressed else CURVE_METRICS):
                 if metric in point:
                     yield dict(key, metric=metric, value=point[metric], step=point["step"])
+        for metric in RUN_SUMMARIES:
+            yield dict(key, metric=f"{metric}_run_mean", value=float(np.mean([p[metric] for p in r["curve"]])),
+                       step=rl_steps)
         for point in r["evals"]:
             for metric, value in point.items():
-                if metric != "step":
+                if metric != "step" and not metric.endswith("_items"):   # per-problem outcomes stay in raw results
                     yield dict(key, metric=metric, value=value, step=point["step"])
         for metric, value in r["final"].items():
-            if not metric.startswith("final_accuracy_hard_"):   # the hard split is not split by wording
+            if not metric.endswith("_items"):
                 yield dict(key, metric=metric, value=value, step=rl_steps)
         probe = dict(r["probe"] or {})                      # the training-free probe at mid-run
         misread = np.array(probe.pop("misread_original", []), dtype=bool)
@@ -600,12 +639,14 @@ def runs_rows():
                            step=rl_steps // 2)
     warm_up = dict(method="warm-up (no RL)", seed=WARMUP_CONFIG.seed)   # one model, no RL, no m or n
     for metric, value in BASE_FINAL.items():
-        yield dict(warm_up, metric=metric, value=value, step=0)
-    for metric, values in BASE_PROBE.items():   # per probe question (the outcomes the report reads)
-        if metric.startswith("all_success"):
-            continue
-        for question, value in enumerate(values):
-            yield dict(warm_up, metric=f"probe_{metric}", value=float(value), step=0, question=question)
+        if not metric.endswith("_items"):
+            yield dict(warm_up, metric=metric, value=value, step=0)
+    misread = np.array(BASE_PROBE["misread_original"], dtype=bool)   # the per-question outcomes stay in raw results
+    for metric, values in BASE_PROBE.items():
+        if metric != "misread_original":
+            yield dict(warm_up, metric=f"probe_{metric}", value=float(np.mean(values)), step=0)
+            yield dict(warm_up, metric=f"probe_{metric}_misread", value=float(np.mean(np.asarray(values)[misread])),
+                       step=0)
 
 
 RUNS = runs.runs_frame(runs_rows())
@@ -616,12 +657,19 @@ print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} runs")
 # %% [markdown]
 # ## Tuning and pilot
 #
-# The tuning trials (mean over the tuning seeds) and, from the selected configurations, a pilot: the spread over
-# tuning seeds of Share-GRPO's validation accuracy minus each baseline's (paired: the same tuning seeds), and the
-# number of seeds an accuracy difference of `EFFECT_OF_INTEREST` would need.
+# The tuning trials (mean over the tuning seeds), whether each selected step size is interior to the grid, and, from
+# the selected configurations, a pilot: the spread over tuning seeds of Share-GRPO's validation accuracy minus each
+# baseline's (paired: the same tuning seeds), and the number of seeds an accuracy difference of `EFFECT_OF_INTEREST`
+# would need. `EFFECT_OF_INTEREST` is about one binomial standard error of an accuracy near the warm-up's on the
+# final test set (computed below): a difference the test set itself can just resolve.
 
 # %%
 EFFECT_OF_INTEREST = 0.02   # accuracy: the smallest difference the comparisons should detect (10 of 512 problems)
+# its basis: the binomial standard error sqrt(p (1 − p) / N) of one accuracy p (the warm-up's) on the N final problems
+BINOMIAL_SE = float(np.sqrt(BASE_FINAL["final_accuracy_id"] * (1 - BASE_FINAL["final_accuracy_id"])
+                            / final_eval_problems))
+print(f"binomial standard error of an accuracy of {BASE_FINAL['final_accuracy_id']:.3f} on {final_eval_problems} "
+      f"problems: {BINOMIAL_SE:.4f}; EFFECT_OF_INTEREST = {EFFECT_OF_INTEREST}")
 TUNING_TABLE = TUNED.trials.groupby(["method", "config.learning_rate"], sort=False).agg(
     validation=(SETUP.metric, "mean"), all_fail=("all_fail", "mean")).reset_index()
 TUNING_TABLE["selected"] = ["yes" if TUNED.selected[m_]["learning_rate"] == lr else ""
@@ -631,8 +679,23 @@ display(table(TUNING_TABLE.round({"validation": 4, "all_fail": 4}).assign(
                   columns={"config.learning_rate": "step size", "validation": "validation accuracy over the run",
                            "all_fail": "questions with no correct response"}),
               f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
+
+
+def grid_position(value: float) -> str:
+    """Where a selected value sits in STEP_SIZE_GRID: an edge selection says the optimum may lie beyond it."""
+    if value == min(STEP_SIZE_GRID):
+        return "the lower edge"
+    return "the upper edge" if value == max(STEP_SIZE_GRID) else "interior"
+
+
+display(prose([f"Selected step sizes on the grid {{{', '.join(f'{v:g}' for v in STEP_SIZE_GRID)}}}: "
+               + "; ".join(f"{meth} {CONFIG[meth]['learning_rate']:g} ({grid_position(CONFIG[meth]['learning_rate'])})"
+                           for meth in methods) + "."]))
 PILOTS = {b: tune.pilot(TUNED, first=OURS, second=b) for b in methods if b != OURS and OURS in TUNED.selected}
-display(prose([f"- {OURS} − {b}: {p_.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p_ in PILOTS.items()]))
+display(prose([f"- {OURS} − {b}: {p_.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p_ in PILOTS.items()]
+              + [f"- These spreads come from {len(tuning_seeds)} tuning seeds ({len(tuning_seeds) - 1} degree(s) of "
+                 "freedom), too few to size the study on: the number of reported seeds was fixed in advance (at least ten, "
+                 "paired), and the MDE column of the claims table gives what they detect at their observed spread."]))
 
 # %% [markdown]
 # ## Results
@@ -711,6 +774,34 @@ def fmt(values: np.ndarray) -> str:
     return stats.format_ci(values, spec=".3f")
 
 
+# per-problem greedy outcomes (stored with every evaluation) for statistics over subsets of problems
+EVAL_PROBLEMS = EVAL_SETS["train"][:eval_problems]
+MISREAD_MASK = np.array([WARMUP_CONFIG.is_misread(p_) for p_ in EVAL_PROBLEMS])
+MISREAD_TYPES_MASK = np.array([p_.qtype in WARMUP_CONFIG.misread for p_ in EVAL_PROBLEMS])   # types with a misread wording
+FINAL_MISREAD_MASK = np.array([WARMUP_CONFIG.is_misread(p_) for p_ in EVAL_SETS["train"]])
+MAIN_RESULT = {(r["method"], r["seed"]): r for task, r in zip(TASKS, RESULTS) if task in MAIN_TASKS}
+
+
+def item_outcomes(method: str, after: int = 0, until: int | None = None) -> np.ndarray:
+    """(seeds × evaluation problems): each problem's greedy correctness, averaged over the evaluations after step
+    ``after`` (and up to ``until``)."""
+    def steps_wanted(e):
+        return e["step"] > after and (until is None or e["step"] <= until)
+    return np.array([np.mean([e["test_accuracy_id_items"] for e in MAIN_RESULT[(method, s_)]["evals"]
+                              if steps_wanted(e)], axis=0) for s_ in seeds])
+
+
+def final_item_outcomes(method: str) -> np.ndarray:
+    """(seeds × final ID problems): greedy correctness after the last RL step."""
+    return np.array([MAIN_RESULT[(method, s_)]["final"]["final_accuracy_id_items"] for s_ in seeds], dtype=float)
+
+
+def two_way(first: np.ndarray, second: np.ndarray) -> str:
+    """IQM over seeds of the per-seed mean difference over problems, with a CI resampling seeds and problems."""
+    value, (lo, hi) = stats.paired_two_way_bootstrap_ci(first, second, "iqm")
+    return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 TABLE1 = pd.DataFrame([{
     "method": meth,
     "ID accuracy": fmt(final_per_seed("final_accuracy_id", meth)),
@@ -719,6 +810,7 @@ TABLE1 = pd.DataFrame([{
     "hard accuracy": fmt(final_per_seed("final_accuracy_hard", meth)),
     "ID accuracy, mean over the run": fmt(accuracy_auc(meth)),
     "no correct response (whole run)": fmt(run_per_seed("all_fail", meth)),
+    "vanished groups (whole run)": fmt(run_per_seed("vanished_groups", meth)),
     "early vanished groups": fmt(early_per_seed("vanished_groups", meth)),
     "reward drawdown": fmt(drawdown_per_seed(meth)),
     "seed std of ID accuracy": f"{np.std(final_per_seed('final_accuracy_id', meth), ddof=1):.3f}"
@@ -750,6 +842,30 @@ figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per metho
                     f"the in-distribution and hard splits after {rl_steps} RL steps.", **SAVE)
 plt.show()
 
+LAST_EVALS = 3   # the plateau check compares the last LAST_EVALS evaluations with the LAST_EVALS before them
+
+
+def late_rise(method: str) -> np.ndarray:
+    """Per seed: mean test accuracy over the last LAST_EVALS evaluations minus that over the LAST_EVALS before."""
+    sel = MAIN[(MAIN["method"] == method) & (MAIN["metric"] == "test_accuracy_id")]
+    steps = sorted(sel["step"].unique())
+    last, before = steps[-LAST_EVALS:], steps[-2 * LAST_EVALS:-LAST_EVALS]
+    per_seed = sel.pivot_table(index="seed", columns="step", values="value")
+    return stats.Sample((per_seed[last].mean(axis=1) - per_seed[before].mean(axis=1)).to_numpy(),
+                        f"late rise of {method}")
+
+
+EVAL_STEPS = sorted(MAIN.loc[MAIN["metric"] == "test_accuracy_id", "step"].unique())
+CHECKABLE = len(EVAL_STEPS) >= 2 * LAST_EVALS
+RISING = [meth for meth in methods if CHECKABLE and stats.bootstrap_ci(late_rise(meth))[1][0] > 0]
+PLATEAU_TEXT = ("Too few evaluations in this profile for the plateau check." if not CHECKABLE else
+                f"Still improving at step {rl_steps} (mean test accuracy over the last {LAST_EVALS} evaluations above "
+                f"that over the {LAST_EVALS} before, 95 % CI above 0): {', '.join(RISING) if RISING else 'none'}. "
+                + ("The final-point rows therefore compare learning speed as much as end points."
+                   if RISING else "This weak test shows no rise, which is not proof that the curves have "
+                   "flattened."))
+display(prose([PLATEAU_TEXT] + [f"- {meth}: {fmt(late_rise(meth))}" for meth in methods if CHECKABLE]))
+
 # %% [markdown]
 # ### Does the regime persist? Misread wordings, questions with no correct response, rescued variants
 #
@@ -758,7 +874,9 @@ plt.show()
 # and pairs every response with every variant prompt, so a correct response found under a clear wording is also
 # trained under the misread one. Left: greedy test accuracy on the misread and the clear wordings over training.
 # Right: the fraction of variants whose $n$ responses all fail while another variant of the same question has a
-# correct one (the variants sharing rescues), for the methods that sample variants.
+# correct one (the variants sharing rescues), for the methods that sample variants. Its null is GRPO's $m \cdot n$
+# samples of one wording cut into $m$ groups of $n$ (dashed): what "rescued" reads when no wording differs from
+# another, from sampling luck alone.
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=False)
@@ -768,13 +886,44 @@ for ax, (metric, label) in zip(axes, [("test_accuracy_id_misread", "test accurac
     data = smoothed(MAIN, metric) if metric == "rescued_variants" else MAIN[MAIN["metric"] == metric]
     sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, ax=ax,
                  legend=metric == "rescued_variants", **figures.SEEDS_BAND)
+    if metric == "rescued_variants" and "grpo" in methods:
+        null = smoothed(MAIN, "rescued_split_half")
+        sns.lineplot(data=null, x="step", y="value", color="0.4", linestyle="--", ax=ax,
+                     label="null: GRPO, one wording in m groups of n", **figures.SEEDS_BAND)
     ax.set(xlabel="RL step", ylabel=label)
 sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 fig.tight_layout()
 figures.save_figure(fig, "regime", "Greedy test accuracy on the misread and on the clear wordings vs RL step, and the "
                     "fraction of rescued variants per rollout batch (a variant whose n responses all fail while "
-                    f"another variant of its question has a correct one) ({figures.band_caption()}).", **SAVE)
+                    "another variant of its question has a correct one), with its null from GRPO's samples of one "
+                    f"wording (dashed) ({figures.band_caption()}).", **SAVE)
 plt.show()
+
+
+def within_type_gap(method: str, after: int = 0, until: int | None = None) -> np.ndarray:
+    """Per seed: accuracy on the clear wordings of the question types that have misread wordings, minus accuracy on
+    the misread wordings (the wording effect, free of the types that are never misread)."""
+    items = item_outcomes(method, after, until)
+    return stats.Sample(items[:, MISREAD_TYPES_MASK & ~MISREAD_MASK].mean(axis=1) - items[:, MISREAD_MASK].mean(axis=1),
+                        f"within-type wording gap of {method}")
+
+
+HALF = rl_steps // 2
+if "grpo" in methods and rl_steps >= 2:
+    _rescued_ours = run_per_seed("rescued_variants", OURS, after=HALF)
+    _rescued_null = run_per_seed("rescued_split_half", "grpo", after=HALF)
+    display(prose([
+        f"**The regime in numbers.** Within the question types that have misread wordings, accuracy on the clear "
+        f"wordings minus that on the misread ones, IQM over seeds [95 % CI]: for GRPO {fmt(within_type_gap('grpo', 0, HALF))} "
+        f"over steps 1–{HALF} and {fmt(within_type_gap('grpo', HALF))} over steps {HALF + 1}–{rl_steps}; for "
+        f"Share-GRPO {fmt(within_type_gap(OURS, 0, HALF))} and {fmt(within_type_gap(OURS, HALF))}. "
+        f"The wording regime {'persists' if stats.bootstrap_ci(within_type_gap('grpo', HALF))[1][0] > 0 else 'does not persist'} "
+        f"in GRPO's second half (95 % CI above 0), and is "
+        f"{'smaller' if stats.iqm(within_type_gap('grpo', HALF)) < stats.iqm(within_type_gap('grpo', 0, HALF)) else 'not smaller'} "
+        f"than in its first half. Rescued variants over the second half: "
+        f"Share-GRPO {fmt(_rescued_ours)} against the split-half null {fmt(_rescued_null)}. The fraction of questions "
+        f"with no correct response stays high for every method (table above), mostly from arithmetic failure, "
+        f"whatever the wording."]))
 
 # %% [markdown]
 # ### The training-free test of question-space expansion
@@ -782,8 +931,8 @@ plt.show()
 # The same probe questions, answered by fixed checkpoints with the same number of samples per question: $m \cdot n$
 # of the original wording (GRPO's group) against $n$ of each of $m$ variants (Share-GRPO's pool). It tests the
 # expansion that sharing relies on (does the pool of variants contain a correct response more often?), not the
-# re-pairing itself, which needs a gradient step. The variants carry the image transforms of the method (p = 0.3),
-# the original never does. At the warm-up the outcomes are also split by whether the original wording is misread
+# re-pairing itself, which needs a gradient step. The probe's variants are rewordings only (no image transform), so
+# both arms see untransformed images and differ only in wording. At the warm-up the outcomes are also split by whether the original wording is misread
 # (the questions sharing can help), with an exact McNemar test on the discordant questions.
 
 # %%
@@ -797,9 +946,7 @@ def share_of(outcomes: np.ndarray) -> str:
     return stats.format_ci(outcomes, aggregate="mean", spec=".3f")
 
 
-warm = RUNS[(RUNS["method"] == "warm-up (no RL)") & RUNS["metric"].str.startswith("probe_")]
-WARM_PROBE = {m_.removeprefix("probe_"): g.sort_values("question")["value"].to_numpy()
-              for m_, g in warm.groupby("metric")}
+WARM_PROBE = {metric: np.asarray(values, dtype=float) for metric, values in BASE_PROBE.items()}   # per question
 WARM_MISREAD = WARM_PROBE["misread_original"].astype(bool)
 
 
@@ -848,6 +995,62 @@ if SENSITIVITY_TASKS:
         {"m": "the number of question variants m", "n": "the number of responses per variant n"}[v[0]]
         for v in varied) + f" (seeds {sensitivity_seeds}; {figures.band_caption()}).", **SAVE)
     plt.show()
+else:
+    display(prose(["Not run in this profile: the m and n sweeps were dropped to pay for the stability test below "
+                   "and the ten paired seeds."]))
+
+# %% [markdown]
+# ### Stability where instability exists: a larger step size
+#
+# At the tuned step sizes nothing collapses, so the declared stability row (C4, a drawdown of the 64-sample training
+# reward) mostly measures sampling noise. Here Share-GRPO and its no-local ablation are trained at
+# `stress_learning_rate`, a step size at which the tuning trials of an earlier grid degraded, on the seeds
+# `stress_seeds` (the same question streams as their main runs). Stability is read on the greedy test accuracy curve:
+# its largest drop below its running maximum.
+
+# %%
+def accuracy_drawdown(values: np.ndarray) -> float:
+    """Largest drop of a test accuracy curve below its running maximum: max_t (max_{s ≤ t} a_s − a_t)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.max(np.maximum.accumulate(values) - values))
+
+
+def stress_per_seed(method: str, statistic: str) -> np.ndarray:
+    """Per stress seed, of ``method`` at the stress step size: the drawdown of its test accuracy curve, or its mean
+    test accuracy over the evaluations after step 0 ("auc")."""
+    sel = RUNS[(RUNS["method"] == method + STRESS) & (RUNS["metric"] == "test_accuracy_id")].sort_values("step")
+    per_seed = {s_: g["value"].to_numpy() for s_, g in sel.groupby("seed")}
+    pick = accuracy_drawdown if statistic == "drawdown" else (lambda v: float(np.mean(v[1:])))
+    return stats.Sample([pick(per_seed[s_]) for s_ in stress_seeds], f"{statistic} of {method} at the stress step")
+
+
+def tuned_on_stress_seeds(method: str) -> np.ndarray:
+    """Per stress seed, ``method``'s mean test accuracy over the run at its tuned step size (its main run)."""
+    auc = accuracy_auc(method)
+    return stats.Sample(np.asarray(auc)[[seeds.index(s_) for s_ in stress_seeds]], f"auc of {method}, stress seeds")
+
+
+STRESSED = [meth for meth in (OURS, "share-grpo-no-local") if meth in methods]
+if STRESS_TASKS:
+    stress_curves = RUNS[RUNS["method"].isin([m_ + STRESS for m_ in STRESSED]) & (RUNS["metric"] == "test_accuracy_id")]
+    tuned_curves = MAIN[MAIN["method"].isin(STRESSED) & (MAIN["metric"] == "test_accuracy_id")
+                        & MAIN["seed"].isin(stress_seeds)]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    sns.lineplot(data=pd.concat([stress_curves, tuned_curves]), x="step", y="value", hue="method", ax=ax,
+                 **figures.SEEDS_BAND)
+    ax.set(xlabel="RL step", ylabel="test accuracy, ID (greedy)")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
+    figures.save_figure(fig, "stability", f"Greedy ID test accuracy vs RL step at the stress step size "
+                        f"{stress_learning_rate:g} (\"{STRESS.strip()}\") and at the tuned step sizes, seeds "
+                        f"{stress_seeds} ({figures.band_caption()}).", **SAVE)
+    plt.show()
+    display(table(pd.DataFrame([{
+        "method": meth, "step size": f"{stress_learning_rate:g}",
+        "test accuracy over the run": fmt(stress_per_seed(meth, "auc")),
+        "… at the tuned step size": fmt(tuned_on_stress_seeds(meth)),
+        "largest drop of test accuracy": fmt(stress_per_seed(meth, "drawdown"))} for meth in STRESSED]),
+        f"IQM over the stress seeds {stress_seeds} [95 % bootstrap CI]."))
 
 # %% [markdown]
 # ## Claims
@@ -862,8 +1065,16 @@ if SENSITIVITY_TASKS:
 # version's reported runs: statistics over the **whole run** (the fraction of questions with no correct response;
 # the mean test accuracy over the evaluations after step 0), the training-free probe, and the misread wordings. They
 # are marked post hoc and never replace a declared verdict. The mechanism rows (C1a-run, C1b-probe) need the
-# regime they act on: in the second half of GRPO's runs, its accuracy on the clear wordings must still exceed that on
-# the misread ones (a 95 % CI above 0); otherwise they are untestable.
+# regime they act on: in the second half of GRPO's runs, within the question types that have misread wordings, its
+# accuracy on the clear wordings must still exceed that on the misread ones (a 95 % CI above 0); otherwise they are
+# untestable. (Until the referee's second round this check compared all clear problems, including the types that are
+# never misread; it passed both ways.)
+#
+# **Read the post hoc rows as exploratory.** They get no Holm p-value (multiplicity is corrected over the declared
+# rows only), so a lone "reproduced" among them is weaker evidence than a declared one. C3a-misread rests on the few
+# misread problems of the evaluation set, so its CI resamples those problems as well as the seeds (a two-way
+# bootstrap); every other CI resamples seeds and conditions on the fixed test problems. C4-stress was added with the
+# stress runs, before they ran.
 
 # %%
 HARD_FLOOR = 0.05        # the hard split is informative only if some method solves at least this share of it
@@ -875,8 +1086,8 @@ CLAIMS = ClaimsTable([
     Claim("C1a-run", "Share-GRPO mitigates sparse reward and advantage vanishing over the whole run",
           "fraction of training questions none of whose m·n responses is correct, mean over all RL steps",
           "IQM over seeds of all-fail(GRPO) − all-fail(Share-GRPO)", threshold=0.0, direction=">",
-          precondition="the regime persists: GRPO's accuracy on clear wordings exceeds that on misread ones over "
-          "the second half (CI above 0)", post_hoc=True),
+          precondition="the regime persists: within the question types that have misread wordings, GRPO's accuracy "
+          "on clear wordings exceeds that on misread ones over the second half (CI above 0)", post_hoc=True),
     Claim("C1b", "Share-GRPO mitigates sparse reward by exploring the expanded question space",
           "fraction of training questions with at least one correct response among their m·n, early training",
           "IQM solved(Share-GRPO) − IQM solved(GRPO)", threshold=0.0, direction=">"),
@@ -902,14 +1113,19 @@ CLAIMS = ClaimsTable([
           threshold=0.0, direction=">", post_hoc=True),
     Claim("C3a-misread", "… on the wordings the base model misreads, over the whole run",
           "mean greedy test accuracy on the misread wordings over the evaluations after step 0",
-          "IQM over seeds of auc_misread(Share-GRPO) − auc_misread(GRPO)", threshold=0.0, direction=">",
-          post_hoc=True),
+          "IQM over seeds of auc_misread(Share-GRPO) − auc_misread(GRPO); CI over seeds and problems",
+          threshold=0.0, direction=">", post_hoc=True),
     Claim("C3b", "Superior performance over GRPO (harder questions)", "final greedy hard-split test accuracy",
           "IQM acc(Share-GRPO) − IQM acc(GRPO)", threshold=0.0, direction=">",
           precondition=f"some method's final hard accuracy (IQM) ≥ HARD_FLOOR = {HARD_FLOOR}"),
     Claim("C4", "The hierarchical (global + local) advantage improves the stability of training",
           "largest drop of the rolling-mean training reward below its running maximum",
           "IQM drawdown(global only) − IQM drawdown(global + local)", threshold=0.0, direction=">"),
+    Claim("C4-stress", "… where instability exists: at a larger step size",
+          f"largest drop of greedy ID test accuracy below its running maximum, at step size {stress_learning_rate:g}",
+          "IQM over the stress seeds of drawdown(global only) − drawdown(global + local)", threshold=0.0,
+          direction=">", precondition="instability exists there: the no-local ablation's mean test accuracy over "
+          "the run is lower at the stress step size than at its tuned one (paired CI above 0)", post_hoc=True),
     Claim("C5", "The hierarchical advantage estimates relative advantages more accurately",
           "—", "—", threshold=0.0, direction=">"),
     Claim("H1", "R1-ShareVL-7B reaches 75.4 on MathVista", "—", "—", threshold=75.4, direction=">"),
@@ -932,11 +1148,12 @@ def wording_gap(method: str, after: int) -> np.ndarray:
 
 
 def regime_persists() -> tuple[bool, str]:
-    """The regime sharing acts on persists: in the second half of GRPO's runs its accuracy on the clear wordings
-    still exceeds that on the misread ones (95 % CI over seeds above 0)."""
-    gap, (lo, hi) = stats.bootstrap_ci(wording_gap("grpo", rl_steps // 2))
-    return lo > 0, (f"GRPO's accuracy gap clear − misread wordings over steps > {rl_steps // 2}: {gap:.3g} "
-                    f"[{lo:.3g}, {hi:.3g}] (IQM over seeds, 95 % CI)")
+    """The regime sharing acts on persists: in the second half of GRPO's runs, within the question types that have
+    misread wordings, its accuracy on the clear wordings still exceeds that on the misread ones (95 % CI over seeds
+    above 0)."""
+    gap, (lo, hi) = stats.bootstrap_ci(within_type_gap("grpo", rl_steps // 2))
+    return lo > 0, (f"GRPO's within-type accuracy gap clear − misread wordings over steps > {rl_steps // 2}: "
+                    f"{gap:.3g} [{lo:.3g}, {hi:.3g}] (IQM over seeds, 95 % CI)")
 
 
 compare("C1a", "grpo", OURS, lambda meth: early_per_seed("vanished_groups", meth))
@@ -951,24 +1168,45 @@ compare("C2a-auc", OURS, "grpo-aug", accuracy_auc)
 compare("C2b", OURS, "share-grpo-no-cross", lambda meth: final_per_seed("final_accuracy_id", meth))
 compare("C2b-auc", OURS, "share-grpo-no-cross", accuracy_auc)
 compare("C3a", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_id", meth))
+if CLAIMS["C3a"].value is not None:
+    CLAIMS["C3a"].note += (f"; GRPO trains only on untransformed originals (the evaluation distribution), while the "
+                           f"variant methods see a transformed image with probability {transform_prob:g}; GRPO + "
+                           "augmentation, which shares that exposure, is C2a")
 compare("C3a-auc", OURS, "grpo", accuracy_auc)
-compare("C3a-misread", OURS, "grpo", lambda meth: accuracy_auc(meth, "test_accuracy_id_misread"))
-if CLAIMS["C3a-misread"].value is not None:
-    _final_misread = (final_per_seed("final_accuracy_id_misread", OURS)
-                      - final_per_seed("final_accuracy_id_misread", "grpo"))
-    CLAIMS["C3a-misread"].note += (f"; measured on the {int(sum(WARMUP_CONFIG.is_misread(p_) for p_ in EVAL_SETS['train'][:eval_problems]))} "
-                                   "misread problems of the evaluation set, with a CI over seeds only; at the end of "
-                                   f"training, on the {int(sum(WARMUP_CONFIG.is_misread(p_) for p_ in EVAL_SETS['train']))} "
-                                   f"misread problems of the final set: {fmt(_final_misread)}")
+if OURS in methods and "grpo" in methods:
+    # auc_misread per seed = the mean over misread problems of each problem's accuracy over the evaluations
+    CLAIMS["C3a-misread"].compare_items(item_outcomes(OURS)[:, MISREAD_MASK], item_outcomes("grpo")[:, MISREAD_MASK],
+                                        (OURS, "grpo"))
+    CLAIMS["C3a-misread"].note += (
+        f"; first half (steps 1–{HALF}): {two_way(item_outcomes(OURS, 0, HALF)[:, MISREAD_MASK], item_outcomes('grpo', 0, HALF)[:, MISREAD_MASK])}, "
+        f"second half: {two_way(item_outcomes(OURS, HALF)[:, MISREAD_MASK], item_outcomes('grpo', HALF)[:, MISREAD_MASK])}, "
+        f"at the end on the {int(FINAL_MISREAD_MASK.sum())} misread problems of the final set: "
+        f"{two_way(final_item_outcomes(OURS)[:, FINAL_MISREAD_MASK], final_item_outcomes('grpo')[:, FINAL_MISREAD_MASK])} "
+        "(IQM over seeds [95 % CI over seeds and problems])")
 HARD_BEST = max(float(stats.iqm(final_per_seed("final_accuracy_hard", meth))) for meth in methods)
 if CLAIMS["C3b"].require(HARD_BEST >= HARD_FLOOR, f"the best method solves {HARD_BEST:.3g} of the hard split (IQM), "
                          f"below HARD_FLOOR = {HARD_FLOOR}: every method is at the floor of a split whose 5–8-term "
                          "chains are longer than any trained one (a precondition added after the first version's "
                          "floor was seen)"):
     compare("C3b", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_hard", meth))
+else:   # the declared statistic stays visible beside the verdict
+    CLAIMS["C3b"].note = ("the declared statistic, share-grpo − grpo: " + fmt(
+        final_per_seed("final_accuracy_hard", OURS) - final_per_seed("final_accuracy_hard", "grpo")))
 compare("C4", "share-grpo-no-local", OURS, drawdown_per_seed)
 if CLAIMS["C4"].value is not None:
     CLAIMS["C4"].note += "; the drawdown of a rolling mean of 64-sample rewards mostly measures sampling noise"
+if STRESS_TASKS and len(STRESSED) == 2:
+    _instability = tuned_on_stress_seeds("share-grpo-no-local") - stress_per_seed("share-grpo-no-local", "auc")
+    _value, (_lo, _hi) = stats.bootstrap_ci(_instability)
+    if CLAIMS["C4-stress"].require(_lo > 0, f"the no-local ablation's test accuracy over the run is {_value:.3g} "
+                                   f"[{_lo:.3g}, {_hi:.3g}] lower at the stress step size than at its tuned one"):
+        CLAIMS["C4-stress"].compare(stress_per_seed("share-grpo-no-local", "drawdown"),
+                                    stress_per_seed(OURS, "drawdown"), ("share-grpo-no-local", OURS))
+        CLAIMS["C4-stress"].note += (f"; accuracy lost to the larger step size (tuned − stress, mean over the run): "
+                                     f"no-local {_value:.3g} [{_lo:.3g}, {_hi:.3g}], share-grpo "
+                                     + fmt(tuned_on_stress_seeds(OURS) - stress_per_seed(OURS, "auc")))
+else:
+    CLAIMS["C4-stress"].untestable("needs share-grpo and share-grpo-no-local in `methods` and `stress_seeds`")
 CLAIMS["C5"].untestable("the paper gives no measurable definition of advantage accuracy; its consequence, "
                         "stability, is C4")
 CLAIMS["H1"].untestable("MathVista needs the 7B MLLM and the benchmark; GridMath accuracies are not comparable")
@@ -1004,11 +1242,19 @@ FACTS = FactsTable([f for f in [
     Fact("F7", f"GRPO's fraction of training questions with no correct response over steps > {rl_steps // 2}",
          float(stats.iqm(run_per_seed("all_fail", "grpo", after=rl_steps // 2))), "descriptive",
          note="mostly arithmetic failure, present whatever the wording (IQM over seeds)") if "grpo" in methods else None,
-    Fact("F8", f"GRPO's accuracy gap clear − misread wordings over steps > {rl_steps // 2} (the regime sharing acts "
-         "on)", *stats.bootstrap_ci(wording_gap("grpo", rl_steps // 2))[:1], "descriptive",
-         ci95=stats.bootstrap_ci(wording_gap("grpo", rl_steps // 2))[1],
-         note=f"Share-GRPO: {fmt(wording_gap(OURS, rl_steps // 2))}; at the warm-up "
+    Fact("F8", f"GRPO's accuracy gap clear − misread wordings within the misread question types, over steps > "
+         f"{rl_steps // 2} (the regime sharing acts on)", *stats.bootstrap_ci(within_type_gap("grpo", HALF))[:1],
+         "descriptive", ci95=stats.bootstrap_ci(within_type_gap("grpo", HALF))[1],
+         note=f"Share-GRPO: {fmt(within_type_gap(OURS, HALF))}; over all clear problems (including types never "
+              f"misread): GRPO {fmt(wording_gap('grpo', HALF))}; at the warm-up, all clear problems: "
               f"{BASE_FINAL['final_accuracy_id_clear'] - BASE_FINAL['final_accuracy_id_misread']:.3g}")
+    if "grpo" in methods else None,
+    Fact("F9", f"rescued variants over steps > {rl_steps // 2}, Share-GRPO minus its null (GRPO's samples of one "
+         "wording in m groups of n)", *stats.bootstrap_ci(run_per_seed("rescued_variants", OURS, after=HALF)
+                                                          - run_per_seed("rescued_split_half", "grpo", after=HALF))[:1],
+         "descriptive", ci95=stats.bootstrap_ci(run_per_seed("rescued_variants", OURS, after=HALF)
+                                                - run_per_seed("rescued_split_half", "grpo", after=HALF))[1],
+         note="paired over seeds; a positive value is wording-dependent success beyond sampling luck")
     if "grpo" in methods else None,
 ] if f is not None])
 display(FACTS)
@@ -1018,6 +1264,9 @@ display(FACTS)
 
 # %%
 SELECTED_STEP_SIZES = ", ".join(f"{meth}: {config['learning_rate']:g}" for meth, config in CONFIG.items())
+GRAD_TEXT = ", ".join(f"{meth} {float(stats.iqm(final_per_seed('grad_norm_run_mean', meth))):.3g} "
+                      f"({float(stats.iqm(final_per_seed('grad_clipped_run_mean', meth))):.0%} of steps clipped)"
+                      for meth in methods)
 DEVIATIONS = pd.DataFrame([
     ("Model", "Qwen2.5-VL-7B / 32B", f"{count_parameters(BASE_POLICY)}-parameter {lm_backend} LM "
      f"(d = {WARMUP_CONFIG.policy.d_model}, {WARMUP_CONFIG.policy.n_layers} layers) + fixed random visual "
@@ -1035,24 +1284,35 @@ DEVIATIONS = pd.DataFrame([
      "the sum as a count, the count as a sum, the largest digit of row r as the count of digits above r)",
      "constructed so that the regime the paper targets exists: success that depends on the wording, where a "
      "variant can succeed while the original fails. A homogeneous warm-up (the first version of this notebook) "
-     "gave every wording the same success after about ten RL steps, and sharing had nothing to share"),
+     "gave every wording the same success within the first RL steps, and sharing had nothing to share"),
     ("Response length", "max 2048 tokens", f"max {max_new_tokens} tokens", "the longest GridMath target is 29 "
      "tokens"),
     ("Dual clip", "verl's dual-clip PPO loss (the paper's Eq. 8 has none)", f"c = {dual_clip:g}, verl's default",
      "as the authors' code runs it"),
     ("Pairs per question", "m²·n pairs for Share-GRPO and its no-local ablation, m·n for the others",
-     "the same; the loss is a token mean, so more pairs change the weighting of responses, not the step size",
-     "as the authors' code; every method generates the same m·n responses"),
+     "the same; the loss is a token mean, so more pairs reweight responses; the gradient still differs in size "
+     f"(mean gradient norm before clipping over the run: {GRAD_TEXT}; clipped at {max_grad_norm:g})",
+     "as the authors' code; every method generates the same m·n responses, and each method's step size is tuned"),
+    ("Optimiser steps per rollout", "actor mini-batch = global batch × n × question_num sequences (the authors' "
+     "fork), so Share-GRPO's m²·n pairs get m times the optimiser steps of an m·n layout",
+     f"{ppo_minibatches} steps per rollout for every method (split by question)", "equal optimisation for every "
+     "method; the authors' extra steps would be a second difference besides sharing"),
+    ("Optimiser", "AdamW, weight decay 1e-2; verl's token mean per micro-batch (divided by gradient accumulation)",
+     "Adam, no weight decay; the token mean over the whole minibatch", "a short run from a fixed warm-up; the same "
+     "for every method"),
+    ("Warm-up design", "—", f"misread_prob {WARMUP_CONFIG.misread_prob:g} chosen from two warm-up pilots, templates "
+     "fixed by hand (warm-up section)", "a favourable constructed case: the test can fail, but a positive result "
+     "does not show the regime in the paper's setting"),
     ("Hard split", "harder benchmarks (MathVerse, MathVision)", "5–8 cells involved, longer than any trained "
      "chain (1–4)", "a length shift with no analogue in the paper; C3b needs a method above HARD_FLOOR"),
     ("Tuning", "not described", f"the Adam step size per method, {tuning_budget} values of the grid on tuning "
      f"seeds {tuning_seeds}, by validation accuracy over the run", "equal budgets; CPU budget"),
     ("Samples", "m = 2 variants, n = 5 (config) or 6 (7B script); rollout batch 512",
      f"m = {variants_m}, n = {samples_n}; {questions_per_step} questions per rollout batch", "CPU budget"),
-    ("Optimisation", "lr 1e-6, global batch 128 (4 updates per rollout), KL 0 (7B script)",
+    ("Optimisation", "lr 1e-6, global batch 128 (4 updates per rollout for an m·n layout), KL 0 (7B script)",
      f"Adam, step size tuned per method ({SELECTED_STEP_SIZES}), "
      f"{ppo_minibatches} updates per rollout, {rl_steps} rollouts, KL 0",
-     "a usual Adam lr for a tiny model; in pilot runs (GRPO and Share-GRPO, 50–300 steps) 3e-4 collapsed every "
+     "tuned for a tiny model (grid history in the tuning section); in pilot runs 3e-4 collapsed every "
      "question to one repeated answer"),
     ("Global σ", "paper notation: over the m·n responses", "over the m²·n pairs (each response m times)",
      "as the authors' code does"),
@@ -1092,12 +1352,15 @@ def verdict_of(cid: str) -> str:
 
 
 # the outcome in words, from the verdicts: the regime (misread wordings), the mechanism, the overall comparison
-lines = [f"**In short.** On a task built so that sharing can matter (the base model misreads some wordings), "
-         f"Share-GRPO against GRPO: accuracy on the misread wordings over the run {verdict_of('C3a-misread')}; "
-         f"questions with no correct response over the run {verdict_of('C1a-run')}; accuracy on all ID problems "
-         f"over the run {verdict_of('C3a-auc')}, at the end {verdict_of('C3a')}. Sharing against augmentation "
-         f"over the run: {verdict_of('C2a-auc')}; against no re-pairing: {verdict_of('C2b-auc')}. The declared rows "
-         f"of the first version: " + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if not c.post_hoc) + ".", ""]
+lines = [f"**In short.** On a task built so that sharing can matter (the base model misreads some wordings: a "
+         f"favourable, constructed case), the declared rows read: "
+         + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if not c.post_hoc) + ". "
+         f"Exploratory (post hoc) rows, Share-GRPO against GRPO: accuracy on the misread wordings over the run "
+         f"{verdict_of('C3a-misread')}, which is where sharing should act (for each half of the run and at the end, see "
+         f"its note); questions with no correct response over the run {verdict_of('C1a-run')}; "
+         f"accuracy on all ID problems over the run {verdict_of('C3a-auc')}, at the end {verdict_of('C3a')} "
+         f"(declared). Sharing against augmentation over the run: {verdict_of('C2a-auc')}; against no re-pairing: "
+         f"{verdict_of('C2b-auc')}. Stability at a larger step size: {verdict_of('C4-stress')}. {PLATEAU_TEXT}", ""]
 lines += CLAIMS.summary_lines()
 lines.append(f"- Warm-up model (no RL): greedy pass@1 ID {BASE_FINAL['final_accuracy_id']:.3f} (misread wordings "
              f"{BASE_FINAL['final_accuracy_id_misread']:.3f}, clear {BASE_FINAL['final_accuracy_id_clear']:.3f}), "

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hrlkit import stats
-from hrlkit.claims import (Claim, ClaimsTable, Fact, FactsTable, build_metrics, equivalence, md_escape,
-                           validate_metrics, verdict, write_metrics)
+from hrlkit.claims import (Claim, ClaimsTable, Fact, FactsTable, build_metrics, equivalence, flat_metrics,
+                           md_escape, validate_metrics, verdict, write_metrics)
 
 TUNING = {"summary": "no method was tuned"}
 PAPER = {"slug": "x", "arxiv": "0000.00000", "title": "X"}
@@ -173,3 +173,26 @@ def test_html_cells_are_escaped():
     table["C1"].untestable("no <b>data</b>")
     html = table._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;" in html
+
+
+def test_flat_metrics_count_declared_rows_and_post_hoc_rows_apart():
+    doc = {"seeds": [0, 1, 2], "claims": [
+        {"id": "C1", "verdict": "reproduced", "post_hoc": False},
+        {"id": "C2", "verdict": "inconclusive", "post_hoc": False},
+        {"id": "C1-run", "verdict": "reproduced", "post_hoc": True},
+        {"id": "C2-run", "verdict": "not reproduced", "post_hoc": True}]}
+    assert flat_metrics(doc) == {"reproduced": 1, "not_reproduced": 0, "inconclusive": 1, "untestable": 0,
+                                            "claims": 2, "post_hoc": 2, "post_hoc_reproduced": 1, "seeds": 3}
+
+
+def test_compare_items_resamples_items_as_well_as_seeds():
+    rng = np.random.default_rng(3)
+    first = (rng.random((10, 60)) < 0.6).astype(float)          # 10 seeds × 60 problems, 0/1
+    second = (rng.random((10, 60)) < 0.4).astype(float)
+    by_items = Claim("C", "better", "t", "acc A − acc B", threshold=0.0, direction=">").compare_items(
+        first, second, ("A", "B"))
+    by_seeds = Claim("C", "better", "t", "acc A − acc B", threshold=0.0, direction=">").compare(
+        first.mean(axis=1), second.mean(axis=1), ("A", "B"))
+    assert by_items.value == pytest.approx(by_seeds.value)      # the same statistic …
+    assert by_items.ci95[1] - by_items.ci95[0] > by_seeds.ci95[1] - by_seeds.ci95[0]   # … with a wider interval
+    assert by_items.paired and by_items.p_value == by_seeds.p_value and "60 items" in by_items.note

@@ -174,3 +174,32 @@ def test_errors_name_the_metric_and_method():
         stats.bootstrap_ci([])
     assert stats.format_ci([1.0, 2.0, 3.0], "mean").startswith("2 [")
     assert stats.format_ci([np.nan]) == "—"
+
+
+def test_two_way_bootstrap_covers_item_noise_that_a_seed_bootstrap_ignores():
+    rng = np.random.default_rng(1)
+    items = rng.choice([-1.0, 1.0], size=400)                   # one test set of ±1 items, the same for every seed
+    first = np.tile(items, (10, 1))                              # no seed-to-seed variation at all
+    value, (lo, hi) = stats.paired_two_way_bootstrap_ci(first, np.zeros_like(first), "mean", n_resamples=4000)
+    assert value == pytest.approx(items.mean())
+    half_width = 1.96 * items.std() / np.sqrt(items.size)         # the normal interval of a mean over 400 items
+    assert (hi - lo) / 2 == pytest.approx(half_width, rel=0.1)
+    assert stats.paired_bootstrap_ci(lambda idx: first[idx].mean(), 10)[1] == (value, value)   # seeds alone: none
+
+
+def test_two_way_bootstrap_with_one_item_is_the_paired_seed_bootstrap():
+    rng = np.random.default_rng(2)
+    first, second = rng.normal(1.0, 1.0, size=(12, 1)), rng.normal(0.0, 1.0, size=(12, 1))
+    value, (lo, hi) = stats.paired_two_way_bootstrap_ci(first, second, "iqm", n_resamples=4000)
+    ref_value, (ref_lo, ref_hi) = stats.paired_difference_ci(first[:, 0], second[:, 0], "iqm", n_resamples=4000)
+    assert value == pytest.approx(ref_value)
+    assert lo == pytest.approx(ref_lo, abs=0.15) and hi == pytest.approx(ref_hi, abs=0.15)
+    again = stats.paired_two_way_bootstrap_ci(first, second, "iqm", n_resamples=4000)
+    assert again == (value, (lo, hi))                            # fixed random state
+
+
+def test_two_way_bootstrap_rejects_bad_shapes_and_nans():
+    with pytest.raises(ValueError, match="seeds × items"):
+        stats.paired_two_way_bootstrap_ci(np.zeros(3), np.zeros(3))
+    with pytest.raises(FloatingPointError):
+        stats.paired_two_way_bootstrap_ci(np.full((2, 2), np.nan), np.zeros((2, 2)))

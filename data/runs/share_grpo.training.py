@@ -20,9 +20,11 @@
 #   rl_steps = 120
 #   samples_n = 4
 #   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-#   sensitivity_m = [1, 3]
+#   sensitivity_m = []
 #   sensitivity_n = []
-#   sensitivity_seeds = [0, 1]
+#   sensitivity_seeds = [0]
+#   stress_learning_rate = 0.0001
+#   stress_seeds = [0, 1, 2, 3, 4]
 #   temperature = 1.0
 #   top_p = 0.99
 #   transform_prob = 0.3
@@ -33,7 +35,7 @@
 #   warmup_probe_questions = 2048
 #   warmup_section = 'share_grpo_warmup'
 #
-# task enumerators (adding a value runs only the new tasks): methods, seeds, sensitivity_m, sensitivity_n, sensitivity_seeds
+# task enumerators (adding a value runs only the new tasks): methods, seeds, sensitivity_m, sensitivity_n, sensitivity_seeds, stress_learning_rate, stress_seeds
 # report-only parameters (never retrain): early_fraction, smooth_window
 # runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/tasks/gridmath.py, hrlkit/lm, data/share_grpo/warmup.pt
@@ -79,12 +81,17 @@ class ShareGRPOParameters(P.Parameters):
     sensitivity_m: P.UniqueList(P.Int(ge=1, le=N_TEMPLATES), min_len=0)
     sensitivity_n: P.UniqueList(P.Int(ge=1), min_len=0)
     sensitivity_seeds: P.Seeds
+    stress_learning_rate: P.Number(gt=0, le=1e-2)
+    stress_seeds: P.UniqueList(P.Int(ge=0), min_len=0)
     @model_validator(mode="after")
     def relations(self):
         P.require(self.ppo_minibatches <= self.questions_per_step, "ppo_minibatches", self.ppo_minibatches,
                   f"must be <= questions_per_step = {self.questions_per_step} (minibatches split by question)")
         P.require(set(self.sensitivity_seeds) <= set(self.seeds), "sensitivity_seeds", self.sensitivity_seeds,
                   f"must be among seeds {self.seeds} (the sensitivity figure compares with their main runs)")
+        P.require(set(self.stress_seeds) <= set(self.seeds), "stress_seeds", self.stress_seeds,
+                  f"must be among seeds {self.seeds} (the stress runs are paired with the main runs' question "
+                  "streams)")
         P.require(isinstance(load_params().get(self.warmup_section), dict), "warmup_section", self.warmup_section,
                   "is not a section of params.yaml")
         return self
@@ -147,12 +154,13 @@ EVAL_SETS = {split: fixed_eval_set(split, final_eval_problems) for split in gm.S
 VALIDATION_SET = fixed_eval_set("train", eval_problems, "share_grpo-validation")
 def accuracies(policy, problems: list, prefix: str) -> dict:
     ...
-    correct = greedy_accuracy(policy, problems)
+    correct = greedy_accuracy(policy, problems, max_new_tokens=max_new_tokens)
     misread = np.array([WARMUP_CONFIG.is_misread(p) for p in problems])
     out = {prefix: float(correct.mean())}
     for name, where in (("misread", misread), ("clear", ~misread)):
         if where.any():
             out[f"{prefix}_{name}"] = float(correct[where].mean())
+    out[f"{prefix}_items"] = correct.astype(int).tolist()
     return out
 @torch.no_grad()
 def final_evaluation(policy) -> dict:
@@ -161,10 +169,12 @@ def final_evaluation(policy) -> dict:
             **accuracies(policy, EVAL_SETS["hard"], "final_accuracy_hard")}
 
 # %% training cell 6
-def expand_question(question: gm.Problem, rng: np.random.Generator, m: int) -> list[gm.Problem]:
+def expand_question(question: gm.Problem, rng: np.random.Generator, m: int,
+                    probability: float | None = None) -> list[gm.Problem]:
     ...
     templates = rng.choice(gm.N_TEMPLATES, size=m, replace=False)
-    return [gm.make_variant(question, rng, template=int(t), transform_prob=transform_prob) for t in templates]
+    probability = transform_prob if probability is None else probability
+    return [gm.make_variant(question, rng, template=int(t), transform_prob=probability) for t in templates]
 
 # %% training cell 7
 import inspect
@@ -195,10 +205,10 @@ def regime_statistics(graded, spec: dict, n_questions: int, m: int, n: int) -> d
            "all_fail": float((~correct.any(axis=(1, 2))).mean()),
            "all_success": float(correct.all(axis=(1, 2)).mean()),
            "solved_questions": float(correct.any(axis=(1, 2)).mean())}
-    if spec["expand"]:
-        variant_failed = ~correct.any(axis=2)
-        other_solved = correct.any(axis=2).sum(axis=1, keepdims=True) > 0
-        out["rescued_variants"] = float((variant_failed & other_solved).mean())
+    by_variant = correct if spec["expand"] else correct.reshape(n_questions, -1, samples_n)
+    variant_failed = ~by_variant.any(axis=2)
+    other_solved = by_variant.any(axis=2).sum(axis=1, keepdims=True) > 0
+    out["rescued_variants" if spec["expand"] else "rescued_split_half"] = float((variant_failed & other_solved).mean())
     return out
 def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
     ...
@@ -234,7 +244,7 @@ def probe_set(count: int) -> tuple[list, list]:
     originals, variants = [], []
     for _ in range(count):
         originals.append(gm.sample_problem(rng, split="train"))
-        variants.append(expand_question(originals[-1], rng, variants_m))
+        variants.append(expand_question(originals[-1], rng, variants_m, probability=0.0))
     return originals, variants
 PROBE_CHUNK = 64
 @torch.no_grad()
@@ -259,7 +269,7 @@ def probe_sharing(policy, generator: torch.Generator, count: int) -> dict:
 def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
     ...
     order = torch.randperm(questions_per_step, generator=shuffle)
-    clipfrac, kl = [], []
+    clipfrac, kl, grad_norm = [], [], []
     for chunk in order.chunk(ppo_minibatches):
         rows = torch.isin(batch["questions"], chunk).nonzero().squeeze(1)
         logprobs = policy.token_logprobs([batch["prompts"][r] for r in rows.tolist()], batch["tokens"][rows],
@@ -270,11 +280,12 @@ def ppo_update(policy, optimiser, batch, shuffle: torch.Generator) -> dict:
             raise FloatingPointError(f"Share-GRPO loss is {loss.item()} (NaN/inf) in a PPO minibatch")
         optimiser.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+        grad_norm.append(float(torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)))
         optimiser.step()
         clipfrac.append(info["clipfrac"])
         kl.append(info["approx_kl"])
-    return {"clipfrac": float(np.mean(clipfrac)), "approx_kl": float(np.mean(kl))}
+    return {"clipfrac": float(np.mean(clipfrac)), "approx_kl": float(np.mean(kl)),
+            "grad_norm": float(np.mean(grad_norm)), "grad_clipped": float(np.mean(np.array(grad_norm) > max_grad_norm))}
 
 # %% training cell 10
 def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, split: str = "test",
@@ -305,14 +316,16 @@ def run_training(method: str, seed: int, m: int, n: int, learning_rate: float, s
             probe = probe_sharing(policy, torch.Generator(device=DEVICE).manual_seed(derive_seed(seed, method, "probe")),
                                   probe_questions)
     final = final_evaluation(policy) if split == "test" else {}
-    return dict(method=method, seed=seed, m=m, n=n, curve=curve, evals=evals, final=final, probe=probe)
+    return dict(method=method, seed=seed, m=m, n=n, learning_rate=learning_rate, curve=curve, evals=evals,
+                final=final, probe=probe)
 def relative_cost(task: dict) -> int:
     ...
     spec, m, n = METHOD_SPECS[task["method"]], task["m"], task["n"]
     return m * n + (m * m * n if spec["cross"] else m * n)
 
 # %% training cell 11
-SPACES = {meth: tune.Space(learning_rate=tune.Grid(2.5e-5, 5e-5, 1e-4)) for meth in ALL_METHODS}
+STEP_SIZE_GRID = (1.25e-5, 2.5e-5, 5e-5)
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(*STEP_SIZE_GRID)) for meth in ALL_METHODS}
 SETUP = tune.Setup(metric="validation_accuracy_auc", direction="maximize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
 def trial(method: str, config: dict, seed: int) -> dict:
@@ -338,7 +351,9 @@ SENSITIVITY_TASKS = ([dict(method=OURS, seed=s, m=mm, n=samples_n, **CONFIG[OURS
                       if mm != variants_m for s in sensitivity_seeds]
                      + [dict(method=OURS, seed=s, m=variants_m, n=nn, **CONFIG[OURS]) for nn in sensitivity_n
                         if nn != samples_n for s in sensitivity_seeds])
-TASKS = MAIN_TASKS + SENSITIVITY_TASKS
+STRESS_TASKS = [dict(method=meth, seed=s, m=variants_m, n=samples_n, learning_rate=stress_learning_rate)
+                for meth in (OURS, "share-grpo-no-local") if meth in methods for s in stress_seeds]
+TASKS = MAIN_TASKS + SENSITIVITY_TASKS + STRESS_TASKS
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 RESULTS = RUNNER.run("rl", run_training, TASKS, cost=relative_cost, desc="RL runs")
 def base_evaluation() -> dict:

@@ -173,12 +173,13 @@ def sample_variants(rng: np.random.Generator, count: int, split: str,
 
 
 @torch.no_grad()
-def greedy_accuracy(policy: GridMathPolicy, problems: Sequence[gm.Problem], batch_size: int = 256) -> np.ndarray:
-    """Greedy pass@1 (0/1 accuracy per problem)."""
+def greedy_accuracy(policy: GridMathPolicy, problems: Sequence[gm.Problem], batch_size: int = 256,
+                    max_new_tokens: int = MAX_NEW_TOKENS) -> np.ndarray:
+    """Greedy pass@1 (0/1 accuracy per problem), responses cut at ``max_new_tokens``."""
     acc = []
     for start in range(0, len(problems), batch_size):
         chunk = problems[start:start + batch_size]
-        out = policy.generate(chunk, MAX_NEW_TOKENS, temperature=0.0)
+        out = policy.generate(chunk, max_new_tokens, temperature=0.0)
         acc.append(score_responses(out, [p.answer for p in chunk]).accuracy)
     return np.concatenate(acc)
 
