@@ -583,7 +583,8 @@ def fmt_holm(claim: Mapping[str, Any]) -> str:
     """Holm-adjusted p, and whether the verdict's direction survives it at 5 %."""
     p = claim.get("p_holm")
     if p is None:
-        return ""
+        raw = claim.get("p_value")
+        return f"none (post hoc; raw p {fmt_num(raw, '.2g')})" if claim.get("post_hoc") and raw is not None else ""
     return f"{fmt_num(p, '.2g')} ({'survives' if p < 0.05 else 'does not survive'})"
 
 

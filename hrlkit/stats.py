@@ -244,6 +244,9 @@ def paired_bootstrap_ci(statistic: Callable[[np.ndarray], float], n_seeds: int, 
     return value, (lo, hi)
 
 
+_TWO_WAY_CHUNK = 5000
+
+
 def paired_two_way_bootstrap_ci(first: np.ndarray, second: np.ndarray, aggregate: str = "iqm", *,
                                 confidence: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
                                 seed: int = DEFAULT_SEED) -> tuple[float, tuple[float, float]]:
@@ -264,10 +267,14 @@ def paired_two_way_bootstrap_ci(first: np.ndarray, second: np.ndarray, aggregate
     value = float(stat(diff.mean(axis=1)))
     n_seeds, n_items = diff.shape
     rng = np.random.default_rng(seed)
-    item_weights = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_resamples)   # (R, items)
-    per_seed = diff @ item_weights.T / n_items                                                    # (seeds, R)
-    rows = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))                                  # (R, seeds)
-    resampled = stat(per_seed[rows, np.arange(n_resamples)[:, None]], axis=1)
+    resampled = []
+    for start in range(0, n_resamples, _TWO_WAY_CHUNK):                 # chunks bound the memory at many items
+        r = min(_TWO_WAY_CHUNK, n_resamples - start)
+        item_weights = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=r)   # (r, items)
+        per_seed = diff @ item_weights.T / n_items                                          # (seeds, r)
+        rows = rng.integers(0, n_seeds, size=(r, n_seeds))                                  # (r, seeds)
+        resampled.append(stat(per_seed[rows, np.arange(r)[:, None]], axis=1))
+    resampled = np.concatenate(resampled)
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(resampled, [alpha, 1.0 - alpha])
     return value, (float(lo), float(hi))

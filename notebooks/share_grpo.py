@@ -40,7 +40,7 @@
 #   reward.
 # - The paper's baselines (GRPO; GRPO with the same augmentation) and ablations (without the local term, without
 #   cross-variant pairing), with the same number of generated responses per step. The advantage-vanishing curve
-#   (Fig. 1b), the accuracy tables, and accuracy against $m$ and $n$.
+#   (Fig. 1b) and the accuracy tables (accuracy against $m$ and $n$ when the sensitivity runs are on).
 #
 # **Scaled or reconstructed.**
 # - The MLLM is a tiny causal transformer (its size is in the deviations table) behind a fixed random visual encoder
@@ -415,7 +415,7 @@ def rollout(policy, questions, spec, m, n, rng_variants, generator) -> dict:
 
 
 # %% [markdown]
-# **A training-free test of sharing.** Does sampling from $m$ variants (Share-GRPO's pool) leave fewer questions with
+# **A training-free test of question-space expansion.** Does sampling from $m$ variants (Share-GRPO's pool) leave fewer questions with
 # no correct response than $m \cdot n$ samples of the original wording (GRPO's group), at the same number of samples?
 # Fixed original ID questions, each with $m$ fixed variants, are answered by a fixed checkpoint
 # (`warmup_probe_questions` at the warm-up, the first `probe_questions` of them at mid-run):
@@ -566,7 +566,8 @@ print(TUNED.summary())
 
 # %% [markdown]
 # The reported runs: every method on every seed with its selected step size; GRPO's and Share-GRPO's main runs stop
-# half-way for the training-free probe; the sensitivity runs vary m (and n) for Share-GRPO.
+# half-way for the training-free probe; the sensitivity runs (when `sensitivity_m` or `sensitivity_n` list values)
+# vary m or n for Share-GRPO; the stress runs train ours and its no-local ablation at `stress_learning_rate`.
 
 # %% tags=["experiments"]
 CONFIG = {meth: TUNED.selected[meth] for meth in methods}
@@ -600,7 +601,7 @@ BASE_FINAL = BASE
 
 # %%
 # analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
-from hrlkit.claims import Fact, FactsTable
+from hrlkit.claims import VERDICT_RESAMPLES, Fact, FactsTable
 from hrlkit.display import prose, table
 
 
@@ -714,7 +715,7 @@ def smoothed(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return d
 
 
-fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.3))
 panels = [("train_reward", "training reward (rolling mean)", True), ("vanished_groups", "vanished groups",
           True), ("all_fail", "questions with no correct response", True),
           ("test_accuracy_id", "test accuracy, ID (greedy)", False)]
@@ -798,7 +799,7 @@ def final_item_outcomes(method: str) -> np.ndarray:
 
 def two_way(first: np.ndarray, second: np.ndarray) -> str:
     """IQM over seeds of the per-seed mean difference over problems, with a CI resampling seeds and problems."""
-    value, (lo, hi) = stats.paired_two_way_bootstrap_ci(first, second, "iqm")
+    value, (lo, hi) = stats.paired_two_way_bootstrap_ci(first, second, "iqm", n_resamples=VERDICT_RESAMPLES)
     return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
@@ -831,15 +832,23 @@ ablation = pd.DataFrame([{"cross-variant re-pairing": cross, "advantage": adv, "
 display(table(ablation, "Ablation (the paper's sharing × advantage table), IQM over seeds [95 % bootstrap CI]."))
 
 # %%
-acc_long = MAIN[MAIN["metric"].isin(["final_accuracy_id", "final_accuracy_hard"])].copy()
-acc_long["split"] = acc_long["metric"].map({"final_accuracy_id": "in-distribution", "final_accuracy_hard": "hard"})
-g = sns.catplot(data=acc_long, x="method", y="value", col="split", kind="point", order=methods,
-                height=3.6, aspect=1.4, sharey=False, linestyle="none", capsize=0.15, **figures.SEEDS_BAND)
+HARD_FLOOR = 0.05        # the hard split is informative only if some method solves at least this share of it
+HARD_BEST = max(float(stats.iqm(final_per_seed("final_accuracy_hard", meth))) for meth in methods)
+PANELS = {"final_accuracy_id": "in-distribution", "final_accuracy_id_misread": "ID, misread wordings",
+          "final_accuracy_id_clear": "ID, clear wordings",
+          **({"final_accuracy_hard": "hard"} if HARD_BEST >= HARD_FLOOR else {})}   # no panel of floor values
+acc_long = MAIN[MAIN["metric"].isin(list(PANELS))].copy()
+acc_long["split"] = acc_long["metric"].map(PANELS)
+g = sns.catplot(data=acc_long, x="method", y="value", col="split", col_order=list(PANELS.values()), kind="point",
+                order=methods, height=3.6, aspect=1.2, sharey=False, linestyle="none", capsize=0.15,
+                **figures.SEEDS_BAND)
 g.set_axis_labels("", "greedy pass@1")
 g.set_xticklabels(rotation=20, ha="right")
 g.figure.tight_layout()
-figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per method ({figures.band_caption()}) on "
-                    f"the in-distribution and hard splits after {rl_steps} RL steps.", **SAVE)
+figures.save_figure(g.figure, "accuracy", f"Final greedy test accuracy per method ({figures.band_caption()}) after "
+                    f"{rl_steps} RL steps: " + ", ".join(PANELS.values()) + (
+                        "" if "final_accuracy_hard" in PANELS else f" (the hard split is left out: every method is "
+                        f"below HARD_FLOOR = {HARD_FLOOR}, see C3b)") + ".", **SAVE)
 plt.show()
 
 LAST_EVALS = 3   # the plateau check compares the last LAST_EVALS evaluations with the LAST_EVALS before them
@@ -870,16 +879,18 @@ display(prose([PLATEAU_TEXT] + [f"- {meth}: {fmt(late_rise(meth))}" for meth in 
 # ### Does the regime persist? Misread wordings, questions with no correct response, rescued variants
 #
 # The warm-up misreads some wordings. GRPO samples only the question's own wording, so a misread original gives it
-# a group whose responses all fail, unless one of its rare correct answers comes up. Share-GRPO samples $m$ variants
-# and pairs every response with every variant prompt, so a correct response found under a clear wording is also
-# trained under the misread one. Left: greedy test accuracy on the misread and the clear wordings over training.
+# a group whose responses all fail, unless one of its rare correct answers comes up. Share-GRPO samples $m$ variants,
+# scores every response against the whole question family (the global term pools the variants), and pairs every
+# response with every variant prompt, so a correct response found under a clear wording is also trained under the
+# misread one. The ablations separate the two: no-cross pools the variants without re-pairing, GRPO +
+# augmentation does neither (the attribution is computed below the figure). Left: greedy test accuracy on the misread and the clear wordings over training.
 # Right: the fraction of variants whose $n$ responses all fail while another variant of the same question has a
 # correct one (the variants sharing rescues), for the methods that sample variants. Its null is GRPO's $m \cdot n$
 # samples of one wording cut into $m$ groups of $n$ (dashed): what "rescued" reads when no wording differs from
 # another, from sampling luck alone.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), sharey=False)
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.3), sharey=False)
 for ax, (metric, label) in zip(axes, [("test_accuracy_id_misread", "test accuracy, misread wordings"),
                                       ("test_accuracy_id_clear", "test accuracy, clear wordings"),
                                       ("rescued_variants", "rescued variants (rolling mean)")]):
@@ -924,6 +935,27 @@ if "grpo" in methods and rl_steps >= 2:
         f"Share-GRPO {fmt(_rescued_ours)} against the split-half null {fmt(_rescued_null)}. The fraction of questions "
         f"with no correct response stays high for every method (table above), mostly from arithmetic failure, "
         f"whatever the wording."]))
+
+# which part of Share-GRPO moves the misread wordings: pooling the variants in one advantage group, or re-pairing
+MISREAD_STEPS = {}
+if {OURS, "grpo", "grpo-aug", "share-grpo-no-cross"} <= set(methods):
+    def misread_gain(first: str, second: str) -> str:
+        return two_way(item_outcomes(first)[:, MISREAD_MASK], item_outcomes(second)[:, MISREAD_MASK])
+
+    def clear_gain(first: str, second: str) -> str:
+        return two_way(item_outcomes(first)[:, ~MISREAD_MASK], item_outcomes(second)[:, ~MISREAD_MASK])
+
+    MISREAD_STEPS = {"re-pairing (share-grpo − no-cross)": (OURS, "share-grpo-no-cross"),
+                     "pooling the variants in one group (no-cross − grpo-aug)": ("share-grpo-no-cross", "grpo-aug"),
+                     "sampling variants alone (grpo-aug − grpo)": ("grpo-aug", "grpo")}
+    display(table(pd.DataFrame([{"step": step, "misread wordings": misread_gain(*pair),
+                                 "clear wordings": clear_gain(*pair)} for step, pair in MISREAD_STEPS.items()]
+                               + [{"step": "all of Share-GRPO (share-grpo − grpo)",
+                                   "misread wordings": misread_gain(OURS, "grpo"),
+                                   "clear wordings": clear_gain(OURS, "grpo")}]),
+                  "Accuracy over the run (evaluations after step 0), difference between two methods one design step "
+                  "apart; IQM over seeds [95 % CI resampling seeds and problems]. The steps add up only roughly: "
+                  "each is an IQM of its own per-seed differences."))
 
 # %% [markdown]
 # ### The training-free test of question-space expansion
@@ -971,9 +1003,9 @@ probe_rows += [{"checkpoint": f"{meth} at step {rl_steps // 2}",
                 "… m variants × n": fmt(probe_rate("all_fail_shared", meth)),
                 "questions with a rescued variant": fmt(probe_rate("rescued", meth))}
                for meth in methods if meth in PROBED and rl_steps >= 2]
-display(table(pd.DataFrame(probe_rows), f"{probe_questions} probe questions, m = {variants_m}, n = {samples_n}. "
-              "Warm-up: one checkpoint, the share of questions [95 % bootstrap CI over questions]; "
-              f"mid-run: IQM over {len(seeds)} seeds [95 % CI over seeds]."))
+display(table(pd.DataFrame(probe_rows), f"m = {variants_m}, n = {samples_n}. Warm-up: one checkpoint, "
+              f"{warmup_probe_questions} probe questions, the share of questions [95 % bootstrap CI over questions]; "
+              f"mid-run: the first {probe_questions} of them, IQM over {len(seeds)} seeds [95 % CI over seeds]."))
 
 # %% [markdown]
 # ### Sensitivity to the number of variants m and of responses n (Share-GRPO)
@@ -1077,7 +1109,6 @@ if STRESS_TASKS:
 # stress runs, before they ran.
 
 # %%
-HARD_FLOOR = 0.05        # the hard split is informative only if some method solves at least this share of it
 AUC = f"mean greedy ID test accuracy over the evaluations after step 0 (whole run, {eval_problems} problems)"
 CLAIMS = ClaimsTable([
     Claim("C1a", "Share-GRPO mitigates advantage vanishing",
@@ -1168,10 +1199,10 @@ compare("C2a-auc", OURS, "grpo-aug", accuracy_auc)
 compare("C2b", OURS, "share-grpo-no-cross", lambda meth: final_per_seed("final_accuracy_id", meth))
 compare("C2b-auc", OURS, "share-grpo-no-cross", accuracy_auc)
 compare("C3a", OURS, "grpo", lambda meth: final_per_seed("final_accuracy_id", meth))
-if CLAIMS["C3a"].value is not None:
-    CLAIMS["C3a"].note += (f"; GRPO trains only on untransformed originals (the evaluation distribution), while the "
-                           f"variant methods see a transformed image with probability {transform_prob:g}; GRPO + "
-                           "augmentation, which shares that exposure, is C2a")
+if CLAIMS["C3a"].value is not None and "grpo-aug" in methods:
+    CLAIMS["C3a"].note += (f"; GRPO trains only on untransformed originals, the variant methods also on transformed "
+                           f"images (probability {transform_prob:g}), but that exposure costs GRPO + augmentation "
+                           f"nothing against GRPO: {fmt(final_per_seed('final_accuracy_id', 'grpo-aug') - final_per_seed('final_accuracy_id', 'grpo'))}")
 compare("C3a-auc", OURS, "grpo", accuracy_auc)
 if OURS in methods and "grpo" in methods:
     # auc_misread per seed = the mean over misread problems of each problem's accuracy over the evaluations
@@ -1183,7 +1214,6 @@ if OURS in methods and "grpo" in methods:
         f"at the end on the {int(FINAL_MISREAD_MASK.sum())} misread problems of the final set: "
         f"{two_way(final_item_outcomes(OURS)[:, FINAL_MISREAD_MASK], final_item_outcomes('grpo')[:, FINAL_MISREAD_MASK])} "
         "(IQM over seeds [95 % CI over seeds and problems])")
-HARD_BEST = max(float(stats.iqm(final_per_seed("final_accuracy_hard", meth))) for meth in methods)
 if CLAIMS["C3b"].require(HARD_BEST >= HARD_FLOOR, f"the best method solves {HARD_BEST:.3g} of the hard split (IQM), "
                          f"below HARD_FLOOR = {HARD_FLOOR}: every method is at the floor of a split whose 5–8-term "
                          "chains are longer than any trained one (a precondition added after the first version's "
@@ -1195,6 +1225,15 @@ else:   # the declared statistic stays visible beside the verdict
 compare("C4", "share-grpo-no-local", OURS, drawdown_per_seed)
 if CLAIMS["C4"].value is not None:
     CLAIMS["C4"].note += "; the drawdown of a rolling mean of 64-sample rewards mostly measures sampling noise"
+def flat_curve_drawdown(draws: int = 20_000) -> float:
+    """Median drawdown of an accuracy curve that never changes, read through the evaluation's binomial noise: the
+    stress runs' mean accuracy p on eval_problems problems at each of their evaluations."""
+    p_ = float(np.mean([stress_per_seed(m_, "auc") for m_ in STRESSED]))
+    n_evals = len(RUNS.loc[(RUNS["method"] == OURS + STRESS) & (RUNS["metric"] == "test_accuracy_id"), "step"].unique())
+    curves = np.random.default_rng(0).binomial(eval_problems, p_, size=(draws, n_evals)) / eval_problems
+    return float(np.median(np.max(np.maximum.accumulate(curves, axis=1) - curves, axis=1)))
+
+
 if STRESS_TASKS and len(STRESSED) == 2:
     _instability = tuned_on_stress_seeds("share-grpo-no-local") - stress_per_seed("share-grpo-no-local", "auc")
     _value, (_lo, _hi) = stats.bootstrap_ci(_instability)
@@ -1204,7 +1243,10 @@ if STRESS_TASKS and len(STRESSED) == 2:
                                     stress_per_seed(OURS, "drawdown"), ("share-grpo-no-local", OURS))
         CLAIMS["C4-stress"].note += (f"; accuracy lost to the larger step size (tuned − stress, mean over the run): "
                                      f"no-local {_value:.3g} [{_lo:.3g}, {_hi:.3g}], share-grpo "
-                                     + fmt(tuned_on_stress_seeds(OURS) - stress_per_seed(OURS, "auc")))
+                                     + fmt(tuned_on_stress_seeds(OURS) - stress_per_seed(OURS, "auc"))
+                                     + f"; nothing collapses: a flat accuracy curve with binomial evaluation noise "
+                                     f"alone has a median drawdown of {flat_curve_drawdown():.3g}, about what both "
+                                     "methods show, so this row measures evaluation noise more than stability")
 else:
     CLAIMS["C4-stress"].untestable("needs share-grpo and share-grpo-no-local in `methods` and `stress_seeds`")
 CLAIMS["C5"].untestable("the paper gives no measurable definition of advantage accuracy; its consequence, "
@@ -1264,6 +1306,8 @@ display(FACTS)
 
 # %%
 SELECTED_STEP_SIZES = ", ".join(f"{meth}: {config['learning_rate']:g}" for meth, config in CONFIG.items())
+MISREAD_WORDINGS = "; ".join(f"“{' '.join(gm.QUESTION_TYPES[qtype].templates[t])}”" for qtype, templates in
+                             WARMUP_CONFIG.misread.items() for t in templates)
 GRAD_TEXT = ", ".join(f"{meth} {float(stats.iqm(final_per_seed('grad_norm_run_mean', meth))):.3g} "
                       f"({float(stats.iqm(final_per_seed('grad_clipped_run_mean', meth))):.0%} of steps clipped)"
                       for meth in methods)
@@ -1280,7 +1324,7 @@ DEVIATIONS = pd.DataFrame([
      "rotations, flips, and re-colouring of answer-irrelevant cells", "pixel noise has no analogue on a symbolic "
      "grid; prefix sentences kept"),
     ("Base model", "pretrained MLLM", f"SFT warm-up of {WARMUP_CONFIG.steps} steps on the reasoning chains, "
-     f"misreading the wordings ({MISREAD_TEXT}) with probability {WARMUP_CONFIG.misread_prob:g} (answering "
+     f"misreading the wordings {MISREAD_WORDINGS} with probability {WARMUP_CONFIG.misread_prob:g} (answering "
      "the sum as a count, the count as a sum, the largest digit of row r as the count of digits above r)",
      "constructed so that the regime the paper targets exists: success that depends on the wording, where a "
      "variant can succeed while the original fails. A homogeneous warm-up (the first version of this notebook) "
@@ -1352,15 +1396,23 @@ def verdict_of(cid: str) -> str:
 
 
 # the outcome in words, from the verdicts: the regime (misread wordings), the mechanism, the overall comparison
+MISREAD_END = (f"on the {int(FINAL_MISREAD_MASK.sum())} misread problems of the final set, "
+               + two_way(final_item_outcomes(OURS)[:, FINAL_MISREAD_MASK],
+                         final_item_outcomes("grpo")[:, FINAL_MISREAD_MASK])) if "grpo" in methods else "n/a"
+ATTRIBUTION = ("the part of that gain that re-pairing (sharing itself) adds over pooling the variants in one advantage "
+               f"group without it (share-grpo − no-cross on misread wordings, over the run): "
+               f"{misread_gain(OURS, 'share-grpo-no-cross')}, against {misread_gain('share-grpo-no-cross', 'grpo-aug')} "
+               "for the pooling (no-cross − grpo-aug); ") if MISREAD_STEPS else ""
 lines = [f"**In short.** On a task built so that sharing can matter (the base model misreads some wordings: a "
          f"favourable, constructed case), the declared rows read: "
          + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if not c.post_hoc) + ". "
          f"Exploratory (post hoc) rows, Share-GRPO against GRPO: accuracy on the misread wordings over the run "
-         f"{verdict_of('C3a-misread')}, which is where sharing should act (for each half of the run and at the end, see "
-         f"its note); questions with no correct response over the run {verdict_of('C1a-run')}; "
+         f"{verdict_of('C3a-misread')}, gone by the end of training ({MISREAD_END}); {ATTRIBUTION}"
+         f"questions with no correct response over the run {verdict_of('C1a-run')}; "
          f"accuracy on all ID problems over the run {verdict_of('C3a-auc')}, at the end {verdict_of('C3a')} "
          f"(declared). Sharing against augmentation over the run: {verdict_of('C2a-auc')}; against no re-pairing: "
-         f"{verdict_of('C2b-auc')}. Stability at a larger step size: {verdict_of('C4-stress')}. {PLATEAU_TEXT}", ""]
+         f"{verdict_of('C2b-auc')}. Stability at a larger step size: {verdict_of('C4-stress')}, where nothing collapses and "
+         f"the drawdowns are about those of evaluation noise (see its note). {PLATEAU_TEXT}", ""]
 lines += CLAIMS.summary_lines()
 lines.append(f"- Warm-up model (no RL): greedy pass@1 ID {BASE_FINAL['final_accuracy_id']:.3f} (misread wordings "
              f"{BASE_FINAL['final_accuracy_id_misread']:.3f}, clear {BASE_FINAL['final_accuracy_id_clear']:.3f}), "

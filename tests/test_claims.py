@@ -128,7 +128,8 @@ def test_holm_is_shown_beside_the_verdict():
     assert [table[c].p_holm for c in ("C0", "C1", "C2")] == pytest.approx(adjusted, rel=1e-3)
     assert table["U"].p_holm is None and table["H"].p_holm is None     # untestable and post-hoc rows excluded
     frame = table.to_frame()
-    assert list(frame.columns[-5:]) == ["MDE (80 %)", "seeds needed", "Holm p", "verdict", "note"]
+    assert list(frame.columns[-6:]) == ["MDE (80 %)", "seeds needed", "p", "Holm p", "verdict", "note"]
+    assert frame.loc[4, "p"] != "" and frame.loc[4, "Holm p"] == ""       # a post hoc row: raw p, no Holm
     assert frame.loc[4, "id"] == "H (post hoc)"
 
 
@@ -196,3 +197,11 @@ def test_compare_items_resamples_items_as_well_as_seeds():
     assert by_items.value == pytest.approx(by_seeds.value)      # the same statistic …
     assert by_items.ci95[1] - by_items.ci95[0] > by_seeds.ci95[1] - by_seeds.ci95[0]   # … with a wider interval
     assert by_items.paired and by_items.p_value == by_seeds.p_value and "60 items" in by_items.note
+
+
+def test_verdict_intervals_use_the_verdict_resample_count():
+    from hrlkit.claims import VERDICT_RESAMPLES
+    a, b = np.array([0.3, 0.5, 0.2, 0.6, 0.4, 0.45]), np.array([0.1, 0.4, 0.25, 0.3, 0.2, 0.5])
+    claim = Claim("C", "better", "t", "a − b", threshold=0.0, direction=">").compare(a, b, ("a", "b"))
+    _, ci = stats.paired_difference_ci(a, b, "iqm", n_resamples=VERDICT_RESAMPLES)
+    assert claim.ci95 == pytest.approx(ci, abs=1e-6) and VERDICT_RESAMPLES >= 100_000
