@@ -164,6 +164,18 @@ class Result:
                 f"{s.sampler_seed}) on tuning seeds {list(s.seeds)}, disjoint from the reported seeds, selected by "
                 f"the {'lowest' if s.direction == 'minimize' else 'highest'} mean {s.metric}; " + "; ".join(parts))
 
+    def position(self, method: str, name: str) -> str:
+        """Where ``method``'s selected value of the numeric grid dimension ``name`` sits in its grid: "the lower
+        edge", "the upper edge" or "interior" ("the only value" for a one-value grid). An edge selection says the
+        best value may lie beyond the grid."""
+        values = sorted(self.spaces[method].dims[name].values)
+        chosen = self.selected[method][name]
+        if len(values) == 1:
+            return "the only value"
+        if chosen == values[0]:
+            return "the lower edge"
+        return "the upper edge" if chosen == values[-1] else "interior"
+
     def selected_trials(self, method: str):
         """The trials of ``method``'s selected configuration, one row per tuning seed, in seed order."""
         sel = self.trials[self.trials["method"] == method]

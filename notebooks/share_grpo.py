@@ -680,17 +680,8 @@ display(table(TUNING_TABLE.round({"validation": 4, "all_fail": 4}).assign(
                   columns={"config.learning_rate": "step size", "validation": "validation accuracy over the run",
                            "all_fail": "questions with no correct response"}),
               f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
-
-
-def grid_position(value: float) -> str:
-    """Where a selected value sits in STEP_SIZE_GRID: an edge selection says the optimum may lie beyond it."""
-    if value == min(STEP_SIZE_GRID):
-        return "the lower edge"
-    return "the upper edge" if value == max(STEP_SIZE_GRID) else "interior"
-
-
 display(prose([f"Selected step sizes on the grid {{{', '.join(f'{v:g}' for v in STEP_SIZE_GRID)}}}: "
-               + "; ".join(f"{meth} {CONFIG[meth]['learning_rate']:g} ({grid_position(CONFIG[meth]['learning_rate'])})"
+               + "; ".join(f"{meth} {CONFIG[meth]['learning_rate']:g} ({TUNED.position(meth, 'learning_rate')})"
                            for meth in methods) + "."]))
 PILOTS = {b: tune.pilot(TUNED, first=OURS, second=b) for b in methods if b != OURS and OURS in TUNED.selected}
 display(prose([f"- {OURS} − {b}: {p_.describe(EFFECT_OF_INTEREST, len(seeds))}" for b, p_ in PILOTS.items()]

@@ -61,7 +61,9 @@ BAD_PARAMETERS = {
                       ({"long_factor": 1}, "long_factor")],
     "motion_priors": [({"high_update": 3}, "high_update"),
                       ({"train_roughness": math.nan}, "train_roughness"),
-                      ({"learning_rate": math.inf}, "learning_rate"),
+                      ({"tuning_budget": 4}, "tuning_budget"),                        # above the grid's size
+                      ({"tuning_seeds": [0]}, "tuning_seeds"),                        # a reported seed
+                      ({"no_prior_updates": 0}, "no_prior_updates"),
                       ({"n_envs": 8.0}, "n_envs"),
                       ({"eval_roughness": [0.0, 0.0]}, "eval_roughness"),
                       ({"prior_path": "data/motion_priors/missing.pt"}, "prior_path"),

@@ -117,3 +117,12 @@ def test_selected_trials_are_the_selected_configuration_per_seed(toy, tmp_path):
     rows = result.selected_trials("rule")
     assert list(rows["seed"]) == [100, 101, 102]
     assert all((rows[f"config.{k}"] == v).all() for k, v in result.selected["rule"].items())
+
+
+def test_position_of_a_selection_in_its_grid():
+    spaces = {m: tune.Space(lr=tune.Grid(3e-4, 1e-4, 1e-3)) for m in ("a", "b", "c")}
+    spaces["d"] = tune.Space(lr=tune.Grid(1e-3))
+    result = tune.Result(setup=None, spaces=spaces, trials=None, scores={},
+                         selected={"a": {"lr": 1e-4}, "b": {"lr": 3e-4}, "c": {"lr": 1e-3}, "d": {"lr": 1e-3}})
+    assert [result.position(m, "lr") for m in "abcd"] == ["the lower edge", "interior", "the upper edge",
+                                                           "the only value"]

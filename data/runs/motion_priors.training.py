@@ -6,16 +6,16 @@
 # training parameters (params.yaml over the notebook's defaults):
 #   device = 'auto'
 #   episode_steps = 250
-#   eval_episodes = 8
-#   eval_roughness = [0.0, 0.1, 0.2]
+#   eval_episodes = 32
+#   eval_roughness = [0.0, 0.05, 0.1, 0.2]
 #   gae_lambda = 0.95
 #   gamma = 0.99
 #   hidden = 64
 #   high_updates = 300
-#   learning_rate = 0.0003
 #   methods = ['prior-residual', 'no-prior', 'zero-penalty', 'latent-only']
 #   n_boxes = 8
 #   n_envs = 16
+#   no_prior_updates = 800
 #   ppo_epochs = 5
 #   ppo_minibatches = 4
 #   prior_path = 'data/motion_priors/prior.pt'
@@ -23,11 +23,14 @@
 #   rollout_steps = 128
 #   seeds = [0, 1, 2, 3, 4]
 #   train_roughness = 0.2
+#   tuning_budget = 3
+#   tuning_episodes = 8
+#   tuning_seeds = [100, 101]
 #   w_res = -0.1
 #
 # task enumerators (adding a value runs only the new tasks): methods, seeds
 # report-only parameters (never retrain): none
-# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir
+# runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/envs/ant, hrlkit/rl, data/motion_priors/prior.pt
 #
 # The training cells, normalised (comments, docstrings and formatting dropped):
@@ -39,14 +42,17 @@ ALL_METHODS = ("prior-residual", "no-prior", "zero-penalty", "latent-only")
 OURS = "prior-residual"
 Roughness = P.Number(ge=0, le=0.2)
 class MotionPriorsParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
+    tuning_budget: P.Int(ge=1, le=3)
     methods: P.Subset(*ALL_METHODS, first=OURS)
     prior_path: P.FilePath
     high_updates: P.Int(ge=1)
+    no_prior_updates: P.Int(ge=1)
     n_envs: P.Int(ge=1)
     rollout_steps: P.Int(ge=1)
     ppo_epochs: P.Int(ge=1)
     ppo_minibatches: P.Int(ge=1)
-    learning_rate: P.Number(gt=0)
     gamma: P.Number(ge=0, le=1)
     gae_lambda: P.Number(ge=0, le=1)
     hidden: P.Int(ge=1)
@@ -56,6 +62,7 @@ class MotionPriorsParameters(P.Parameters):
     n_boxes: P.Int(ge=0, le=20)
     eval_roughness: P.UniqueList(Roughness, min_len=2)
     eval_episodes: P.Int(ge=1)
+    tuning_episodes: P.Int(ge=1)
     episode_steps: P.Int(ge=1)
 
 # %% training cell 2
@@ -67,7 +74,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from IPython.display import Markdown, display
-from hrlkit import figures, runs, stats
+from hrlkit import figures, runs, stats, tune
 from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.envs.ant import gaits as G
 from hrlkit.envs.ant.prior import load_prior
@@ -91,6 +98,13 @@ print(f"profile={profile} workers={workers} device={DEVICE} out_dir={out_dir}")
 PRIOR, PRIOR_LOG = load_prior(repo_root() / prior_path)
 GAIT = ("trot",)
 LATENT = G.GaitLatent()
+PRIOR_STEPS = PRIOR.cfg.updates * PRIOR.cfg.n_envs * PRIOR.cfg.rollout_steps
+HIGH_STEPS = high_updates * n_envs * rollout_steps
+NO_PRIOR_STEPS = no_prior_updates * n_envs * rollout_steps
+if profile == "repro" and NO_PRIOR_STEPS < PRIOR_STEPS + HIGH_STEPS:
+    raise ValueError(f"no_prior_updates = {no_prior_updates} gives no-prior {NO_PRIOR_STEPS} steps; budget parity needs "
+                     f"at least the prior's {PRIOR_STEPS} plus the high level's {HIGH_STEPS}, i.e. no_prior_updates "
+                     f">= {-(-(PRIOR_STEPS + HIGH_STEPS) // (n_envs * rollout_steps))}")
 display(Markdown(f"Prior: gaits {list(PRIOR.cfg.gaits)}, {PRIOR.cfg.updates} PPO updates × {PRIOR.cfg.n_envs} envs × "
                  f"{PRIOR.cfg.rollout_steps} steps; at the end of its training: tracking term "
                  f"{PRIOR_LOG['track'][-1]:.3f}, speed along the commanded heading "
@@ -108,16 +122,24 @@ def latent_command(u: np.ndarray, phase: np.ndarray) -> dict:
     p = lo + (hi - lo) * (u[:, :3] + 1.0) / 2.0
     return {"gait": np.full(len(u), PRIOR.cfg.gaits.index("trot")), "frequency": p[:, 0], "hip_amplitude": p[:, 1],
             "ankle_amplitude": p[:, 2], "heading": np.arctan2(u[:, 4], u[:, 3]), "phase": phase.copy()}
+def local_roughness(scan: np.ndarray) -> np.ndarray:
+    ...
+    design = np.c_[np.ones(SCAN_POINTS), SCAN_LOCAL]
+    fitted = scan @ np.linalg.pinv(design).T @ design.T
+    return np.sqrt(((scan - fitted) ** 2).mean(1))
+SCAN_LOCAL = AntTerrainCore(AntTerrainConfig(), 1, seed=0).scan_local
 class GoalTask:
     ...
-    def __init__(self, method: str, n: int, seed: int, roughness: float, record: bool = False) -> None:
+    def __init__(self, method: str, n: int, seed: int, roughness: float, record: bool = False,
+                 boxes: int | None = None) -> None:
         self.method, self.n, self.record = method, n, record
         self.w_res = 0.0 if method == "zero-penalty" else w_res
-        self.core = AntTerrainCore(AntTerrainConfig(roughness=roughness, n_boxes=n_boxes, max_steps=episode_steps), n,
-                                   seed=seed)
+        self.core = AntTerrainCore(AntTerrainConfig(roughness=roughness, n_boxes=n_boxes if boxes is None else boxes,
+                                                    max_steps=episode_steps), n, seed=seed)
         self.rng = np.random.default_rng([seed, 7])
         self.phase = np.zeros(n)
         self.prev_target = self.core.qpos[:, self.core.joint_qpos].copy()
+        self.start_xy = self.core.qpos[:, :2].copy()
         self.records: list[dict] = []
         self.penalty_sum, self.penalty_steps = 0.0, 0
     def observation(self) -> np.ndarray:
@@ -135,11 +157,13 @@ class GoalTask:
         if self.method == "no-prior":
             return G.STANDING_POSE + 0.5 * u, np.zeros((self.n, 8))
         z = latent_command(u[:, :5], self.phase)
+        self.command = z
         residual = residual_scale * self.residual_action(u)
         self.phase = G.advance_phase(z, self.core.cfg.control_dt)["phase"]
         return PRIOR.targets(self.core, z) + residual, residual
     def step(self, action: np.ndarray, curriculum_max: float | None = None) -> StepResult:
         u = np.clip(action, -1.0, 1.0)
+        scan = local_roughness(self.core.observe()["height_scan"]) if self.record else None
         target, residual = self.joint_targets(u)
         target = self.core.clip_targets(target)
         info = self.core.step(target)
@@ -154,7 +178,10 @@ class GoalTask:
                                  "torque2": (info["torque"] ** 2).mean(1), "foot_slip": info["foot_slip"].copy(),
                                  "residual": np.sqrt((residual ** 2).mean(1)),
                                  "joints": self.core.qpos[:, self.core.joint_qpos].copy(),
-                                 "progress": info["progress"].copy(), "xy": self.core.qpos[:, :2].copy()})
+                                 "progress": info["progress"].copy(), "xy": self.core.qpos[:, :2].copy(),
+                                 "contact": info["foot_contact"].copy(), "scan_roughness": scan,
+                                 "command": None if self.method == "no-prior" else {
+                                     k: np.array(v, copy=True) for k, v in self.command.items()}})
         self.prev_target = target
         terminated = info["reached"] | info["fell"]
         truncated = info["truncated"] & ~terminated
@@ -173,16 +200,20 @@ class GoalTask:
 def make_policy(method: str, seed: int) -> ActorCritic:
     torch.manual_seed(derive_seed(seed, method, "init"))
     return ActorCritic(N_HIGH_OBS, "gaussian", ACT_DIM[method], hidden=(hidden, hidden))
-def train_high(method: str, seed: int) -> tuple[ActorCritic, RunningMeanStd, list[dict]]:
+def training_updates(method: str) -> int:
+    ...
+    return no_prior_updates if method == "no-prior" else high_updates
+def train_high(method: str, seed: int, learning_rate: float) -> tuple[ActorCritic, RunningMeanStd, list[dict]]:
     task = GoalTask(method, n_envs, derive_seed(seed, "train"), roughness=0.0)
     model = make_policy(method, seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    n_updates = training_updates(method)
     ppo = PPOConfig(update_epochs=ppo_epochs, num_minibatches=ppo_minibatches)
     norm = RunningMeanStd(shape=(N_HIGH_OBS,))
     generator = torch.Generator().manual_seed(derive_seed(seed, method, "ppo"))
     obs, start, curve = task.observation(), np.ones(n_envs, dtype=bool), []
-    for update in range(1, high_updates + 1):
-        level = train_roughness * min(1.0, update / max(1.0, high_updates / 2))
+    for update in range(1, n_updates + 1):
+        level = train_roughness * min(1.0, update / max(1.0, n_updates / 2))
         def env_step(u, level=level):
             return task.step(u, curriculum_max=level)
         rollout = collect_rollout(model, env_step, obs, start, rollout_steps, generator, gamma, gae_lambda,
@@ -196,10 +227,12 @@ def train_high(method: str, seed: int) -> tuple[ActorCritic, RunningMeanStd, lis
                       "train_goal_reward_per_step": float(rollout.rewards.mean()) - penalty,
                       "train_episodes": float(rollout.dones.sum())})
     return model, norm, curve
-def evaluate(model: ActorCritic, norm: RunningMeanStd, method: str, roughness: float) -> dict:
+def evaluate(model: ActorCritic, norm: RunningMeanStd, method: str, roughness: float, seed: int,
+             episodes: int, purpose: str = "eval", replay_prior: bool = False) -> dict:
     ...
-    task = GoalTask(method, eval_episodes, derive_seed("eval", roughness), roughness=roughness, record=True)
-    active = np.ones(eval_episodes, dtype=bool)
+    task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, record=True,
+                    boxes=0 if roughness == 0 else None)
+    active = np.ones(episodes, dtype=bool)
     for _ in range(episode_steps):
         with torch.no_grad():
             obs = torch.as_tensor(norm.normalize(task.observation()), dtype=torch.float32)
@@ -210,8 +243,37 @@ def evaluate(model: ActorCritic, norm: RunningMeanStd, method: str, roughness: f
         active &= ~(rec["reached"] | rec["fell"] | rec["truncated"])
         if not active.any():
             break
-    return summarise(task.records, method)
-def summarise(records: list[dict], method: str) -> dict:
+    out = summarise(task, method)
+    if replay_prior and method != "no-prior":
+        out.update(prior_flat_gait(task, seed))
+    return out
+def prior_flat_gait(task: GoalTask, seed: int) -> dict[str, float]:
+    ...
+    act = np.array([r["active"] for r in task.records])
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), act.shape[1],
+                          seed=derive_seed(seed, "prior-flat"))
+    contacts = []
+    for rec in task.records:
+        info = core.step(core.clip_targets(PRIOR.targets(core, rec["command"])))
+        contacts.append(info["foot_contact"].copy())
+    return {f"prior_flat_{k}": v for k, v in episode_gaits(np.array(contacts), act).items()}
+WINDOW = int(round(1.0 / DT))
+def gait_statistics(contact: np.ndarray) -> dict[str, float]:
+    ...
+    windows = [contact[s_:s_ + WINDOW] for s_ in range(WINDOW, len(contact) - WINDOW + 1, WINDOW)]
+    if not windows:
+        return {"duty_factor": float("nan"), "stride_frequency": float("nan"), "diagonal_sync": float("nan")}
+    rows = [(w.mean(), (~w[:-1] & w[1:]).sum(0).mean() / (WINDOW * DT),
+             ((w[:, 0] == w[:, 2]) & (w[:, 1] == w[:, 3])).mean()) for w in windows]
+    duty, stride, sync = np.median(np.array(rows, dtype=float), axis=0)
+    return {"duty_factor": float(duty), "stride_frequency": float(stride), "diagonal_sync": float(sync)}
+def episode_gaits(contact: np.ndarray, act: np.ndarray) -> dict[str, float]:
+    ...
+    per_episode = [gait_statistics(contact[:act[:, e].sum(), e].astype(bool)) for e in range(act.shape[1])]
+    return {k: float(np.nanmean([g[k] for g in per_episode])) if any(np.isfinite(g[k]) for g in per_episode)
+            else float("nan") for k in per_episode[0]}
+def summarise(task: GoalTask, method: str) -> dict:
+    records = task.records
     act = np.array([r["active"] for r in records])
     reached = np.array([r["reached"] for r in records]) & act
     fell = np.array([r["fell"] for r in records]) & act
@@ -222,6 +284,17 @@ def summarise(records: list[dict], method: str) -> dict:
     for key in ("joint_acc", "action_rate", "torque2", "foot_slip", "residual"):
         values = np.array([r[key] for r in records])
         out[key] = float((values * act).sum() / act.sum())
+    xy = np.array([r["xy"] for r in records])
+    step_length = np.linalg.norm(np.diff(np.concatenate([task.start_xy[None], xy]), axis=0), axis=2)
+    path = float((step_length * act).sum())
+    out["path_m"] = path / act.shape[1]
+    for key in ("joint_acc", "action_rate"):
+        values = np.array([r[key] for r in records])
+        out[f"{key}_per_m"] = float((values * act).sum() / max(path, 1e-6))
+    out.update(episode_gaits(np.array([r["contact"] for r in records]), act))
+    out["scan_residual"] = np.stack([np.array([r["scan_roughness"] for r in records])[act],
+                                     np.array([r["residual"] for r in records])[act]], -1).astype(np.float32)
+    out["goals"], out["boxes"] = task.core.goal.astype(np.float32), task.core.boxes.astype(np.float32)
     joints = np.array([r["joints"] for r in records])
     out["gait_similarity"] = float(np.mean([gait_similarity(joints[:act[:, e].sum(), e])
                                             for e in range(act.shape[1])]))
@@ -250,14 +323,52 @@ def gait_similarity(q: np.ndarray) -> float:
     num = (ref * x[None]).sum((1, 2))
     den = np.sqrt((ref ** 2).sum((1, 2)) * (x ** 2).sum()) + 1e-12
     return float((num / den).max())
-def run(method: str, seed: int) -> dict:
+ROUGHNESS_BINS_CM = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
+def residual_profile(evals: dict) -> dict:
+    ...
+    pairs = np.concatenate([ev.pop("scan_residual") for ev in evals.values()])
+    rough_cm, residual = 100.0 * pairs[:, 0].astype(float), pairs[:, 1].astype(float)
+    slope = stats.slope(rough_cm, residual) if np.ptp(rough_cm) > 0 else 0.0
+    intercept = float(residual.mean() - slope * rough_cm.mean())
+    which = np.digitize(rough_cm, ROUGHNESS_BINS_CM[1:-1])
+    return {"slope_rad_per_cm": float(slope), "intercept_rad": float(intercept),
+            "bin_mean": [float(residual[which == b].mean()) if (which == b).any() else float("nan")
+                         for b in range(len(ROUGHNESS_BINS_CM) - 1)],
+            "bin_steps": [int((which == b).sum()) for b in range(len(ROUGHNESS_BINS_CM) - 1)]}
+def run(method: str, seed: int, learning_rate: float) -> dict:
     torch.set_num_threads(1)
     start = time.perf_counter()
-    model, norm, curve = train_high(method, seed)
+    model, norm, curve = train_high(method, seed, learning_rate)
     train_s = time.perf_counter() - start
-    return {"method": method, "seed": seed, "curve": curve,
-            "eval": {r: evaluate(model, norm, method, r) for r in eval_roughness},
+    evals = {r: evaluate(model, norm, method, r, seed, eval_episodes, replay_prior=(r == max(eval_roughness)))
+             for r in eval_roughness}
+    return {"method": method, "seed": seed, "learning_rate": learning_rate, "curve": curve, "eval": evals,
+            "residual_profile": residual_profile(evals) if method != "no-prior" else None,
             "timing": {"train_s": train_s}}
-TASKS = [dict(method=m, seed=s) for m in methods for s in seeds]
+
+# %% training cell 7
+STEP_SIZE_GRID = (1e-4, 3e-4, 1e-3)
+TUNED_METHODS = ("prior-residual", "no-prior")
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(*STEP_SIZE_GRID)) for meth in TUNED_METHODS}
+SETUP = tune.Setup(metric="validation_progress_m", direction="maximize", budget=tuning_budget,
+                   seeds=tuning_seeds, sampler="grid")
+def trial(method: str, config: dict, seed: int) -> dict:
+    ...
+    torch.set_num_threads(1)
+    model, norm, _ = train_high(method, seed, config["learning_rate"])
+    evals = [evaluate(model, norm, method, r, seed, tuning_episodes, purpose="validation") for r in eval_roughness]
+    return {"validation_progress_m": float(np.mean([ev["progress_m"] for ev in evals])),
+            "validation_success": float(np.mean([ev["success"] for ev in evals]))}
+
+# %% training cell 8
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+print(TUNED.summary())
+
+# %% training cell 9
+CONFIG = {meth: TUNED.selected[meth] if meth in TUNED.selected else TUNED.selected[OURS] for meth in methods}
+TASKS = [dict(method=m, seed=s, **CONFIG[m]) for m in methods for s in seeds]
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
-RESULTS = RUNNER.run("runs", run, TASKS, desc="high-level training runs")
+RESULTS = RUNNER.run("runs", run, TASKS, desc="high-level training runs",
+                     cost=lambda task: training_updates(task["method"]))

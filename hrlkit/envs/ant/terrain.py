@@ -217,6 +217,11 @@ class AntTerrainCore:
         self._rows = np.arange(n_envs)
         self.reset()
 
+    @property
+    def scan_local(self) -> np.ndarray:
+        """(SCAN_POINTS, 2) offsets of the height-scan points in the torso's heading frame (m), in scan order."""
+        return self._scan_local.copy()
+
     # ------------------------------------------------------------------ terrain
 
     def _draw_heights(self, roughness: float) -> np.ndarray:
