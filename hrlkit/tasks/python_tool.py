@@ -1,0 +1,228 @@
+"""A safe arithmetic ``python`` tool for tool-integrated reasoning (Tool-Star's code interpreter, at small scale).
+
+The tool reads an expression written by a language model, e.g. ``734219 + 3 * (12 - 5) // 2``, and answers with its
+value or with an error message the model can read. It never calls ``eval`` or ``exec``:
+
+1. :func:`check` parses the text with ``ast.parse(mode="eval")`` and refuses it unless every node is on a whitelist
+   (numbers, the arithmetic operators, parentheses, and calls of a few named functions: ``abs``, ``min``, ``max``,
+   ``round``), and unless it stays within :class:`Limits` (length, nesting depth, node count).
+2. :func:`evaluate_tree` walks the checked tree itself. Every intermediate value must stay finite and within
+   ``max_abs``; a power is refused *before* it is computed when its exponent or its result would be too large.
+3. :class:`PythonTool` runs steps 1–2 in a separate worker process and waits at most ``timeout_s`` for the answer;
+   a worker that does not answer in time is killed and replaced, and the call reports a timeout.
+
+A refusal is an ordinary answer (``ToolResult(ok=False, output="error: ...")``), never an exception: the model's
+rollout goes on with the error text inserted, as the authors' sandbox inserts a traceback.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import multiprocessing as mp
+import operator
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Limits", "ToolResult", "ToolError", "check", "evaluate_tree", "evaluate_here", "PythonTool"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_chars: int = 200          # length of the expression text
+    max_depth: int = 20           # nesting depth of the syntax tree
+    max_nodes: int = 100          # nodes in the syntax tree
+    max_abs: float = 1e15         # largest magnitude of any intermediate value
+    max_exponent: int = 64        # largest |exponent| of a power
+    timeout_s: float = 1.0        # wall time the worker may take (PythonTool only)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    ok: bool
+    output: str                   # the value as text, or "error: <why>"
+
+
+class ToolError(ValueError):
+    """An expression the tool refuses or cannot evaluate (the message is what the model reads)."""
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_FUNCTIONS = {"abs": abs, "min": min, "max": max, "round": round}
+_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Call, ast.Name, ast.Load,
+          *_BINARY, *_UNARY)
+
+
+def _depth(node: ast.AST) -> int:
+    children = list(ast.iter_child_nodes(node))
+    return 1 + (max(_depth(c) for c in children) if children else 0)
+
+
+def check(code: str, limits: Limits = Limits()) -> ast.Expression:
+    """The parsed expression, or :class:`ToolError` saying why it is refused."""
+    if not isinstance(code, str):
+        raise ToolError("the expression must be text")
+    if len(code) > limits.max_chars:
+        raise ToolError(f"expression longer than {limits.max_chars} characters")
+    try:
+        with warnings.catch_warnings():          # invalid escapes in a string the model wrote are not our warning
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise ToolError("not an arithmetic expression") from None
+    nodes = list(ast.walk(tree))
+    if len(nodes) > limits.max_nodes:
+        raise ToolError(f"expression has more than {limits.max_nodes} parts")
+    if _depth(tree) > limits.max_depth:
+        raise ToolError(f"expression nested deeper than {limits.max_depth}")
+    for node in nodes:
+        if not isinstance(node, _NODES):
+            raise ToolError(f"{type(node).__name__} is not allowed (numbers, + - * / // % ** and "
+                            f"{', '.join(_FUNCTIONS)} only)")
+        if isinstance(node, ast.Constant) and (isinstance(node.value, bool)
+                                               or not isinstance(node.value, (int, float))):
+            raise ToolError("only numbers are allowed as constants")
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
+                raise ToolError(f"only {', '.join(_FUNCTIONS)} may be called, with plain arguments")
+            if any(isinstance(a, ast.Starred) for a in node.args):
+                raise ToolError("starred arguments are not allowed")
+        if isinstance(node, ast.Name) and node.id not in _FUNCTIONS:
+            raise ToolError(f"unknown name {node.id[:20]!r}")
+    for node in nodes:   # a function name may only appear as the thing called
+        if isinstance(node, ast.Name) and not any(isinstance(p, ast.Call) and p.func is node for p in nodes):
+            raise ToolError(f"{node.id} must be called")
+    return tree
+
+
+def _bounded(value: Any, limits: Limits) -> int | float:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ToolError("result is not a finite number")
+    if abs(value) > limits.max_abs:
+        raise ToolError(f"a value exceeds {limits.max_abs:g} in magnitude")
+    return value
+
+
+def _power(base: int | float, exponent: int | float, limits: Limits) -> int | float:
+    # refuse before computing: 9 ** 9 ** 9 must never be evaluated
+    if abs(exponent) > limits.max_exponent:
+        raise ToolError(f"exponent larger than {limits.max_exponent} in magnitude")
+    if base == 0 and exponent < 0:
+        raise ToolError("division by zero")
+    if abs(base) > 1 and exponent > 0 and exponent * math.log10(abs(base)) > math.log10(limits.max_abs) + 1:
+        raise ToolError(f"a value exceeds {limits.max_abs:g} in magnitude")
+    if base < 0 and not float(exponent).is_integer():
+        raise ToolError("fractional power of a negative number")
+    return base ** exponent
+
+
+def evaluate_tree(node: ast.AST, limits: Limits = Limits()) -> int | float:
+    """The value of a tree that :func:`check` accepted (recursion over the whitelisted nodes only)."""
+    if isinstance(node, ast.Expression):
+        return evaluate_tree(node.body, limits)
+    if isinstance(node, ast.Constant):
+        return _bounded(node.value, limits)
+    if isinstance(node, ast.UnaryOp):
+        return _bounded(_UNARY[type(node.op)](evaluate_tree(node.operand, limits)), limits)
+    if isinstance(node, ast.BinOp):
+        left, right = evaluate_tree(node.left, limits), evaluate_tree(node.right, limits)
+        if isinstance(node.op, ast.Pow):
+            return _bounded(_power(left, right, limits), limits)
+        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
+            raise ToolError("division by zero")
+        return _bounded(_BINARY[type(node.op)](left, right), limits)
+    if isinstance(node, ast.Call):
+        args = [evaluate_tree(a, limits) for a in node.args]
+        name = node.func.id
+        if (name in ("abs",) and len(args) != 1) or (name in ("min", "max") and len(args) < 2) \
+                or (name == "round" and len(args) not in (1, 2)):
+            raise ToolError(f"{name} got {len(args)} argument(s)")
+        if name == "round" and len(args) == 2 and (not float(args[1]).is_integer() or abs(args[1]) > 15):
+            raise ToolError("round's digits must be a whole number between -15 and 15")
+        if name == "round" and len(args) == 2:
+            args[1] = int(args[1])
+        return _bounded(_FUNCTIONS[name](*args), limits)
+    raise ToolError(f"{type(node).__name__} is not allowed")   # unreachable for a checked tree
+
+
+def format_value(value: int | float) -> str:
+    """Integers exactly; other numbers with 10 significant digits (a whole float prints as an integer)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value) if isinstance(value, int) else f"{value:.10g}"
+
+
+def evaluate_here(code: str, limits: Limits = Limits()) -> ToolResult:
+    """Check and evaluate in this process (what the worker runs); refusals become ``ok=False`` results."""
+    try:
+        return ToolResult(True, format_value(evaluate_tree(check(code, limits), limits)))
+    except ToolError as error:
+        return ToolResult(False, f"error: {error}")
+    except (ArithmeticError, RecursionError, MemoryError, ValueError, TypeError):
+        return ToolResult(False, "error: the expression cannot be evaluated")
+
+
+def _serve(connection, limits: Limits) -> None:
+    """The worker loop: one expression in, one ToolResult out, until the pipe closes."""
+    while True:
+        try:
+            code = connection.recv()
+        except (EOFError, OSError):
+            return
+        connection.send(evaluate_here(code, limits))
+
+
+class PythonTool:
+    """The tool as a separate worker process (``with PythonTool() as tool: tool("1 + 2")``).
+
+    Each call waits at most ``limits.timeout_s`` for the worker's answer; a late worker is killed and a fresh one
+    started, and the call answers ``error: timed out``."""
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
+        self._context = mp.get_context("spawn")   # no inherited state from the parent
+        self._process = None
+        self._connection = None
+        self._start()
+
+    def _start(self) -> None:
+        self._connection, child = self._context.Pipe()
+        self._process = self._context.Process(target=_serve, args=(child, self.limits), daemon=True)
+        self._process.start()
+        child.close()
+
+    def _restart(self) -> None:
+        self._process.kill()
+        self._process.join()
+        self._connection.close()
+        self._start()
+
+    def __call__(self, code: str) -> ToolResult:
+        if not isinstance(code, str):
+            return ToolResult(False, "error: the expression must be text")
+        if len(code) > self.limits.max_chars:       # refused by its length alone: it never crosses the pipe
+            return evaluate_here(code, self.limits)
+        if not self._process.is_alive():
+            self._restart()
+        self._connection.send(code)
+        if not self._connection.poll(self.limits.timeout_s):
+            self._restart()
+            return ToolResult(False, f"error: timed out after {self.limits.timeout_s:g} s")
+        return self._connection.recv()
+
+    def close(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._connection.close()
+            self._process.join(timeout=1.0)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+
+    def __enter__(self) -> "PythonTool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
