@@ -183,6 +183,12 @@ class Claim:
                                  if self.verdict == "inconclusive" else None)
         return self
 
+    def _finish_paired(self, value: float, ci: Sequence[float], units: np.ndarray, note: str) -> "Claim":
+        """Record a paired statistic: its power figures come from the per-seed (per-unit) values ``units``."""
+        return self._finish(value, ci, paired=True, poi=stats.probability_of_improvement_paired(self._oriented(units)),
+                            sd=stats.spread(units), n=len(units), p=stats.t_test_p(units, threshold=self.threshold),
+                            note=note)
+
     def compare(self, first: Sequence[float], second: Sequence[float], names: tuple[str, str], *,
                 paired: bool = True, aggregate: str = "iqm") -> "Claim":
         """Measure ``aggregate(first) − aggregate(second)`` over seeds.
@@ -198,10 +204,7 @@ class Claim:
         if paired:
             value, ci = stats.paired_difference_ci(a, b, aggregate, n_resamples=VERDICT_RESAMPLES)
             d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-            oriented = self._oriented(d)
-            return self._finish(value, ci, paired=True, poi=stats.probability_of_improvement_paired(oriented),
-                                sd=stats.spread(d), n=len(d), p=stats.t_test_p(d, threshold=self.threshold),
-                                note=note + f"; paired over {len(d)} seeds")
+            return self._finish_paired(value, ci, d, note + f"; paired over {len(d)} seeds")
         value, ci = stats.difference_ci(a, b, aggregate, n_resamples=VERDICT_RESAMPLES)
         x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         pairs = self._oriented(x[:, None] - y[None, :])
@@ -222,18 +225,14 @@ class Claim:
         agg, label = stats.AGGREGATES[aggregate], AGGREGATE_NAMES[aggregate]
         note = (f"{label} {names[0]} {float(agg(a.mean(axis=1))):.3g}, {names[1]} {float(agg(b.mean(axis=1))):.3g}; "
                 f"paired over {len(d)} seeds and {a.shape[1]} items, CI resampling both")
-        return self._finish(value, ci, paired=True, poi=stats.probability_of_improvement_paired(self._oriented(d)),
-                            sd=stats.spread(d), n=len(d), p=stats.t_test_p(d, threshold=self.threshold), note=note)
+        return self._finish_paired(value, ci, d, note)
 
     def measure_units(self, units: Sequence[float], *, note: str = "", aggregate: str = "iqm") -> "Claim":
         """Measure the aggregate of per-seed values of the statistic itself (a per-seed slope difference, a
         per-seed count …), seeds resampled: a paired design by construction."""
         u = units if isinstance(units, stats.Sample) else stats.Sample(units, f"{self.id}: {self.statistic}")
         value, ci = stats.bootstrap_ci(u, aggregate, n_resamples=VERDICT_RESAMPLES)
-        x = np.asarray(u, dtype=float)
-        return self._finish(value, ci, paired=True, poi=stats.probability_of_improvement_paired(self._oriented(x)),
-                            sd=stats.spread(x), n=len(x), p=stats.t_test_p(x, threshold=self.threshold),
-                            note=note)
+        return self._finish_paired(value, ci, np.asarray(u, dtype=float), note)
 
     def measure(self, value: float, ci95: Sequence[float], note: str = "", *, paired: bool | None = None) -> "Claim":
         """Record a statistic and its CI computed elsewhere (no power figures: prefer ``compare``/``measure_units``)."""

@@ -515,10 +515,7 @@ class PaperResult:
     @property
     def post_hoc_text(self) -> str:
         """E.g. "6 (2 reproduced)": the post hoc rows and how many of them reproduced."""
-        rows = self.post_hoc
-        if not rows:
-            return "0"
-        return f"{len(rows)} ({sum(c.get('verdict') == 'reproduced' for c in rows)} reproduced)"
+        return f"{len(self.post_hoc)} ({_reproduced(self.post_hoc)} reproduced)" if self.post_hoc else "0"
 
     @property
     def profile(self) -> str:
@@ -652,9 +649,13 @@ def _totals(rows: Sequence[PaperResult]) -> tuple[int, Counter]:
     return len(done), total
 
 
+def _reproduced(claims: Sequence[Mapping[str, Any]]) -> int:
+    return sum(c.get("verdict") == "reproduced" for c in claims)
+
+
 def _post_hoc_total(rows: Sequence[PaperResult]) -> str:
     post = [c for r in rows if r.metrics is not None for c in r.post_hoc]
-    return (f"{len(post)} post hoc rows ({sum(c.get('verdict') == 'reproduced' for c in post)} reproduced), "
+    return (f"{len(post)} post hoc rows ({_reproduced(post)} reproduced), "
             "shown beside the declared rows and counted apart from them")
 
 

@@ -164,6 +164,15 @@ class Result:
                 f"{s.sampler_seed}) on tuning seeds {list(s.seeds)}, disjoint from the reported seeds, selected by "
                 f"the {'lowest' if s.direction == 'minimize' else 'highest'} mean {s.metric}; " + "; ".join(parts))
 
+    def configuration_table(self, metrics: Sequence[str]) -> Any:
+        """One row per method and configuration tried, in trial order: the ``config.<name>`` columns, the mean over
+        the tuning seeds of each metric in ``metrics``, and ``selected`` ("yes" for the selected configuration)."""
+        config = [c for c in self.trials.columns if c.startswith("config.")]
+        table = self.trials.groupby(["method", *config], sort=False, dropna=False)[list(metrics)].mean().reset_index()
+        table["selected"] = ["yes" if all(row[f"config.{k}"] == v for k, v in self.selected[row["method"]].items())
+                             else "" for _, row in table.iterrows()]
+        return table
+
     def position(self, method: str, name: str) -> str:
         """Where ``method``'s selected value of the numeric grid dimension ``name`` sits in its grid: "the lower
         edge", "the upper edge" or "interior" ("the only value" for a one-value grid). An edge selection says the

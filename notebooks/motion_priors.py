@@ -603,14 +603,12 @@ print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} runs")
 # says the best step size may lie beyond it.
 
 # %%
-TUNING_TABLE = TUNED.trials.groupby(["method", "config.learning_rate"], sort=False).agg(
-    progress=(SETUP.metric, "mean"), success=("validation_success", "mean")).reset_index()
-TUNING_TABLE["selected"] = ["yes" if TUNED.selected[m_]["learning_rate"] == lr else ""
-                            for m_, lr in zip(TUNING_TABLE["method"], TUNING_TABLE["config.learning_rate"])]
+TUNING_TABLE = TUNED.configuration_table([SETUP.metric, "validation_success"])
 display(table(TUNING_TABLE.assign(**{"config.learning_rate": TUNING_TABLE["config.learning_rate"].map("{:g}".format)})
-              .round({"progress": 3, "success": 3}).rename(columns={
-                  "config.learning_rate": "step size", "progress": "validation progress to goal (m)",
-                  "success": "validation success"}), f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
+              .round({SETUP.metric: 3, "validation_success": 3}).rename(columns={
+                  "config.learning_rate": "step size", SETUP.metric: "validation progress to goal (m)",
+                  "validation_success": "validation success"}), f"Mean over tuning seeds {tuning_seeds}. "
+              + TUNED.summary()))
 display(prose([f"Selected step sizes on the grid {{{', '.join(f'{v:g}' for v in STEP_SIZE_GRID)}}}: "
                + "; ".join(f"{m_} {TUNED.selected[m_]['learning_rate']:g} "
                            f"({TUNED.position(m_, 'learning_rate')})" for m_ in TUNED.selected)

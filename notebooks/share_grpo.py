@@ -671,13 +671,10 @@ BINOMIAL_SE = float(np.sqrt(BASE_FINAL["final_accuracy_id"] * (1 - BASE_FINAL["f
                             / final_eval_problems))
 print(f"binomial standard error of an accuracy of {BASE_FINAL['final_accuracy_id']:.3f} on {final_eval_problems} "
       f"problems: {BINOMIAL_SE:.4f}; EFFECT_OF_INTEREST = {EFFECT_OF_INTEREST}")
-TUNING_TABLE = TUNED.trials.groupby(["method", "config.learning_rate"], sort=False).agg(
-    validation=(SETUP.metric, "mean"), all_fail=("all_fail", "mean")).reset_index()
-TUNING_TABLE["selected"] = ["yes" if TUNED.selected[m_]["learning_rate"] == lr else ""
-                            for m_, lr in zip(TUNING_TABLE["method"], TUNING_TABLE["config.learning_rate"])]
-display(table(TUNING_TABLE.round({"validation": 4, "all_fail": 4}).assign(
+TUNING_TABLE = TUNED.configuration_table([SETUP.metric, "all_fail"])
+display(table(TUNING_TABLE.round({SETUP.metric: 4, "all_fail": 4}).assign(
                   **{"config.learning_rate": TUNING_TABLE["config.learning_rate"].map("{:g}".format)}).rename(
-                  columns={"config.learning_rate": "step size", "validation": "validation accuracy over the run",
+                  columns={"config.learning_rate": "step size", SETUP.metric: "validation accuracy over the run",
                            "all_fail": "questions with no correct response"}),
               f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
 display(prose([f"Selected step sizes on the grid {{{', '.join(f'{v:g}' for v in STEP_SIZE_GRID)}}}: "
@@ -750,10 +747,15 @@ def accuracy_auc(method: str, metric: str = "test_accuracy_id") -> np.ndarray:
     return run_per_seed(metric, method)
 
 
+def drawdown(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Largest drop of a curve below its running maximum, max_t (max_{s ≤ t} v_s − v_t), along ``axis``."""
+    values = np.asarray(values, dtype=float)
+    return np.max(np.maximum.accumulate(values, axis=axis) - values, axis=axis)
+
+
 def max_drawdown(values: np.ndarray) -> float:
     """Largest drop of the rolling-mean training reward below its running maximum (a collapse measure)."""
-    smooth = pd.Series(values).rolling(smooth_window, min_periods=1).mean().to_numpy()
-    return float(np.max(np.maximum.accumulate(smooth) - smooth))
+    return float(drawdown(pd.Series(values).rolling(smooth_window, min_periods=1).mean().to_numpy()))
 
 
 def drawdown_per_seed(method: str) -> np.ndarray:
@@ -1032,18 +1034,12 @@ else:
 # its largest drop below its running maximum.
 
 # %%
-def accuracy_drawdown(values: np.ndarray) -> float:
-    """Largest drop of a test accuracy curve below its running maximum: max_t (max_{s ≤ t} a_s − a_t)."""
-    values = np.asarray(values, dtype=float)
-    return float(np.max(np.maximum.accumulate(values) - values))
-
-
 def stress_per_seed(method: str, statistic: str) -> np.ndarray:
     """Per stress seed, of ``method`` at the stress step size: the drawdown of its test accuracy curve, or its mean
     test accuracy over the evaluations after step 0 ("auc")."""
     sel = RUNS[(RUNS["method"] == method + STRESS) & (RUNS["metric"] == "test_accuracy_id")].sort_values("step")
     per_seed = {s_: g["value"].to_numpy() for s_, g in sel.groupby("seed")}
-    pick = accuracy_drawdown if statistic == "drawdown" else (lambda v: float(np.mean(v[1:])))
+    pick = (lambda v: float(drawdown(v))) if statistic == "drawdown" else (lambda v: float(np.mean(v[1:])))
     return stats.Sample([pick(per_seed[s_]) for s_ in stress_seeds], f"{statistic} of {method} at the stress step")
 
 
@@ -1222,7 +1218,7 @@ def flat_curve_drawdown(draws: int = 20_000) -> float:
     p_ = float(np.mean([stress_per_seed(m_, "auc") for m_ in STRESSED]))
     n_evals = len(RUNS.loc[(RUNS["method"] == OURS + STRESS) & (RUNS["metric"] == "test_accuracy_id"), "step"].unique())
     curves = np.random.default_rng(0).binomial(eval_problems, p_, size=(draws, n_evals)) / eval_problems
-    return float(np.median(np.max(np.maximum.accumulate(curves, axis=1) - curves, axis=1)))
+    return float(np.median(drawdown(curves, axis=1)))
 
 
 if STRESS_TASKS and len(STRESSED) == 2:

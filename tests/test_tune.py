@@ -126,3 +126,17 @@ def test_position_of_a_selection_in_its_grid():
                          selected={"a": {"lr": 1e-4}, "b": {"lr": 3e-4}, "c": {"lr": 1e-3}, "d": {"lr": 1e-3}})
     assert [result.position(m, "lr") for m in "abcd"] == ["the lower edge", "interior", "the upper edge",
                                                            "the only value"]
+
+
+def test_configuration_table_means_over_seeds_and_marks_the_selection(toy, tmp_path):
+    result = run(toy, tmp_path / "r")
+    metric = result.setup.metric
+    table = result.configuration_table([metric])
+    assert len(table) == sum(result.counts.values())                 # one row per method and configuration
+    for _, row in table.iterrows():
+        config = {c[7:]: row[c] for c in table.columns if c.startswith("config.") and row[c] == row[c]}
+        trials = result.trials[result.trials["method"] == row["method"]]
+        for k, v in config.items():
+            trials = trials[trials[f"config.{k}"] == v]
+        assert row[metric] == pytest.approx(trials[metric].mean())
+        assert (row["selected"] == "yes") == (config == result.selected[row["method"]])
