@@ -1,0 +1,161 @@
+"""Questions that need a search tool, a calculator, or both, over a generated knowledge base: the task family of
+Tool-Star (arXiv 2505.16410) at small scale, with the scripted tool-integrated trajectories its cold start learns
+from.
+
+Three splits, each with two difficulty levels:
+
+* **knowledge** (needs ``search``): level 1 asks one fact ("what is the capital of vorlan ?"); level 2 asks which of
+  two places has the larger value of an attribute (two searches; the comparison of two 5–7 digit numbers is easy).
+* **computational** (needs ``python``): level 1 is a product of a 4–5 digit and a 2–3 digit number plus a 4–5 digit
+  number; level 2 adds a third product. Exact answers of 6–10 digits, beyond what a tiny LM computes in its head.
+* **hybrid** (needs both): level 1 combines one searched number with given numbers ("the population of vorlan times
+  7 plus 1234"); level 2 combines two searched numbers.
+
+:func:`make_questions` draws questions deterministically from a seed. :func:`teacher_trajectory` writes the response
+a tool-using expert would give, calling the real tools (:class:`hrlkit.tasks.knowledge.KnowledgeBase` and
+:mod:`hrlkit.tasks.python_tool`), in the protocol of :mod:`hrlkit.tasks.tool_protocol`; with a split's own tool only,
+or none, it still answers the part it can and guesses the rest, as a single-tool or tool-free expert would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from hrlkit.tasks.knowledge import KnowledgeBase
+from hrlkit.tasks.python_tool import evaluate_here, format_value
+
+__all__ = ["SPLITS", "Question", "make_questions", "teacher_trajectory", "NUMERIC_ATTRIBUTES"]
+
+SPLITS = ("knowledge", "computational", "hybrid")
+NUMERIC_ATTRIBUTES = ("population", "area", "founded")
+_ATTRIBUTE_WORDS = {"population": "population", "area": "area", "founded": "founding year", "capital": "capital"}
+
+
+@dataclass(frozen=True)
+class Question:
+    split: str
+    level: int
+    text: str
+    answer: str
+    facts: tuple[tuple[str, str], ...] = ()      # the (place, attribute) pairs the answer needs
+    expression: str = ""                           # the arithmetic with the facts' values written in ({0}, {1})
+    tools: tuple[str, ...] = field(default=())     # the tools an expert needs
+
+
+def _value(kb: KnowledgeBase, place: str, attribute: str) -> int | str:
+    return kb.entities[place].value(attribute)
+
+
+def _knowledge(kb: KnowledgeBase, rng: np.random.Generator, level: int) -> Question:
+    places = list(kb.entities)
+    if level == 1:
+        place = places[int(rng.integers(len(places)))]
+        attribute = str(rng.choice(("capital", *NUMERIC_ATTRIBUTES)))
+        return Question("knowledge", 1, f"what is the {_ATTRIBUTE_WORDS[attribute]} of {place} ?",
+                        str(_value(kb, place, attribute)), facts=((place, attribute),), tools=("search",))
+    a, b = (places[i] for i in rng.choice(len(places), size=2, replace=False))
+    attribute = str(rng.choice(NUMERIC_ATTRIBUTES))
+    larger = a if _value(kb, a, attribute) >= _value(kb, b, attribute) else b
+    return Question("knowledge", 2, f"which has the larger {_ATTRIBUTE_WORDS[attribute]} , {a} or {b} ?", larger,
+                    facts=((a, attribute), (b, attribute)), tools=("search",))
+
+
+def _computational(rng: np.random.Generator, level: int) -> Question:
+    terms = [f"{int(rng.integers(1_000, 100_000))} * {int(rng.integers(10, 1_000))}" for _ in range(level)]
+    expression = " + ".join(terms) + f" + {int(rng.integers(1_000, 100_000))}"
+    answer = format_value(eval_checked(expression))
+    return Question("computational", level, f"what is {expression} ?", answer, expression=expression,
+                    tools=("python",))
+
+
+def _hybrid(kb: KnowledgeBase, rng: np.random.Generator, level: int) -> Question:
+    places = list(kb.entities)
+    chosen = [places[i] for i in rng.choice(len(places), size=level, replace=False)]
+    attributes = [str(rng.choice(NUMERIC_ATTRIBUTES)) for _ in chosen]
+    factor, offset = int(rng.integers(2, 100)), int(rng.integers(1_000, 100_000))
+    if level == 1:
+        text = (f"what is the {_ATTRIBUTE_WORDS[attributes[0]]} of {chosen[0]} times {factor} plus {offset} ?")
+        expression = f"{{0}} * {factor} + {offset}"
+    else:
+        text = (f"what is the {_ATTRIBUTE_WORDS[attributes[0]]} of {chosen[0]} times {factor} plus the "
+                f"{_ATTRIBUTE_WORDS[attributes[1]]} of {chosen[1]} ?")
+        expression = f"{{0}} * {factor} + {{1}}"
+    values = [_value(kb, p, a) for p, a in zip(chosen, attributes)]
+    answer = format_value(eval_checked(expression.format(*values)))
+    return Question("hybrid", level, text, answer, facts=tuple(zip(chosen, attributes)), expression=expression,
+                    tools=("search", "python"))
+
+
+def eval_checked(expression: str) -> int | float:
+    """The calculator's value of ``expression`` (an error if the calculator refuses it)."""
+    result = evaluate_here(expression)
+    if not result.ok:
+        raise ValueError(f"the calculator refused {expression!r}: {result.output}")
+    return float(result.output) if "." in result.output else int(result.output)
+
+
+def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int) -> list[Question]:
+    """``per_split_level`` questions of every split and level, drawn from ``seed`` (deterministic), in a fixed order."""
+    rng = np.random.default_rng([seed, 6])
+    out = []
+    for split in SPLITS:
+        for level in (1, 2):
+            for _ in range(per_split_level):
+                if split == "knowledge":
+                    out.append(_knowledge(kb, rng, level))
+                elif split == "computational":
+                    out.append(_computational(rng, level))
+                else:
+                    out.append(_hybrid(kb, rng, level))
+    return out
+
+
+def _read_fact(passages: list[str], place: str, attribute: str) -> str | None:
+    """The value of ``attribute`` of ``place`` in the retrieved passages, read as a reader would."""
+    for p in passages:
+        words = p.split()
+        if attribute == "founded" and words[:3] == [place, "was", "founded"]:
+            return words[4]
+        if attribute != "founded" and words[:4] == ["the", attribute, "of", place]:
+            return words[5]
+    return None
+
+
+def teacher_trajectory(question: Question, kb: KnowledgeBase, tools: tuple[str, ...] = ("search", "python"),
+                       guess: Callable[[], str] | None = None) -> str:
+    """The expert response to ``question`` using only ``tools``: searches for the facts it needs, the calculator for
+    the arithmetic, then a boxed answer. A needed tool that is not allowed is replaced by ``guess()`` (a wrong-ish
+    value the caller chooses; by default the answer is left unknown and the box holds "unknown")."""
+    guess = guess or (lambda: "unknown")
+    parts = ["<think> " + question.text + " </think>"]
+    values: list[str] = []
+    for place, attribute in question.facts:
+        if "search" in tools:
+            query = f"{place} founded" if attribute == "founded" else f"{attribute} of {place}"   # the passages' words
+            passages = kb.search(query)
+            parts.append(f"<search> {query} </search> <result> {' '.join(passages)} </result>")
+            values.append(_read_fact(passages, place, attribute) or guess())
+        else:
+            values.append(guess())
+    if question.split == "knowledge":
+        if question.level == 1:
+            answer = values[0]
+        else:
+            a, b = (place for place, _ in question.facts)
+            try:
+                answer = a if float(values[0]) >= float(values[1]) else b
+            except ValueError:
+                answer = guess()
+    else:
+        expression = question.expression.format(*values) if question.facts else question.expression
+        if "python" in tools and all(v.replace(".", "", 1).isdigit() for v in values):
+            result = evaluate_here(expression)
+            parts.append(f"<python> {expression} </python> <result> {result.output} </result>")
+            answer = result.output if result.ok else guess()
+        else:
+            answer = guess()
+    parts.append(f"<answer> \\boxed{{{answer}}} </answer>")
+    return " ".join(parts)

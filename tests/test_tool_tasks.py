@@ -1,0 +1,49 @@
+"""hrlkit.tasks.tool_tasks: the questions are well posed and need exactly the tools they say; the scripted expert
+answers them with both tools and fails the splits whose tool it lacks."""
+
+import pytest
+
+from hrlkit.tasks.knowledge import make_knowledge_base
+from hrlkit.tasks.tool_protocol import hierarchical_reward, validate_format
+from hrlkit.tasks.tool_tasks import SPLITS, make_questions, teacher_trajectory
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return make_knowledge_base(seed=0, n_entities=120)
+
+
+@pytest.fixture(scope="module")
+def questions(kb):
+    return make_questions(kb, seed=1, per_split_level=20)
+
+
+def test_questions_are_deterministic_and_cover_every_split_and_level(kb, questions):
+    assert questions == make_questions(kb, seed=1, per_split_level=20)
+    assert questions != make_questions(kb, seed=2, per_split_level=20)
+    assert {(q.split, q.level) for q in questions} == {(s, lv) for s in SPLITS for lv in (1, 2)}
+    hybrid = [q for q in questions if q.split == "hybrid"]
+    assert all(q.tools == ("search", "python") and q.facts for q in hybrid)
+
+
+def test_a_hand_checked_hybrid_answer(kb, questions):
+    q = next(q for q in questions if q.split == "hybrid" and q.level == 2)
+    (a, attr_a), (b, attr_b) = q.facts
+    factor = int(q.expression.split("*")[1].split("+")[0])
+    assert int(q.answer) == kb.entities[a].value(attr_a) * factor + kb.entities[b].value(attr_b)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_the_expert_with_both_tools_is_right_and_well_formatted(kb, questions, split):
+    for q in (q for q in questions if q.split == split):
+        response = teacher_trajectory(q, kb)
+        assert validate_format(response) == (True, ""), response
+        bonus = 0.1 if split == "hybrid" else 0.0
+        assert hierarchical_reward(response, q.answer) == pytest.approx(1.0 + bonus), response
+
+
+def test_a_single_tool_cannot_solve_the_hybrid_split(kb, questions):
+    hybrid = [q for q in questions if q.split == "hybrid"]
+    for tools in (("search",), ("python",), ()):
+        rewards = [hierarchical_reward(teacher_trajectory(q, kb, tools=tools), q.answer) for q in hybrid]
+        assert max(rewards) == 0.0, tools
