@@ -40,17 +40,18 @@ class ToolVocab:
     def id(self, token: str) -> int:
         return self.ids[token]
 
-    def encode(self, text: str) -> list[int]:
-        """Ids of ``text``'s pieces (tags, words, symbols, single digits). Two numbers may not follow each other
-        without a separator (decoding could not tell them apart); an unknown word is an error."""
-        pieces = _PIECE.findall(text)
+    def encode(self, text: str, strict: bool = True) -> list[int]:
+        """Ids of ``text``'s pieces (tags, words, symbols, single digits). Strict (for training text): two numbers
+        may not follow each other without a separator (decoding could not tell them apart) and an unknown piece is
+        an error. Not strict (for what a tool returns): an unknown piece becomes <unk>."""
+        pieces = _PIECE.findall(text.lower() if not strict else text)
         out = []
         for piece in pieces:
-            if piece not in self.ids:
+            if piece not in self.ids and strict:
                 raise ValueError(f"{piece!r} is not in the vocabulary")
-            out.append(self.ids[piece])
+            out.append(self.ids.get(piece, self.unk))
         digit_runs = re.findall(r"\d+(?:\s+\d+)+", text)
-        if digit_runs:
+        if digit_runs and strict:
             raise ValueError(f"two numbers follow each other without a separator: {digit_runs[0]!r}")
         return out
 
