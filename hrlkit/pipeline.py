@@ -13,10 +13,12 @@
 
 A paper's notebook is split at its cell tagged ``experiments`` (:mod:`hrlkit.spec`). ``runs`` executes the cells up
 to that one with the paper's params.yaml section; the task runner (:mod:`hrlkit.runner`) computes what is not
-stored yet and stores it. ``report`` executes the whole notebook with ``HRL_LOAD_ONLY=experiments,tuning``: the
-experiments cell loads the stored results, and a missing one is an error rather than a silent retraining. A notebook
-that tunes its methods has a ``tuning`` cell before the experiments; ``tune`` runs the cells up to it, and the runs
-stage then only loads the trials.
+stored yet and stores it. ``report`` executes the whole notebook with
+``HRL_LOAD_ONLY=experiments,tuning,training``: the experiments cell loads the stored results, and a missing one is an
+error rather than a silent retraining. A notebook that tunes its methods has a ``tuning`` cell before the
+experiments; ``tune`` runs the cells up to it, and the runs stage then only loads the trials. A notebook may also
+have a ``training`` cell before both, where its trained models are keyed, so that an evaluation edit reruns the
+evaluation on the stored models and never retrains.
 
 Both write into a staging folder and move their outputs in only when they succeeded, so an interrupted
 ``dvc repro`` leaves the committed reports as they were; the kernel and its worker processes die with the stage
@@ -287,7 +289,7 @@ def run_stage_report(slug: str) -> None:
     _STAGING_DIRS.append(staging_root)
     try:
         staged_out = staging_root / out_dir.name
-        with _staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "experiments,tuning"}):
+        with _staged(out_dir, staged_out), _Env(**{LOAD_ONLY_ENV: "experiments,tuning,training"}):
             executed = staged_out / f"{slug}.ipynb"
             _execute(read_notebook(slug), executed, section, log_output=True, source_name=f"notebooks/{slug}.py")
         from hrlkit.report import render_html

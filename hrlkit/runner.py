@@ -17,10 +17,12 @@ byte-identical results, to be merged back when a result is loaded.
 
 A notebook that tunes its methods (:mod:`hrlkit.tune`) has a second runner for the trials, cut at its ``tuning``
 cell (``Runner(..., cut="tuning", runs_dir=tuning_dir)``): the trials depend only on the cells up to that one, so
-editing the experiments never retunes.
+editing the experiments never retunes. A notebook whose evaluation is worth changing without retraining has a
+``training`` cell before both: a runner cut there (``cut="training"``) stores the trained models, keyed only on the
+cells up to it, and the evaluation tasks take the stored models as arguments.
 
-The pipeline names in ``HRL_LOAD_ONLY`` the cuts whose runners must only load (``experiments,tuning`` in the report
-stage, ``tuning`` in the runs stage): a task without a valid stored result is then an error
+The pipeline names in ``HRL_LOAD_ONLY`` the cuts whose runners must only load (``experiments,tuning,training`` in the
+report stage, ``tuning`` in the runs stage): a task without a valid stored result is then an error
 (:class:`StaleResultsError`) instead of a silent retraining.
 """
 
@@ -36,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from hrlkit import parallel, store
 from hrlkit.provenance import repo_root
-from hrlkit.spec import EXPERIMENTS_TAG, training_spec
+from hrlkit.spec import EXPERIMENTS_TAG, TUNING_TAG, training_spec
 
 LOAD_ONLY_ENV = "HRL_LOAD_ONLY"
 TIMING_KEY = "timing"
@@ -153,7 +155,7 @@ class Runner:
             raise StaleResultsError(
                 f"{len(todo)} of {len(tasks)} {group!r} tasks of {self.slug} have no stored result valid for the "
                 f"current code and parameters (e.g. {example}); this stage only loads: run "
-                f"`dvc repro {'runs@' + self.slug if self.cut == EXPERIMENTS_TAG else 'tune_' + self.slug}` first")
+                f"`dvc repro {'tune@' + self.slug if self.cut == TUNING_TAG else 'runs@' + self.slug}` first")
 
         def persist(j: int, out: tuple[Any, float]) -> None:
             i = todo[j]

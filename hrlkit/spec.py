@@ -41,7 +41,9 @@ from hrlkit.provenance import repo_root
 SPEC_VERSION = 1
 EXPERIMENTS_TAG = "experiments"
 TUNING_TAG = "tuning"               # an optional cell before the experiments that tunes the methods (hrlkit.tune)
-CUTS = (EXPERIMENTS_TAG, TUNING_TAG)
+TRAINING_TAG = "training"           # an optional cell before both that ends the training code: a runner cut there
+#                                     stores trained models, so an edit of the evaluation code never retrains
+CUTS = (EXPERIMENTS_TAG, TUNING_TAG, TRAINING_TAG)
 PARAMETERS_TAG = "parameters"
 RUNTIME_PARAMETERS = ("profile", "workers", "out_dir", "runs_dir", "tuning_dir")
 # hrlkit core files whose code runs inside tasks and can change their numbers (the rest of the core only moves,
@@ -78,7 +80,8 @@ def parameters_cell_index(nb) -> int:
 
 
 def cut_cell_index(nb, cut: str = EXPERIMENTS_TAG) -> int:
-    """Index of the code cell tagged ``cut`` (``experiments``: runs the tasks; ``tuning``: tunes the methods)."""
+    """Index of the code cell tagged ``cut`` (``experiments``: runs the tasks; ``tuning``: tunes the methods;
+    ``training``: ends the training code, before the evaluation code)."""
     if cut not in CUTS:
         raise ValueError(f"cut must be one of {CUTS}, got {cut!r}")
     found = _tagged(nb, cut)
@@ -379,7 +382,7 @@ def training_spec(slug: str, values: Mapping[str, Any] | None = None, *, nb=None
                   cut: str = EXPERIMENTS_TAG) -> TrainingSpec:
     """The training spec of ``notebooks/<slug>.py`` for parameter ``values`` (missing names take the notebook's
     defaults; unknown names are an error), cut after its ``experiments`` cell (or its ``tuning`` cell: what
-    determines the tuning trials)."""
+    determines the tuning trials; or its ``training`` cell: what determines the trained models)."""
     root = root or repo_root()
     nb = nb if nb is not None else read_notebook(slug, root)
     defaults = notebook_parameters(nb)
@@ -393,6 +396,9 @@ def training_spec(slug: str, values: Mapping[str, Any] | None = None, *, nb=None
         raise ValueError(f"the {cut} cell must come after the parameters cell")
     if cut == TUNING_TAG and e_idx > experiments_cell_index(nb):
         raise ValueError("the tuning cell must come before the experiments cell")
+    if cut == TRAINING_TAG and (e_idx > experiments_cell_index(nb)
+                                or (has_cut(nb, TUNING_TAG) and e_idx > cut_cell_index(nb, TUNING_TAG))):
+        raise ValueError("the training cell must come before the tuning and experiments cells")
     sources, experiments = [], None
     for i, cell in enumerate(nb.cells[:e_idx + 1]):
         if cell.cell_type != "code" or i == p_idx:

@@ -121,7 +121,7 @@ def test_determinism_across_reruns_workers_and_stored_results(slug, smoke_runs, 
     again, _ = _smoke(slug, tmp_path / "again", tmp_path / "runs-again")
     two_workers, _ = _smoke(slug, tmp_path / "workers2", tmp_path / "runs-w2", workers=2)
     # the report stage's path: the same notebook on the results stored by the first run, loading only
-    monkeypatch.setenv("HRL_LOAD_ONLY", "experiments,tuning")
+    monkeypatch.setenv("HRL_LOAD_ONLY", "experiments,tuning,training")
     loaded, _ = _smoke(slug, tmp_path / "loaded", first.parent / "runs")
     assert json.loads((loaded / "timing.json").read_text())["training"]["computed"] == 0
     for name in ("metrics.json", "runs.csv"):

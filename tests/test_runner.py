@@ -122,7 +122,7 @@ def test_a_changed_dependency_recomputes(toy, tmp_path):
 
 def test_load_only_never_trains(toy, tmp_path, monkeypatch):
     runner(toy, tmp_path / "runs").run("train", toy_task, tasks())
-    monkeypatch.setenv("HRL_LOAD_ONLY", "experiments,tuning")
+    monkeypatch.setenv("HRL_LOAD_ONLY", "experiments,tuning,training")
     runner(toy, tmp_path / "runs").run("train", toy_task, tasks())
     with pytest.raises(StaleResultsError, match="runs@toy"):
         runner(toy, tmp_path / "runs", scale=5.0).run("train", toy_task, tasks())
@@ -223,3 +223,26 @@ def test_tuning_trials_depend_only_on_the_cells_up_to_the_tuning_cell(toy, tmp_p
     with pytest.raises(ValueError, match="before the experiments"):
         nb.write_text(NOTEBOOK + '\n# %% tags=["tuning"]\nX = 1\n')
         spec.training_spec("toy", PARAMS, root=toy, cut="tuning")
+
+
+def test_trained_models_depend_only_on_the_cells_up_to_the_training_cell(toy, tmp_path):
+    """A runner cut at the ``training`` cell keeps its stored models when the evaluation code after it changes."""
+    nb = toy / "notebooks" / "toy.py"
+    split = NOTEBOOK.replace("# %% tags=[\"experiments\"]",
+                             "# %% tags=[\"training\"]\nSTEPS = 1\n\n# %%\ndef evaluate(x):\n    return x + 1\n\n"
+                             "# %% tags=[\"experiments\"]")
+    nb.write_text(split)
+
+    def models():
+        Runner("toy", PARAMS, runs_dir=tmp_path / "models", root=toy, cut="training").run("model", toy_task, tasks())
+
+    models()
+    nb.write_text(split.replace("return x + 1", "return x + 2"))          # an evaluation edit
+    models()
+    assert len(CALLS) == 4                          # ... never retrains
+    nb.write_text(split.replace("STEPS = 1", "STEPS = 2"))                # a training edit
+    models()
+    assert len(CALLS) == 8
+    with pytest.raises(ValueError, match="before the tuning and experiments"):
+        nb.write_text(NOTEBOOK + '\n# %% tags=["training"]\nX = 1\n')
+        spec.training_spec("toy", PARAMS, root=toy, cut="training")

@@ -15,6 +15,7 @@
 #   methods = ['prior-residual', 'no-prior', 'zero-penalty', 'latent-only']
 #   n_boxes = 8
 #   n_envs = 16
+#   no_prior_scale = 0.5
 #   no_prior_updates = 800
 #   ppo_epochs = 5
 #   ppo_minibatches = 4
@@ -28,7 +29,7 @@
 #   tuning_seeds = [100, 101]
 #   w_res = -0.1
 #
-# task enumerators (adding a value runs only the new tasks): methods, seeds
+# task enumerators (adding a value runs only the new tasks): seeds
 # report-only parameters (never retrain): none
 # runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/envs/ant, hrlkit/rl, data/motion_priors/prior.pt
@@ -58,6 +59,7 @@ class MotionPriorsParameters(P.Parameters):
     hidden: P.Int(ge=1)
     w_res: P.Number(le=0)
     residual_scale: P.Number(gt=0, le=1)
+    no_prior_scale: P.Number(gt=0, le=1)
     train_roughness: Roughness
     n_boxes: P.Int(ge=0, le=20)
     eval_roughness: P.UniqueList(Roughness, min_len=2)
@@ -105,7 +107,7 @@ if profile == "repro" and NO_PRIOR_STEPS < PRIOR_STEPS + HIGH_STEPS:
     raise ValueError(f"no_prior_updates = {no_prior_updates} gives no-prior {NO_PRIOR_STEPS} steps; budget parity needs "
                      f"at least the prior's {PRIOR_STEPS} plus the high level's {HIGH_STEPS}, i.e. no_prior_updates "
                      f">= {-(-(PRIOR_STEPS + HIGH_STEPS) // (n_envs * rollout_steps))}")
-display(Markdown(f"Prior: gaits {list(PRIOR.cfg.gaits)}, {PRIOR.cfg.updates} PPO updates × {PRIOR.cfg.n_envs} envs × "
+display(Markdown(f"Prior: gaits {list(PRIOR.cfg.gaits)}, action scale s_low = {PRIOR.cfg.action_scale:g} rad, {PRIOR.cfg.updates} PPO updates × {PRIOR.cfg.n_envs} envs × "
                  f"{PRIOR.cfg.rollout_steps} steps; at the end of its training: tracking term "
                  f"{PRIOR_LOG['track'][-1]:.3f}, speed along the commanded heading "
                  f"{PRIOR_LOG['heading_speed'][-1]:.3f} m/s, falls per episode "
@@ -122,25 +124,20 @@ def latent_command(u: np.ndarray, phase: np.ndarray) -> dict:
     p = lo + (hi - lo) * (u[:, :3] + 1.0) / 2.0
     return {"gait": np.full(len(u), PRIOR.cfg.gaits.index("trot")), "frequency": p[:, 0], "hip_amplitude": p[:, 1],
             "ankle_amplitude": p[:, 2], "heading": np.arctan2(u[:, 4], u[:, 3]), "phase": phase.copy()}
-def local_roughness(scan: np.ndarray) -> np.ndarray:
-    ...
-    design = np.c_[np.ones(SCAN_POINTS), SCAN_LOCAL]
-    fitted = scan @ np.linalg.pinv(design).T @ design.T
-    return np.sqrt(((scan - fitted) ** 2).mean(1))
-SCAN_LOCAL = AntTerrainCore(AntTerrainConfig(), 1, seed=0).scan_local
 class GoalTask:
     ...
-    def __init__(self, method: str, n: int, seed: int, roughness: float, record: bool = False,
+    def __init__(self, method: str, n: int, seed: int, roughness: float, evaluation: bool = False,
                  boxes: int | None = None) -> None:
-        self.method, self.n, self.record = method, n, record
+        self.method, self.n, self.evaluation = method, n, evaluation
         self.w_res = 0.0 if method == "zero-penalty" else w_res
         self.core = AntTerrainCore(AntTerrainConfig(roughness=roughness, n_boxes=n_boxes if boxes is None else boxes,
                                                     max_steps=episode_steps), n, seed=seed)
         self.rng = np.random.default_rng([seed, 7])
         self.phase = np.zeros(n)
+        self.command: dict | None = None
         self.prev_target = self.core.qpos[:, self.core.joint_qpos].copy()
         self.start_xy = self.core.qpos[:, :2].copy()
-        self.records: list[dict] = []
+        self.last: dict = {}
         self.penalty_sum, self.penalty_steps = 0.0, 0
     def observation(self) -> np.ndarray:
         o = self.core.observe()
@@ -155,7 +152,7 @@ class GoalTask:
     def joint_targets(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ...
         if self.method == "no-prior":
-            return G.STANDING_POSE + 0.5 * u, np.zeros((self.n, 8))
+            return G.STANDING_POSE + no_prior_scale * u, np.zeros((self.n, 8))
         z = latent_command(u[:, :5], self.phase)
         self.command = z
         residual = residual_scale * self.residual_action(u)
@@ -163,7 +160,6 @@ class GoalTask:
         return PRIOR.targets(self.core, z) + residual, residual
     def step(self, action: np.ndarray, curriculum_max: float | None = None) -> StepResult:
         u = np.clip(action, -1.0, 1.0)
-        scan = local_roughness(self.core.observe()["height_scan"]) if self.record else None
         target, residual = self.joint_targets(u)
         target = self.core.clip_targets(target)
         info = self.core.step(target)
@@ -171,23 +167,14 @@ class GoalTask:
         reward = (info["progress"] / self.core.cfg.control_dt + 10.0 * info["reached"] - 5.0 * info["fell"]
                   + penalty)
         self.penalty_sum, self.penalty_steps = self.penalty_sum + float(penalty.sum()), self.penalty_steps + self.n
-        if self.record:
-            self.records.append({"reached": info["reached"].copy(), "fell": info["fell"].copy(),
-                                 "truncated": info["truncated"].copy(), "joint_acc": np.abs(info["joint_acc"]).mean(1),
-                                 "action_rate": np.linalg.norm(target - self.prev_target, axis=1),
-                                 "torque2": (info["torque"] ** 2).mean(1), "foot_slip": info["foot_slip"].copy(),
-                                 "residual": np.sqrt((residual ** 2).mean(1)),
-                                 "joints": self.core.qpos[:, self.core.joint_qpos].copy(),
-                                 "progress": info["progress"].copy(), "xy": self.core.qpos[:, :2].copy(),
-                                 "contact": info["foot_contact"].copy(), "scan_roughness": scan,
-                                 "command": None if self.method == "no-prior" else {
-                                     k: np.array(v, copy=True) for k, v in self.command.items()}})
+        self.last = {"info": info, "target": target, "previous_target": self.prev_target, "residual": residual,
+                     "command": self.command}
         self.prev_target = target
         terminated = info["reached"] | info["fell"]
         truncated = info["truncated"] & ~terminated
         final_obs = self.observation()
         done = terminated | truncated
-        if done.any() and not self.record:
+        if done.any() and not self.evaluation:
             ended = np.nonzero(done)[0]
             rough = None if curriculum_max is None else self.rng.uniform(0.0, curriculum_max, size=len(ended))
             self.core.reset(ended, roughness=rough)
@@ -203,7 +190,10 @@ def make_policy(method: str, seed: int) -> ActorCritic:
 def training_updates(method: str) -> int:
     ...
     return no_prior_updates if method == "no-prior" else high_updates
-def train_high(method: str, seed: int, learning_rate: float) -> tuple[ActorCritic, RunningMeanStd, list[dict]]:
+def train_policy(method: str, seed: int, learning_rate: float) -> dict:
+    ...
+    torch.set_num_threads(1)
+    start = time.perf_counter()
     task = GoalTask(method, n_envs, derive_seed(seed, "train"), roughness=0.0)
     model = make_policy(method, seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -211,14 +201,14 @@ def train_high(method: str, seed: int, learning_rate: float) -> tuple[ActorCriti
     ppo = PPOConfig(update_epochs=ppo_epochs, num_minibatches=ppo_minibatches)
     norm = RunningMeanStd(shape=(N_HIGH_OBS,))
     generator = torch.Generator().manual_seed(derive_seed(seed, method, "ppo"))
-    obs, start, curve = task.observation(), np.ones(n_envs, dtype=bool), []
+    obs, start_flags, curve = task.observation(), np.ones(n_envs, dtype=bool), []
     for update in range(1, n_updates + 1):
         level = train_roughness * min(1.0, update / max(1.0, n_updates / 2))
         def env_step(u, level=level):
             return task.step(u, curriculum_max=level)
-        rollout = collect_rollout(model, env_step, obs, start, rollout_steps, generator, gamma, gae_lambda,
+        rollout = collect_rollout(model, env_step, obs, start_flags, rollout_steps, generator, gamma, gae_lambda,
                                   obs_norm=norm)
-        obs, start = rollout.next_obs, rollout.next_start
+        obs, start_flags = rollout.next_obs, rollout.next_start
         ppo_update(model, optimiser, rollout.batch, ppo, generator)
         penalty = task.penalty_sum / task.penalty_steps
         task.penalty_sum, task.penalty_steps = 0.0, 0
@@ -226,83 +216,169 @@ def train_high(method: str, seed: int, learning_rate: float) -> tuple[ActorCriti
                       "train_return_per_step": float(rollout.rewards.mean()),
                       "train_goal_reward_per_step": float(rollout.rewards.mean()) - penalty,
                       "train_episodes": float(rollout.dones.sum())})
-    return model, norm, curve
-def evaluate(model: ActorCritic, norm: RunningMeanStd, method: str, roughness: float, seed: int,
-             episodes: int, purpose: str = "eval", replay_prior: bool = False) -> dict:
+    return {"weights": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "norm": {"mean": norm.mean, "var": norm.var, "count": norm.count}, "curve": curve,
+            "timing": {"train_s": time.perf_counter() - start}}
+def restore(policy: dict, method: str) -> tuple[ActorCritic, RunningMeanStd]:
     ...
-    task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, record=True,
-                    boxes=0 if roughness == 0 else None)
-    active = np.ones(episodes, dtype=bool)
+    model = make_policy(method, 0)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in policy["weights"].items()})
+    norm = RunningMeanStd(shape=(N_HIGH_OBS,))
+    norm.mean, norm.var, norm.count = (np.asarray(policy["norm"]["mean"]), np.asarray(policy["norm"]["var"]),
+                                       float(policy["norm"]["count"]))
+    return model, norm
+
+# %% training cell 6
+POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers, cut="training")
+TUNING_POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="training")
+
+# %% training cell 7
+SCAN_LOCAL = AntTerrainCore(AntTerrainConfig(), 1, seed=0).scan_local
+WINDOW = int(round(1.0 / DT))
+GAIT_BAND_HZ = (0.5, 5.0)
+FFT_POINTS = 4096
+def local_roughness(scan: np.ndarray) -> np.ndarray:
+    ...
+    design = np.c_[np.ones(SCAN_POINTS), SCAN_LOCAL]
+    fitted = scan @ np.linalg.pinv(design).T @ design.T
+    return np.sqrt(((scan - fitted) ** 2).mean(1))
+def box_in_view(core: AntTerrainCore) -> np.ndarray:
+    ...
+    if not core.cfg.n_boxes:
+        return np.zeros(core.n, dtype=bool)
+    w, x, y, z = core.qpos[:, 3:7].T
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    px = core.qpos[:, 0:1] + c * SCAN_LOCAL[:, 0] - s * SCAN_LOCAL[:, 1]
+    py = core.qpos[:, 1:2] + s * SCAN_LOCAL[:, 0] + c * SCAN_LOCAL[:, 1]
+    b = core.boxes[:, None]
+    inside = (np.abs(px[..., None] - b[..., 0]) <= b[..., 2]) & (np.abs(py[..., None] - b[..., 1]) <= b[..., 3])
+    return inside.any((1, 2))
+def foot_clearance(core: AntTerrainCore) -> np.ndarray:
+    ...
+    foot = core.observe()["foot_pos"]
+    return foot[..., 2] - core.ground_height(np.arange(core.n)[:, None], foot[..., :2])
+def foot_oscillation(clearance: np.ndarray) -> tuple[float, float]:
+    ...
+    h = clearance[WINDOW:]
+    if len(h) < 2 * WINDOW:
+        return float("nan"), float("nan")
+    spectrum = np.fft.rfft(h - h.mean(0), n=FFT_POINTS, axis=0)
+    freqs = np.fft.rfftfreq(FFT_POINTS, DT)
+    band = np.nonzero((freqs >= GAIT_BAND_HZ[0]) & (freqs <= GAIT_BAND_HZ[1]))[0]
+    peak = band[(np.abs(spectrum[band]) ** 2).sum(1).argmax()]
+    hk = spectrum[peak]
+    coherence = 0.5 * (np.cos(np.angle(hk[0] * np.conj(hk[2]))) + np.cos(np.angle(hk[1] * np.conj(hk[3]))))
+    return float(freqs[peak]), float(coherence)
+def episode_gaits(clearance: np.ndarray, act: np.ndarray) -> dict[str, float]:
+    ...
+    per_episode = np.array([foot_oscillation(clearance[:act[:, e].sum(), e]) for e in range(act.shape[1])])
+    valid = np.isfinite(per_episode[:, 0])
+    if not valid.any():
+        return {"stride_frequency": float("nan"), "diagonal_coherence": float("nan")}
+    return {"stride_frequency": float(per_episode[valid, 0].mean()),
+            "diagonal_coherence": float(per_episode[valid, 1].mean())}
+INSTRUMENT_FREQUENCIES = (1.5, 2.0, 2.5, 3.0)
+INSTRUMENT_ENVS = 4
+def gait_instrument(gait: str) -> dict:
+    ...
+    torch.set_num_threads(1)
+    k = len(INSTRUMENT_FREQUENCIES) * INSTRUMENT_ENVS
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), k,
+                          seed=derive_seed(0, "instrument", gait))
+    z = {"gait": np.full(k, PRIOR.cfg.gaits.index(gait)),
+         "frequency": np.repeat(INSTRUMENT_FREQUENCIES, INSTRUMENT_ENVS).astype(float),
+         "hip_amplitude": np.full(k, np.mean(LATENT.hip_amplitude)),
+         "ankle_amplitude": np.full(k, np.mean(LATENT.ankle_amplitude)), "heading": np.zeros(k),
+         "phase": np.zeros(k)}
+    clearance = []
     for _ in range(episode_steps):
+        core.step(core.clip_targets(PRIOR.targets(core, z)))
+        z = G.advance_phase(z, DT)
+        clearance.append(foot_clearance(core))
+    read = np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
+    return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1]}
+SPEED_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, np.inf)
+def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> dict:
+    ...
+    executed, sim = task.last, task.last["info"]
+    return {"reached": sim["reached"].copy(), "fell": sim["fell"].copy(), "truncated": sim["truncated"].copy(),
+            "joint_acc": np.abs(sim["joint_acc"]).mean(1),
+            "action_rate": np.linalg.norm(executed["target"] - executed["previous_target"], axis=1),
+            "torque2": (sim["torque"] ** 2).mean(1), "foot_slip": sim["foot_slip"].copy(),
+            "residual": np.sqrt((executed["residual"] ** 2).mean(1)),
+            "joints": task.core.qpos[:, task.core.joint_qpos].copy(), "progress": sim["progress"].copy(),
+            "xy": task.core.qpos[:, :2].copy(), "clearance": foot_clearance(task.core),
+            "scan_roughness": scan_roughness, "box_in_view": box,
+            "command": None if executed["command"] is None else {k: np.array(v, copy=True)
+                                                                  for k, v in executed["command"].items()}}
+def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: int, purpose: str = "eval",
+             replay_prior: bool = False) -> dict:
+    ...
+    model, norm = restore(policy, method)
+    task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, evaluation=True,
+                    boxes=0 if roughness == 0 else None)
+    active, records = np.ones(episodes, dtype=bool), []
+    for _ in range(episode_steps):
+        obs = task.observation()
+        seen = local_roughness(obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS]), box_in_view(task.core)
         with torch.no_grad():
-            obs = torch.as_tensor(norm.normalize(task.observation()), dtype=torch.float32)
-            u = model.distribution(obs).mean.numpy()
+            u = model.distribution(torch.as_tensor(norm.normalize(obs), dtype=torch.float32)).mean.numpy()
         task.step(u)
-        rec = task.records[-1]
+        rec = record_step(task, *seen)
         rec["active"] = active.copy()
+        records.append(rec)
         active &= ~(rec["reached"] | rec["fell"] | rec["truncated"])
         if not active.any():
             break
-    out = summarise(task, method)
+    out = summarise(records, task)
     if replay_prior and method != "no-prior":
-        out.update(prior_flat_gait(task, seed))
+        out.update(prior_flat_gait(records, seed))
     return out
-def prior_flat_gait(task: GoalTask, seed: int) -> dict[str, float]:
+def prior_flat_gait(records: list[dict], seed: int) -> dict[str, float]:
     ...
-    act = np.array([r["active"] for r in task.records])
+    act = np.array([r["active"] for r in records])
     core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), act.shape[1],
                           seed=derive_seed(seed, "prior-flat"))
-    contacts = []
-    for rec in task.records:
-        info = core.step(core.clip_targets(PRIOR.targets(core, rec["command"])))
-        contacts.append(info["foot_contact"].copy())
-    return {f"prior_flat_{k}": v for k, v in episode_gaits(np.array(contacts), act).items()}
-WINDOW = int(round(1.0 / DT))
-def gait_statistics(contact: np.ndarray) -> dict[str, float]:
+    clearance = []
+    for rec in records:
+        core.step(core.clip_targets(PRIOR.targets(core, rec["command"])))
+        clearance.append(foot_clearance(core))
+    return {f"prior_flat_{k}": v for k, v in episode_gaits(np.array(clearance), act).items()}
+def trailing_speed(start_xy: np.ndarray, xy: np.ndarray) -> np.ndarray:
     ...
-    windows = [contact[s_:s_ + WINDOW] for s_ in range(WINDOW, len(contact) - WINDOW + 1, WINDOW)]
-    if not windows:
-        return {"duty_factor": float("nan"), "stride_frequency": float("nan"), "diagonal_sync": float("nan")}
-    rows = [(w.mean(), (~w[:-1] & w[1:]).sum(0).mean() / (WINDOW * DT),
-             ((w[:, 0] == w[:, 2]) & (w[:, 1] == w[:, 3])).mean()) for w in windows]
-    duty, stride, sync = np.median(np.array(rows, dtype=float), axis=0)
-    return {"duty_factor": float(duty), "stride_frequency": float(stride), "diagonal_sync": float(sync)}
-def episode_gaits(contact: np.ndarray, act: np.ndarray) -> dict[str, float]:
-    ...
-    per_episode = [gait_statistics(contact[:act[:, e].sum(), e].astype(bool)) for e in range(act.shape[1])]
-    return {k: float(np.nanmean([g[k] for g in per_episode])) if any(np.isfinite(g[k]) for g in per_episode)
-            else float("nan") for k in per_episode[0]}
-def summarise(task: GoalTask, method: str) -> dict:
-    records = task.records
-    act = np.array([r["active"] for r in records])
-    reached = np.array([r["reached"] for r in records]) & act
-    fell = np.array([r["fell"] for r in records]) & act
+    path = np.concatenate([start_xy[None], xy])
+    speed = np.full(xy.shape[:2], np.nan)
+    speed[WINDOW - 1:] = np.linalg.norm(path[WINDOW:] - path[:-WINDOW], axis=2) / (WINDOW * DT)
+    return speed
+def summarise(records: list[dict], task: GoalTask) -> dict:
+    stack = {k: np.array([r[k] for r in records]) for k in records[0] if k != "command"}
+    act = stack["active"]
+    reached, fell = stack["reached"] & act, stack["fell"] & act
     steps_to_goal = np.where(reached.any(0), reached.argmax(0) + 1, np.nan)
     out = {"success": float(reached.any(0).mean()), "fall": float(fell.any(0).mean()),
            "time_to_goal_s": float(np.nanmean(steps_to_goal) * DT) if reached.any() else float("nan"),
-           "progress_m": float((np.array([r["progress"] for r in records]) * act).sum(0).mean())}
+           "progress_m": float((stack["progress"] * act).sum(0).mean()),
+           "episode_s": float(act.sum(0).mean() * DT)}
     for key in ("joint_acc", "action_rate", "torque2", "foot_slip", "residual"):
-        values = np.array([r[key] for r in records])
-        out[key] = float((values * act).sum() / act.sum())
-    xy = np.array([r["xy"] for r in records])
-    step_length = np.linalg.norm(np.diff(np.concatenate([task.start_xy[None], xy]), axis=0), axis=2)
-    path = float((step_length * act).sum())
-    out["path_m"] = path / act.shape[1]
-    for key in ("joint_acc", "action_rate"):
-        values = np.array([r[key] for r in records])
-        out[f"{key}_per_m"] = float((values * act).sum() / max(path, 1e-6))
-    out.update(episode_gaits(np.array([r["contact"] for r in records]), act))
-    out["scan_residual"] = np.stack([np.array([r["scan_roughness"] for r in records])[act],
-                                     np.array([r["residual"] for r in records])[act]], -1).astype(np.float32)
+        out[key] = float((stack[key] * act).sum() / act.sum())
+    step_length = np.linalg.norm(np.diff(np.concatenate([task.start_xy[None], stack["xy"]]), axis=0), axis=2)
+    out["path_m"] = float((step_length * act).sum() / act.shape[1])
+    speed = trailing_speed(task.start_xy, stack["xy"])
+    which = np.where(act & np.isfinite(speed), np.digitize(np.nan_to_num(speed), SPEED_BINS[1:-1]), -1)
+    out["speed_strata"] = {"steps": [int((which == b).sum()) for b in range(len(SPEED_BINS) - 1)],
+                           **{key: [float(stack[key][which == b].sum()) for b in range(len(SPEED_BINS) - 1)]
+                              for key in ("action_rate", "joint_acc")}}
+    out.update(episode_gaits(stack["clearance"], act))
+    out["steps"] = np.stack([stack["scan_roughness"][act], stack["residual"][act], stack["box_in_view"][act],
+                             np.nan_to_num(speed, nan=-1.0)[act]], -1)
     out["goals"], out["boxes"] = task.core.goal.astype(np.float32), task.core.boxes.astype(np.float32)
-    joints = np.array([r["joints"] for r in records])
-    out["gait_similarity"] = float(np.mean([gait_similarity(joints[:act[:, e].sum(), e])
+    out["gait_similarity"] = float(np.mean([gait_similarity(stack["joints"][:act[:, e].sum(), e])
                                             for e in range(act.shape[1])]))
-    out["trajectories"] = [np.array([r["xy"][e] for r, a in zip(records, act[:, e]) if a], dtype=np.float32)
-                           for e in range(act.shape[1])]
+    out["trajectories"] = [stack["xy"][act[:, e], e].astype(np.float32) for e in range(act.shape[1])]
     return out
 
-# %% training cell 6
+# %% training cell 8
 SIM_FREQS = np.linspace(LATENT.frequency[0], LATENT.frequency[1], 7)
 SIM_HEADINGS = np.linspace(-np.pi, np.pi, 8, endpoint=False)
 SIM_PHASES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
@@ -326,49 +402,64 @@ def gait_similarity(q: np.ndarray) -> float:
 ROUGHNESS_BINS_CM = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
 def residual_profile(evals: dict) -> dict:
     ...
-    pairs = np.concatenate([ev.pop("scan_residual") for ev in evals.values()])
-    rough_cm, residual = 100.0 * pairs[:, 0].astype(float), pairs[:, 1].astype(float)
+    level = np.concatenate([np.full(len(ev["steps"]), i) for i, ev in enumerate(evals.values())])
+    steps = np.concatenate([ev.pop("steps") for ev in evals.values()])
+    rough_cm, residual, box, speed = 100.0 * steps[:, 0], steps[:, 1], steps[:, 2] > 0.5, steps[:, 3]
     slope = stats.slope(rough_cm, residual) if np.ptp(rough_cm) > 0 else 0.0
-    intercept = float(residual.mean() - slope * rough_cm.mean())
-    which = np.digitize(rough_cm, ROUGHNESS_BINS_CM[1:-1])
-    return {"slope_rad_per_cm": float(slope), "intercept_rad": float(intercept),
-            "bin_mean": [float(residual[which == b].mean()) if (which == b).any() else float("nan")
+    keep = ~box & (speed >= 0)
+    levels = np.unique(level[keep])
+    design = np.c_[rough_cm[keep], speed[keep], level[keep][:, None] == levels[None, :]].astype(float)
+    beta = np.linalg.lstsq(design, residual[keep], rcond=None)[0] if keep.sum() > design.shape[1] else [np.nan] * 2
+    which = np.digitize(rough_cm[keep], ROUGHNESS_BINS_CM[1:-1])
+    return {"slope_rad_per_cm": float(slope), "within_slope_rad_per_cm": float(beta[0]),
+            "box_free_share": float(keep.sum() / max(1, (speed >= 0).sum())),
+            "bin_mean": [float(residual[keep][which == b].mean()) if (which == b).any() else float("nan")
                          for b in range(len(ROUGHNESS_BINS_CM) - 1)],
             "bin_steps": [int((which == b).sum()) for b in range(len(ROUGHNESS_BINS_CM) - 1)]}
-def run(method: str, seed: int, learning_rate: float) -> dict:
+def evaluate_run(method: str, seed: int, policy: dict) -> dict:
+    ...
     torch.set_num_threads(1)
-    start = time.perf_counter()
-    model, norm, curve = train_high(method, seed, learning_rate)
-    train_s = time.perf_counter() - start
-    evals = {r: evaluate(model, norm, method, r, seed, eval_episodes, replay_prior=(r == max(eval_roughness)))
+    evals = {r: evaluate(policy, method, r, seed, eval_episodes, replay_prior=(r == max(eval_roughness)))
              for r in eval_roughness}
-    return {"method": method, "seed": seed, "learning_rate": learning_rate, "curve": curve, "eval": evals,
-            "residual_profile": residual_profile(evals) if method != "no-prior" else None,
-            "timing": {"train_s": train_s}}
+    if method == "no-prior":
+        for ev in evals.values():
+            ev.pop("steps")
+    return {"method": method, "seed": seed, "eval": evals,
+            "residual_profile": residual_profile(evals) if method != "no-prior" else None}
 
-# %% training cell 7
-STEP_SIZE_GRID = (1e-4, 3e-4, 1e-3)
-TUNED_METHODS = ("prior-residual", "no-prior")
+# %% training cell 9
+STEP_SIZE_GRID = (3e-4, 1e-3, 3e-3)
+TUNED_METHODS = ("prior-residual", "no-prior", "latent-only")
 SPACES = {meth: tune.Space(learning_rate=tune.Grid(*STEP_SIZE_GRID)) for meth in TUNED_METHODS}
 SETUP = tune.Setup(metric="validation_progress_m", direction="maximize", budget=tuning_budget,
                    seeds=tuning_seeds, sampler="grid")
 def trial(method: str, config: dict, seed: int) -> dict:
     ...
     torch.set_num_threads(1)
-    model, norm, _ = train_high(method, seed, config["learning_rate"])
-    evals = [evaluate(model, norm, method, r, seed, tuning_episodes, purpose="validation") for r in eval_roughness]
+    policy = TUNING_POLICIES[(method, config["learning_rate"], seed)]
+    evals = [evaluate(policy, method, r, seed, tuning_episodes, purpose="validation") for r in eval_roughness]
     return {"validation_progress_m": float(np.mean([ev["progress_m"] for ev in evals])),
             "validation_success": float(np.mean([ev["success"] for ev in evals]))}
 
-# %% training cell 8
+# %% training cell 10
+TUNING_TASKS = [dict(method=m, seed=s, learning_rate=lr) for m in TUNED_METHODS if m in methods
+                for lr in STEP_SIZE_GRID for s in tuning_seeds]
+TUNING_POLICIES = {(t["method"], t["learning_rate"], t["seed"]): p for t, p in zip(TUNING_TASKS, TUNING_POLICY_RUNNER.run(
+    "tuning-policies", train_policy, TUNING_TASKS, desc="tuning policies",
+    cost=lambda task: training_updates(task["method"])))}
 TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
 TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
                   SETUP, reported_seeds=PARAMS["seeds"])
 print(TUNED.summary())
 
-# %% training cell 9
+# %% training cell 11
 CONFIG = {meth: TUNED.selected[meth] if meth in TUNED.selected else TUNED.selected[OURS] for meth in methods}
 TASKS = [dict(method=m, seed=s, **CONFIG[m]) for m in methods for s in seeds]
+POLICIES = POLICY_RUNNER.run("policies", train_policy, TASKS, desc="high-level training runs",
+                             cost=lambda task: training_updates(task["method"]))
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
-RESULTS = RUNNER.run("runs", run, TASKS, desc="high-level training runs",
-                     cost=lambda task: training_updates(task["method"]))
+EVALUATED = RUNNER.run("evaluation", evaluate_run, [dict(method=t["method"], seed=t["seed"], policy=p)
+                                                    for t, p in zip(TASKS, POLICIES)], desc="evaluation")
+RESULTS = [{**t, **e, "curve": p["curve"], "timing": p["timing"]} for t, p, e in zip(TASKS, POLICIES, EVALUATED)]
+INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,
+                                                   [dict(gait=g) for g in PRIOR.cfg.gaits], desc="gait instrument")))
