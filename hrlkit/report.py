@@ -529,10 +529,11 @@ class PaperResult:
 
     @property
     def compute_s(self) -> float | None:
-        """Seconds of computation behind the raw results (summed over tasks, one core each)."""
-        w = ((self.timing or {}).get("training") or {}).get("task_seconds_total")
-        if w is None:
-            w = (self.timing or {}).get("wall_time_s")
+        """Seconds of computation behind the raw results (summed over the tasks of every runner the notebook
+        reports in timing.json: training, tuning, stored models …; one core each)."""
+        totals = [v.get("task_seconds_total") for v in (self.timing or {}).values() if isinstance(v, dict)]
+        totals = [t for t in totals if isinstance(t, (int, float)) and not isinstance(t, bool)]
+        w = sum(totals) if totals else (self.timing or {}).get("wall_time_s")
         return float(w) if isinstance(w, (int, float)) and not isinstance(w, bool) else None
 
 

@@ -193,10 +193,12 @@ display(Markdown(f"Prior: gaits {list(PRIOR.cfg.gaits)}, action scale s_low = {P
 # **Action** (`prior-residual`): 5 latent numbers and an 8-D residual. The latent numbers map to the prior's command:
 # f, a_h, a_k rescaled from [−1, 1] into their ranges, and the heading ψ = atan2(u₅, u₄). The executed joint target is
 #
-# $$q^* = \pi_{low}(s, z) + a_{res},\qquad a_{res} = 0.3\,\mathrm{clip}(u_{6..13}, -1, 1).$$
+# $$q^* = \pi_{low}(s, z) + a_{res},\qquad a_{res} = s_{res}\,\mathrm{clip}(u_{\mathrm{res}}, -1, 1),$$
+#
+# with u_res the last 8 of the 13 action numbers and s_res = `residual_scale` rad.
 #
 # **Reward** (the same terms for every method): velocity towards the goal, +10 on reaching it, −5 on a fall, and the
-# residual penalty on the policy's residual output u_res = clip(u_{6..13}, −1, 1)
+# residual penalty on the policy's residual output u_res, clipped to [−1, 1]
 #
 # $$r = \frac{d_{t-1} - d_t}{\Delta t} + 10\cdot\mathbb 1[\text{reached}] - 5\cdot\mathbb 1[\text{fell}]
 #   + w_{res} \sum_j u_{res,j}^2,\qquad w_{res} = -0.1.$$
@@ -381,25 +383,28 @@ TUNING_POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers
 # **Local roughness** of a scan: the RMS deviation of the 7×7 height scan from its best-fit plane, so a uniform slope
 # reads 0. **Speed**: the torso's displacement over the last second, per second.
 #
-# **Gait, from the feet's heights above the ground.** The tip touch sensors chatter (the prior alone on flat
-# ground reads about twice as many touchdowns per second as the trot it is commanded), and the foot's clearance has
-# no threshold that separates stance from swing (many strides lift a foot less than 2 cm). So the gait is read from
-# the clearance signal h_k(t) of each foot k as an oscillation, over an episode after its first second:
+# **Gait, from the feet's heights above the ground.** The tip touch sensors chatter (in the previous version the
+# prior alone on flat ground read more touchdowns per second than the highest trot frequency it can be commanded),
+# and many strides lift a foot so little that no clearance threshold separates stance from swing. So the gait is
+# read from the clearance signal h_k(t) of each foot k as an oscillation, over an episode after its first second:
 #
-# $$f^* = \arg\max_{f \in [0.5, 5]\,\mathrm{Hz}} \sum_k |H_k(f)|^2,\qquad
+# $$f^* = \underset{f \in [0.5,\, 5]\ \mathrm{Hz}}{\operatorname{arg\,max}} \sum_k |H_k(f)|^2,\qquad
 #   H_k(f) = \sum_t (h_k(t) - \bar h_k)\, e^{-2\pi i f t \Delta t},\qquad
-#   c_{diag} = \tfrac12\left[\cos\angle H_1(f^*)\overline{H_3(f^*)} + \cos\angle H_2(f^*)\overline{H_4(f^*)}\right]:$$
+#   c_{diag} = \tfrac12\left[\cos\angle\left(H_1(f^*)\,H_3(f^*)^{*}\right) + \cos\angle\left(H_2(f^*)\,H_4(f^*)^{*}\right)\right]:$$
 #
 # the **stride frequency** f* and the **diagonal coherence** c_diag, +1 when each diagonal pair of feet (1, 3) and
-# (2, 4) moves in phase (a trot), −1 in anti-phase (a pace or a bound), 0 for unrelated feet (chance-corrected by
-# construction). The instrument is checked below on the prior alone, commanded each of its gaits at known
-# frequencies.
+# (2, 4) moves in phase (a trot), −1 in anti-phase (a pace or a bound), 0 for unrelated feet. A motion shared by all
+# four feet (heave, a slope under the robot) pushes it towards +1, so it is compared only between walkers on the same
+# ground or against the prior's own gait. The instrument is checked below on the reference gaits themselves (joint
+# angles set to q_ref, feet from MuJoCo's forward kinematics) and on the prior alone, at known frequencies.
 
 # %%
+from hrlkit.envs.ant.terrain import FOOT_NAMES
+
 SCAN_LOCAL = AntTerrainCore(AntTerrainConfig(), 1, seed=0).scan_local   # (49, 2) scan offsets in the heading frame
 WINDOW = int(round(1.0 / DT))      # control steps per second
 GAIT_BAND_HZ = (0.5, 5.0)          # the band searched for the stride frequency
-FFT_POINTS = 4096                  # zero-padded FFT length: a 0.01 Hz frequency grid
+FFT_POINTS = 4096                  # zero-padded FFT length: a frequency grid of 1 / (FFT_POINTS Δt) Hz
 
 
 def local_roughness(scan: np.ndarray) -> np.ndarray:
@@ -434,7 +439,7 @@ def foot_oscillation(clearance: np.ndarray) -> tuple[float, float]:
     h = clearance[WINDOW:]
     if len(h) < 2 * WINDOW:
         return float("nan"), float("nan")
-    spectrum = np.fft.rfft(h - h.mean(0), n=FFT_POINTS, axis=0)            # H_k(f) on a 0.01 Hz grid
+    spectrum = np.fft.rfft(h - h.mean(0), n=FFT_POINTS, axis=0)            # H_k(f) on the zero-padded grid
     freqs = np.fft.rfftfreq(FFT_POINTS, DT)
     band = np.nonzero((freqs >= GAIT_BAND_HZ[0]) & (freqs <= GAIT_BAND_HZ[1]))[0]
     # f* = argmax_f Σ_k |H_k(f)|²
@@ -459,9 +464,28 @@ INSTRUMENT_FREQUENCIES = (1.5, 2.0, 2.5, 3.0)    # Hz: the trot's commandable ra
 INSTRUMENT_ENVS = 4                              # Ants per commanded frequency
 
 
+def reference_feet(latent: dict) -> np.ndarray:
+    """(T, 4) foot-tip heights of the reference gait played kinematically: the torso held still in the air, the joint
+    angles set to q_ref(z, φ_t) for each step's latent, the feet from MuJoCo's forward kinematics."""
+    import mujoco
+
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0), 1, seed=0)
+    model, data = core.models[0], mujoco.MjData(core.models[0])
+    sites = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, f"foot_{name}") for name in FOOT_NAMES]
+    heights = []
+    for q in G.reference_pose(latent, PRIOR.cfg.gaits):
+        data.qpos[:] = 0.0
+        data.qpos[2], data.qpos[3] = 1.0, 1.0                    # torso 1 m up, upright
+        data.qpos[core.joint_qpos] = q
+        mujoco.mj_kinematics(model, data)
+        heights.append(data.site_xpos[sites, 2].copy())
+    return np.array(heights)
+
+
 def gait_instrument(gait: str) -> dict:
-    """The prior alone on flat ground, commanded ``gait`` at each frequency of INSTRUMENT_FREQUENCIES (mid-range
-    amplitudes, straight ahead): the stride frequency and diagonal coherence the instrument reads."""
+    """The instrument on ``gait`` commanded at each frequency of INSTRUMENT_FREQUENCIES (mid-range amplitudes,
+    straight ahead): what it reads on the reference motion played kinematically, and on the prior alone walking on
+    flat ground."""
     torch.set_num_threads(1)
     k = len(INSTRUMENT_FREQUENCIES) * INSTRUMENT_ENVS
     core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), k,
@@ -477,10 +501,16 @@ def gait_instrument(gait: str) -> dict:
         z = G.advance_phase(z, DT)
         clearance.append(foot_clearance(core))
     read = np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
-    return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1]}
+    phase = 2 * np.pi * np.outer(np.arange(1, episode_steps + 1) * DT, z["frequency"])           # (T, k)
+    reference = np.array([foot_oscillation(reference_feet({**{key: np.repeat(v[e], episode_steps) for key, v in z.items()
+                                                               if key != "phase"}, "phase": phase[:, e]}))
+                          for e in range(0, k, INSTRUMENT_ENVS)]).repeat(INSTRUMENT_ENVS, axis=0)
+    return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1],
+            "reference_stride_frequency": reference[:, 0], "reference_diagonal_coherence": reference[:, 1]}
 
 
 SPEED_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, np.inf)   # m/s: strata of the matched-speed comparison
+KEPT_PATHS = 4                     # torso paths kept per evaluation (the first episodes)
 
 
 def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> dict:
@@ -549,7 +579,9 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
     act = stack["active"]                                                  # (T, E) steps of each episode
     reached, fell = stack["reached"] & act, stack["fell"] & act
     steps_to_goal = np.where(reached.any(0), reached.argmax(0) + 1, np.nan)
+    timed_out = stack["truncated"] & act & ~reached & ~fell
     out = {"success": float(reached.any(0).mean()), "fall": float(fell.any(0).mean()),
+           "timeout": float(timed_out.any(0).mean()),
            "time_to_goal_s": float(np.nanmean(steps_to_goal) * DT) if reached.any() else float("nan"),
            # net distance covered towards the goal per episode, Σ_t (d_{t−1} − d_t)
            "progress_m": float((stack["progress"] * act).sum(0).mean()),
@@ -569,18 +601,23 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
     out["steps"] = np.stack([stack["scan_roughness"][act], stack["residual"][act], stack["box_in_view"][act],
                              np.nan_to_num(speed, nan=-1.0)[act]], -1)
     out["goals"], out["boxes"] = task.core.goal.astype(np.float32), task.core.boxes.astype(np.float32)
-    out["gait_similarity"] = float(np.mean([gait_similarity(stack["joints"][:act[:, e].sum(), e])
-                                            for e in range(act.shape[1])]))
-    # torso path of each episode, float32 (x, y) per step: plotted, and kept compact in the raw results
-    out["trajectories"] = [stack["xy"][act[:, e], e].astype(np.float32) for e in range(act.shape[1])]
+    similarity = np.array([gait_similarity(stack["joints"][:act[:, e].sum(), e]) for e in range(act.shape[1])])
+    # mean over the episodes long enough for one window after the first second
+    out["gait_similarity"] = float(np.nanmean(similarity)) if np.isfinite(similarity).any() else float("nan")
+    # torso paths of the first episodes, float32 (x, y) per step: plotted; the rest are not kept (raw results stay small)
+    out["trajectories"] = [stack["xy"][act[:, e], e].astype(np.float32) for e in range(min(KEPT_PATHS, act.shape[1]))]
     return out
 
 
 # %% [markdown]
-# **Similarity to the reference gait.** For a joint trajectory q_{1..T} (8 joints), the best Pearson correlation
-# with a reference trot trajectory q_ref(φ₀ + 2πf t Δt) over a grid of frequencies, amplitudes fixed at their
-# mid-range, 8 headings and 12 initial phases (both series centred per joint). 1 means the joints move exactly like
-# some trot; the no-prior policy is measured the same way.
+# **Similarity to the reference gait.** For the joint trajectory of an episode (8 joints), its own stride frequency
+# f_q (the peak of the joints' summed power spectrum, as for the feet above), then, per 2-s window after the first
+# second, the best Pearson correlation with a reference trot q_ref(φ₀ + 2π f t Δt) over f ∈ f_q·{0.96, 1, 1.04},
+# 8 headings and 24 initial phases, amplitudes at their mid-range (both series centred per joint); the episode's
+# similarity is the mean over its windows. 1 means the joints move exactly like some trot; every method is measured
+# the same way. The frequency is fitted, not taken from a grid: a grid of frequencies would score a perfect trot
+# between two grid points far below one (the previous version's metric did), and the short windows follow a walker
+# that changes its cadence. The check below scores pure reference gaits at frequencies off any grid.
 #
 # **Residual against local roughness.** Per run, pooled over the evaluation terrains, a least-squares fit of the
 # per-step residual RMS on the local roughness (cm) of the scan the policy saw, over the steps with no box in the
@@ -592,28 +629,49 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
 # speed (C1a-local).
 
 # %%
-SIM_FREQS = np.linspace(LATENT.frequency[0], LATENT.frequency[1], 7)
+SIM_WINDOW = 2 * WINDOW                                   # control steps per similarity window
+SIM_FREQ_FACTORS = (0.96, 1.0, 1.04)                      # around the fitted stride frequency
 SIM_HEADINGS = np.linspace(-np.pi, np.pi, 8, endpoint=False)
-SIM_PHASES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+SIM_PHASES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
 
 
-def gait_similarity(q: np.ndarray) -> float:
+def joint_frequency(q: np.ndarray) -> float:
+    """The peak of the summed power spectrum of the centred joint angles (T, 8) in GAIT_BAND_HZ."""
+    spectrum = np.abs(np.fft.rfft(q - q.mean(0), n=FFT_POINTS, axis=0)) ** 2
+    freqs = np.fft.rfftfreq(FFT_POINTS, DT)
+    band = np.nonzero((freqs >= GAIT_BAND_HZ[0]) & (freqs <= GAIT_BAND_HZ[1]))[0]
+    return float(freqs[band[spectrum[band].sum(1).argmax()]])
+
+
+def window_similarity(q: np.ndarray, frequency: float, gait: str = "trot") -> float:
+    """max over f ∈ frequency·SIM_FREQ_FACTORS, headings and initial phases of corr(q, q_ref) on one window."""
     t = len(q)
-    if t < 25:                       # under one second: too short to call a gait
-        return float("nan")
-    f, psi, phi0 = (a.ravel() for a in np.meshgrid(SIM_FREQS, SIM_HEADINGS, SIM_PHASES, indexing="ij"))
+    f, psi, phi0 = (a.ravel() for a in np.meshgrid(frequency * np.array(SIM_FREQ_FACTORS), SIM_HEADINGS, SIM_PHASES,
+                                                   indexing="ij"))
     phase = phi0[:, None] + 2 * np.pi * f[:, None] * np.arange(t)[None, :] * DT       # (K, T)
     k = len(f)
-    latent = {"gait": np.zeros(k * t, int), "frequency": np.repeat(f, t),
+    latent = {"gait": np.full(k * t, PRIOR.cfg.gaits.index(gait)), "frequency": np.repeat(f, t),  # GAIT by default
               "hip_amplitude": np.full(k * t, np.mean(LATENT.hip_amplitude)),
               "ankle_amplitude": np.full(k * t, np.mean(LATENT.ankle_amplitude)),
               "heading": np.repeat(psi, t), "phase": phase.ravel()}
-    ref = G.reference_pose(latent, GAIT).reshape(k, t, 8)
+    ref = G.reference_pose(latent, PRIOR.cfg.gaits).reshape(k, t, 8)
     ref = ref - ref.mean(1, keepdims=True)
     x = q - q.mean(0, keepdims=True)
+    # corr = Σ ref·x / sqrt(Σ ref² Σ x²), both centred per joint
     num = (ref * x[None]).sum((1, 2))
     den = np.sqrt((ref ** 2).sum((1, 2)) * (x ** 2).sum()) + 1e-12
     return float((num / den).max())
+
+
+def gait_similarity(q: np.ndarray, gait: str = "trot") -> float:
+    """Mean over the 2-s windows after the first second of the best correlation with the reference ``gait``; NaN for
+    an episode without one full window."""
+    q = q[WINDOW:]
+    if len(q) < SIM_WINDOW:
+        return float("nan")
+    frequency = joint_frequency(q)
+    return float(np.mean([window_similarity(q[s_:s_ + SIM_WINDOW], frequency, gait)
+                          for s_ in range(0, len(q) - SIM_WINDOW + 1, SIM_WINDOW)]))
 
 
 ROUGHNESS_BINS_CM = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0)   # local roughness bins of the residual profile
@@ -735,11 +793,14 @@ def runs_rows():
             for b, (mean_, steps_) in enumerate(zip(profile_["bin_mean"], profile_["bin_steps"])):
                 yield dict(key, metric="residual_bin_mean", value=mean_, step=last, bin=b)
                 yield dict(key, metric="residual_bin_steps", value=steps_, step=last, bin=b)
-    for gait, read in INSTRUMENT.items():        # the prior alone: one row per Ant of the instrument check
-        for e, (hz, f, c) in enumerate(zip(read["commanded_hz"], read["stride_frequency"],
-                                           read["diagonal_coherence"])):
-            for metric, value in (("stride_frequency", f), ("diagonal_coherence", c)):
+    for gait, read in INSTRUMENT.items():        # one row per Ant (prior) or commanded frequency (reference)
+        for metric in ("stride_frequency", "diagonal_coherence"):
+            for e, (hz, value) in enumerate(zip(read["commanded_hz"], read[metric])):
                 yield dict(method="prior alone", seed=e, metric=f"instrument_{metric}", value=value, gait=gait,
+                           commanded_hz=hz)
+            for e, (hz, value) in enumerate(zip(read["commanded_hz"][::INSTRUMENT_ENVS],
+                                                read[f"reference_{metric}"][::INSTRUMENT_ENVS])):
+                yield dict(method="reference gait", seed=e, metric=f"instrument_{metric}", value=value, gait=gait,
                            commanded_hz=hz)
 
 
@@ -748,18 +809,27 @@ RUNS = runs.runs_frame(runs_rows())
 runs.write_runs(RUNS, OUT, missing={
     "time_to_goal_s": "no evaluation episode of the run reached the goal",
     "residual_bin_mean": "no box-free evaluation step of the run fell in that roughness bin",
-    **{k: "no evaluation episode of the run lasted three seconds" for k in GAIT_KEYS},
+    **{k: "no evaluation episode of the run lasted three seconds" for k in (*GAIT_KEYS, "gait_similarity")},
     **{f"prior_flat_{k}": "no evaluation episode of the run lasted three seconds" for k in GAIT_KEYS}})
 print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} runs")
 
 # %% [markdown]
-# ## Tuning
+# ## Tuning results
 #
 # The step-size trials (mean over the tuning seeds), and where each selection sits in the grid: an edge selection
 # says the best step size may lie beyond it.
 
 # %%
 TUNING_TABLE = TUNED.configuration_table([SETUP.metric, "validation_success"])
+
+
+def edge_gap(method: str) -> float:
+    """Validation progress of the grid neighbour of an edge selection minus the selection's (NaN if untried)."""
+    tried = TUNING_TABLE[TUNING_TABLE["method"] == method].set_index("config.learning_rate")[SETUP.metric]
+    chosen = TUNED.selected[method]["learning_rate"]
+    neighbour = min((v for v in STEP_SIZE_GRID if v != chosen), key=lambda v: abs(np.log(v / chosen)))
+    return float(tried.get(neighbour, np.nan) - tried.get(chosen, np.nan))
+
 display(table(TUNING_TABLE.assign(**{"config.learning_rate": TUNING_TABLE["config.learning_rate"].map("{:g}".format)})
               .round({SETUP.metric: 3, "validation_success": 3}).rename(columns={
                   "config.learning_rate": "step size", SETUP.metric: "validation progress to goal (m)",
@@ -769,7 +839,11 @@ display(prose([f"Selected step sizes on the grid {{{', '.join(f'{v:g}' for v in 
                + "; ".join(f"{m_} {TUNED.selected[m_]['learning_rate']:g} "
                            f"({TUNED.position(m_, 'learning_rate')})" for m_ in TUNED.selected)
                + (f". Zero-penalty uses ours' ({CONFIG[OURS]['learning_rate']:g})." if "zero-penalty" in methods
-                  else ".")]))
+                  else ".")]
+              + [f"{m_} selects an edge of the grid; its neighbour inside the grid scores {gap:+.3g} m of validation "
+                 f"progress against it over {len(tuning_seeds)} tuning seeds: the step size beyond the edge is untried."
+                 for m_ in TUNED.selected if "edge" in TUNED.position(m_, "learning_rate")
+                 for gap in [edge_gap(m_)] if np.isfinite(gap)]))
 
 # %% [markdown]
 # ## Results
@@ -833,13 +907,15 @@ fmt = stats.format_ci      # time to goal is missing (—) when no episode of an
 
 T1 = pd.DataFrame([{"method": m, "roughness (m)": r, "success": fmt(per_seed("success", m, r)),
                     "time to goal (s)": fmt(per_seed("time_to_goal_s", m, r)), "falls": fmt(per_seed("fall", m, r)),
+                    "timeouts": fmt(per_seed("timeout", m, r)),
                     "progress to goal (m)": fmt(per_seed("progress_m", m, r)),
                     "episode length (s)": fmt(per_seed("episode_s", m, r)),
                     "path walked (m)": fmt(per_seed("path_m", m, r))}
                    for r in eval_roughness for m in methods])
 display(table(T1, f"IQM over {len(seeds)} seeds [95 % CI], {eval_episodes} episodes per seed and roughness, on "
                   "terrains drawn per seed and shared by every method (time to goal over the seeds with at least one "
-                  "success). Roughness 0 is flat ground without boxes."))
+                  f"success). An episode fails by a fall or by a timeout (the goal not reached in {episode_steps * DT:g} "
+                  "s). Roughness 0 is flat ground without boxes."))
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
 for ax, metric, label in [(axes[0], "success", "success rate"), (axes[1], "fall", "fall rate")]:
     sns.lineplot(data=RUNS[RUNS["metric"] == metric], x="roughness", y="value", hue="method", hue_order=methods,
@@ -919,32 +995,65 @@ plt.show()
 # %% [markdown]
 # ### Does the gait survive rough terrain? The prior's own gait as the reference
 #
-# First the instrument: the prior alone on flat ground, commanded each of its gaits at known frequencies (mid-range
-# amplitudes, straight ahead). A valid instrument reads the commanded frequency, and a diagonal coherence near +1
-# for the trot and near −1 for the pace and the bound. Then the gait of each method at the roughest terrain,
-# against the prior alone on flat ground without boxes replaying, step by step, the latent commands the high level
-# sent in those episodes: the same commands without the residual and without the terrain.
+# First the instruments. The foot instrument on the reference gaits played kinematically (joint angles set to q_ref,
+# torso held still) must read the commanded frequency, and a diagonal coherence of +1 for the trot and −1 for the pace
+# and the bound; on the prior alone walking on flat ground it reads what the prior actually does with each command.
+# The gait-similarity metric on pure reference gaits at frequencies off any grid must score a trot near 1.
+# Then the gait of each method at the roughest terrain, against the prior alone on flat ground without boxes
+# replaying, step by step, the latent commands the high level sent in those episodes: the same commands without the
+# residual and without the terrain.
 
 # %%
-FREQ_TOLERANCE = 0.10      # relative: the stride frequency the instrument must read, and C1b-freq's tolerance
+FREQ_TOLERANCE = 0.10      # relative: the largest stride-frequency error the foot instrument may show
 inst = RUNS[RUNS["metric"].str.startswith("instrument_")].pivot_table(
-    index=["gait", "commanded_hz"], columns="metric", values="value", aggfunc="mean").reset_index()
-display(table(inst.rename(columns={"commanded_hz": "commanded f (Hz)",
-                                   "instrument_stride_frequency": "stride frequency read (Hz)",
-                                   "instrument_diagonal_coherence": "diagonal coherence"}).round(3),
-              f"The prior alone on flat ground, mean over {INSTRUMENT_ENVS} Ants per row."))
-trot_reads = RUNS[(RUNS["metric"] == "instrument_stride_frequency") & (RUNS["gait"] == "trot")]
-FREQ_ERROR = float((np.abs(trot_reads["value"] - trot_reads["commanded_hz"]) / trot_reads["commanded_hz"]).max())
-coherence = RUNS[RUNS["metric"] == "instrument_diagonal_coherence"].groupby("gait")["value"].mean()
-TROT_SEPARATION = float(coherence["trot"] - coherence.drop("trot").max()) if len(coherence) > 1 else float("nan")
-# C1b-sync's tolerance: a tenth of the distance from the prior's trot to its nearest other gait on this index
-SYNC_TOLERANCE = 0.1 * max(TROT_SEPARATION, 0.0)
-FREQUENCY_READ_OK = FREQ_ERROR <= FREQ_TOLERANCE
-TROT_READ_OK = TROT_SEPARATION >= 1.0
-display(prose([f"Largest relative error of the stride frequency read on the prior's trot: {FREQ_ERROR:.3g} (allowed "
-               f"{FREQ_TOLERANCE:g}). Diagonal coherence of the trot minus that of the nearest other gait: "
-               f"{TROT_SEPARATION:.3g} (needs ≥ 1, half the index's range); C1b-sync's tolerance, a tenth of it: "
-               f"{SYNC_TOLERANCE:.3g}."]))
+    index=["gait", "commanded_hz"], columns=["method", "metric"], values="value", aggfunc="mean")
+inst.columns = [f"{who}: {what.removeprefix('instrument_').replace('_', ' ')}" for who, what in inst.columns]
+display(table(inst.reset_index().rename(columns={"commanded_hz": "commanded f (Hz)"}).round(3),
+              f"Reference gait: joint angles set to q_ref, feet from forward kinematics. Prior alone: walking on flat "
+              f"ground, mean over {INSTRUMENT_ENVS} Ants per row."))
+
+
+def instrument_reads(who: str, metric: str) -> pd.DataFrame:
+    return RUNS[(RUNS["method"] == who) & (RUNS["metric"] == f"instrument_{metric}")]
+
+
+FREQ_ERROR = float(max((np.abs(r["value"] - r["commanded_hz"]) / r["commanded_hz"]).max()
+                       for r in (instrument_reads(who, "stride_frequency") for who in ("reference gait", "prior alone"))))
+REFERENCE_COHERENCE = instrument_reads("reference gait", "diagonal_coherence").groupby("gait")["value"].mean()
+PRIOR_COHERENCE = instrument_reads("prior alone", "diagonal_coherence").groupby("gait")["value"].mean()
+# the trot's distance to the nearest other gait on the coherence index, as the instrument reads the reference gaits
+TROT_SEPARATION = (float(REFERENCE_COHERENCE["trot"] - REFERENCE_COHERENCE.drop("trot").max())
+                   if len(REFERENCE_COHERENCE) > 1 else float("nan"))
+# C1b-sync's tolerance: a tenth of that distance, to two decimals
+SYNC_TOLERANCE = round(0.1 * max(TROT_SEPARATION, 0.0), 2)
+TROT_READ_OK = FREQ_ERROR <= FREQ_TOLERANCE and TROT_SEPARATION >= 1.0
+OFF_GRID_HZ = (1.55, 1.6, 1.68, 2.1, 2.9)   # frequencies between any two of a coarse grid's points
+
+
+def pure_reference(gait: str, frequency: float) -> np.ndarray:
+    """(T, 8) joint angles of a reference gait at one frequency, mid-range amplitudes, straight ahead."""
+    t = episode_steps
+    return G.reference_pose({"gait": np.full(t, PRIOR.cfg.gaits.index(gait)), "frequency": np.full(t, frequency),
+                             "hip_amplitude": np.full(t, np.mean(LATENT.hip_amplitude)),
+                             "ankle_amplitude": np.full(t, np.mean(LATENT.ankle_amplitude)),
+                             "heading": np.zeros(t), "phase": 2 * np.pi * frequency * np.arange(t) * DT},
+                            PRIOR.cfg.gaits)
+
+
+SIMILARITY_CHECK = pd.DataFrame([{"gait": g, "f (Hz)": f, "similarity to trot": gait_similarity(pure_reference(g, f))}
+                                 for g in PRIOR.cfg.gaits for f in OFF_GRID_HZ])
+display(table(SIMILARITY_CHECK.pivot(index="gait", columns="f (Hz)", values="similarity to trot").round(3)
+              .reset_index(), "The similarity metric on pure reference gaits at frequencies off any grid."))
+SIMILARITY_FLOOR = float(SIMILARITY_CHECK[SIMILARITY_CHECK["gait"] == "trot"]["similarity to trot"].min())
+display(prose([f"Foot instrument: largest relative error of the stride frequency read, reference and prior: "
+               f"{FREQ_ERROR:.3g} (allowed {FREQ_TOLERANCE:g}). Diagonal coherence read on the reference gaits: "
+               + ", ".join(f"{g} {v:+.3g}" for g, v in REFERENCE_COHERENCE.items())
+               + f"; the trot's distance to the nearest other gait {TROT_SEPARATION:.3g} (needs ≥ 1, half the index's "
+               f"range), so C1b-sync's tolerance, a tenth of it, is {SYNC_TOLERANCE:.3g}. On the prior alone the "
+               "same index reads " + ", ".join(f"{g} {v:+.3g}" for g, v in PRIOR_COHERENCE.items())
+               + ": the prior walks with one footfall pattern whatever gait it is commanded (see the deviations). "
+               f"Similarity metric: a pure reference trot scores at least {SIMILARITY_FLOOR:.3g} at the off-grid "
+               "frequencies."]))
 GAIT_LABELS = {"stride_frequency": "stride frequency (Hz)", "diagonal_coherence": "diagonal coherence"}
 gait_rows = [{"who": f"{m} at {max(eval_roughness)} m", **{label: fmt(per_seed(k, m, max(eval_roughness)))
                                                           for k, label in GAIT_LABELS.items()}} for m in methods]
@@ -955,38 +1064,42 @@ display(table(pd.DataFrame(gait_rows), "Per episode after its first second, mean
               "[95 % CI]."))
 
 # %% [markdown]
-# ### Residual magnitude against the local roughness under the robot (F1)
+# ### Residual magnitude against the local roughness under the robot
 #
 # Left: the residual's RMS per bin of the local roughness of the scan the policy saw, over the steps with no box in
-# the scan, pooled over the evaluation terrains (flat ground included). Below it, per seed, the within-terrain
-# slope β₁ of the regression above (box-free steps, speed and terrain level as covariates).
+# the scan, pooled over the evaluation terrains (flat ground included), for the methods with a residual; bins that no
+# step reached are left out. Below it, per seed, the within-terrain slope β₁ of the regression above (box-free steps,
+# speed and terrain level as covariates).
 
 # %%
-bins = RUNS[RUNS["metric"] == "residual_bin_mean"].copy()
+RESIDUAL_METHODS = [m_ for m_ in methods if m_ in ("prior-residual", "zero-penalty")]
+bins = RUNS[(RUNS["metric"] == "residual_bin_mean") & RUNS["method"].isin(RESIDUAL_METHODS)].dropna(subset=["value"])
 bins["local roughness (cm)"] = [f"{ROUGHNESS_BINS_CM[int(b)]:g}–{ROUGHNESS_BINS_CM[int(b) + 1]:g}" for b in bins["bin"]]
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
-sns.pointplot(data=bins, x="local roughness (cm)", y="value", hue="method", palette=COLOURS, ax=axes[0],
-              order=[f"{a:g}–{b:g}" for a, b in zip(ROUGHNESS_BINS_CM[:-1], ROUGHNESS_BINS_CM[1:])],
+sns.pointplot(data=bins, x="local roughness (cm)", y="value", hue="method", hue_order=RESIDUAL_METHODS,
+              palette=COLOURS, ax=axes[0], order=[f"{a:g}–{b:g}" for a, b in zip(ROUGHNESS_BINS_CM[:-1],
+                                                                                 ROUGHNESS_BINS_CM[1:])
+                                                  if f"{a:g}–{b:g}" in set(bins["local roughness (cm)"])],
               dodge=0.3, linestyle="none", capsize=0.1, **figures.SEEDS_BAND)
 axes[0].set(ylabel="residual RMS (rad)")
 sns.move_legend(axes[0], "lower left", bbox_to_anchor=(0, 1.02), ncol=3, frameon=False)
 sns.lineplot(data=RUNS[RUNS["metric"] == "gait_similarity"], x="roughness", y="value", hue="method",
-             hue_order=methods, palette=COLOURS, marker="o", ax=axes[1], legend=False, **figures.SEEDS_BAND)
+             hue_order=methods, palette=COLOURS, marker="o", ax=axes[1], **figures.SEEDS_BAND)
 axes[1].set(xlabel="terrain roughness (m)", ylabel="similarity to the reference trot")
+sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 fig.tight_layout()
 figures.save_figure(fig, "residuals", "Left: residual RMS per bin of the local roughness of the scan the policy saw "
                     f"(evaluation steps with no box in the scan, {figures.band_caption()}). Right: similarity of the "
                     "joint trajectories to the reference trot vs terrain roughness.", **SAVE)
 plt.show()
-prior_based = [m_ for m_ in methods if m_ != "no-prior"]
-slopes = {m_: runs.per_seed(RUNS, "residual_within_slope_rad_per_cm", m_) for m_ in prior_based}
+slopes = {m_: runs.per_seed(RUNS, "residual_within_slope_rad_per_cm", m_) for m_ in RESIDUAL_METHODS}
 display(prose([f"- {m_}: within-terrain slope {stats.format_ci(v, spec='.3g')} rad per cm of local roughness; "
                f"plain slope over every step {stats.format_ci(runs.per_seed(RUNS, 'residual_slope_rad_per_cm', m_), spec='.3g')}; "
-               f"box-free share of the steps {stats.format_ci(runs.per_seed(RUNS, 'residual_box_free_share', m_), spec='.3g')}"
+               f"box-free share of the steps {stats.format_ci(100 * runs.per_seed(RUNS, 'residual_box_free_share', m_), spec='.3g')} %"
                for m_, v in slopes.items()]))
 
 # %% [markdown]
-# ### Top-down trajectories through the obstacle field (F3)
+# ### Top-down trajectories through the obstacle field
 
 # %%
 rough_max = max(eval_roughness)
@@ -1025,15 +1138,24 @@ plt.show()
 # replace a declared verdict. This version rewrote them before its runs, after a review of the previous one:
 # - C1a-local regresses the residual on the local roughness within each terrain level, on steps without a box in
 #   the scan, with speed as a covariate (the previous slope mixed boxes, terrain level and roughness).
-# - C1b-freq and C1b-sync compare the gait with the prior's own, read from the feet's heights above the ground (the
-#   previous rows read the touch sensors, which chatter; the previous C1b-duty is dropped, as the clearance has no
-#   threshold that separates stance from swing). Both are two-sided: the gait may not move either way. Their
-#   tolerances are declared here: the stride frequency within `FREQ_TOLERANCE` (relative), the accuracy the
-#   instrument itself must show on the prior; the coherence within a tenth of the distance from the prior's trot to
-#   its nearest other gait on the same index, as the instrument measures it.
+# - C1b-sync compares the gait with the prior's own, read from the feet's heights above the ground (the previous
+#   rows read the touch sensors, which chatter; the previous C1b-duty is dropped, as the clearance has no threshold
+#   that separates stance from swing). It is two-sided: the gait may not move either way. Its tolerance is declared
+#   as a tenth of the distance from the trot to its nearest other gait on the same index, as the instrument measures
+#   it. After this version's runs, a second review showed that the instrument had been checked on the prior, which
+#   walks with one footfall pattern whatever gait it is commanded; the check (and so the tolerance) now uses the
+#   reference gaits themselves, where the instrument reads them exactly. This changed the row from untestable to a
+#   verdict after its measurement was seen; the verdict is the same for any tolerance below the lower end of its CI.
 # - C2a-speed and C2b-speed compare regularity with no-prior at matched speed (the previous per-metre rows
 #   favoured the faster walker). They need the shared speed strata to hold at least `MATCHED_COVERAGE` of each
 #   method's steps (median over seeds), so that the comparison speaks for most of the walking.
+#
+# Changed after the second review, before this evaluation was rerun: the gait-similarity metric fits the stride
+# frequency instead of a coarse grid (see above), which C1b, C3a and the headline read; C1b is a test again (its
+# similarity is not a construction: the prior does not follow q_ref closely, and the executed target may leave it by
+# the prior's correction plus the residual); the stride-frequency row C1b-freq is dropped, because the prior's clock
+# sets the frequency for every prior-based method (latent-only, without a residual, deviates from its prior replay as
+# much as ours does), so it could barely fail.
 #
 # The paper compares regularity "at similar task success", a precondition of C2a–b checked as an equivalence (the
 # whole paired CI of the success difference inside ±`SIMILAR_SUCCESS`, a tolerance declared in the first version
@@ -1044,30 +1166,25 @@ SIMILAR_SUCCESS = 0.15     # "at similar task success": |success difference| bel
 SIMILAR = f"similar task success: the paired 95 % CI of the success difference inside ±{SIMILAR_SUCCESS:g}"
 MATCHED_COVERAGE = 0.5     # the shared speed strata hold at least half of each method's steps
 MATCHED = f"the shared speed strata hold at least {MATCHED_COVERAGE:.0%} of each method's steps (median over seeds)"
-FREQUENCY_READ = f"the gait instrument reads the prior's commanded trot frequency within {FREQ_TOLERANCE:.0%}"
-TROT_READ = ("the gait instrument separates the prior's trot from its other gaits by at least half the coherence "
-             "index's range")
+TROT_READ = (f"the foot instrument reads the reference gaits' frequency within {FREQ_TOLERANCE:.0%} and separates the "
+             "reference trot from the other reference gaits by at least half the coherence index's range")
 CLAIMS = ClaimsTable([
     Claim("C1a", "Learned residuals adapt to progressively challenging terrain",
           "residual RMS of prior-residual at the roughest vs the flattest evaluation terrain",
-          "IQM residual(rough) − IQM residual(flat)", threshold=0.0, direction=">"),
+          "IQM over seeds of residual(rough) − residual(flat)", threshold=0.0, direction=">"),
     Claim("C1a-local", "… residuals grow with the roughness under the robot",
           "per-step residual RMS regressed on the local roughness of the height scan within terrain levels, "
           "box-free steps, speed as a covariate", "IQM over seeds of the slope β₁ (rad per cm)", threshold=0.0,
           direction=">", post_hoc=True),
     Claim("C1b", "… while still preserving the locomotion characteristics of the prior",
           "similarity to the reference trot at the roughest terrain, prior-residual vs no-prior",
-          "IQM similarity(prior-residual) − IQM similarity(no-prior)", threshold=0.0, direction=">"),
-    Claim("C1b-freq", "… preserving the prior's gait: the stride frequency",
-          f"stride frequency at {max(eval_roughness)} m vs the prior alone on flat ground under the same commands",
-          "IQM over seeds of |f(prior-residual) − f(prior, flat)| / f(prior, flat)", threshold=FREQ_TOLERANCE,
-          direction="<", precondition=FREQUENCY_READ, post_hoc=True),
+          "IQM over seeds of similarity(prior-residual) − similarity(no-prior)", threshold=0.0, direction=">"),
     Claim("C1b-sync", "… preserving the prior's gait: the diagonal (trot) coherence",
           f"diagonal coherence at {max(eval_roughness)} m vs the prior alone on flat ground under the same commands",
           "IQM over seeds of |c(prior-residual) − c(prior, flat)|", threshold=SYNC_TOLERANCE, direction="<",
           precondition=TROT_READ, post_hoc=True),
     Claim("C2a", "Better motion regularisation than a policy trained without motion priors (action rate)",
-          "action rate, averaged over the evaluation terrains", "IQM rate(no-prior) − IQM rate(prior-residual)",
+          "action rate, averaged over the evaluation terrains", "IQM over seeds of rate(no-prior) − rate(prior-residual)",
           threshold=0.0, direction=">", precondition=SIMILAR),
     Claim("C2a-speed", "… (action rate at matched speed)",
           "action rate per step, stratified by torso speed, every terrain pooled",
@@ -1075,19 +1192,21 @@ CLAIMS = ClaimsTable([
           direction=">", precondition=MATCHED, post_hoc=True),
     Claim("C2b", "Better motion regularisation than a policy trained without motion priors (joint acceleration)",
           "|joint acceleration|, averaged over the evaluation terrains",
-          "IQM acc(no-prior) − IQM acc(prior-residual)", threshold=0.0, direction=">", precondition=SIMILAR),
+          "IQM over seeds of acc(no-prior) − acc(prior-residual)", threshold=0.0, direction=">",
+          precondition=SIMILAR),
     Claim("C2b-speed", "… (joint acceleration at matched speed)",
           "|joint acceleration| per step, stratified by torso speed, every terrain pooled",
           "IQM over seeds of the stratified difference acc(no-prior) − acc(prior-residual)", threshold=0.0,
           direction=">", precondition=MATCHED, post_hoc=True),
     Claim("C3a", "A zero residual penalty degrades the style (similarity to the gait)",
           "similarity to the reference trot, averaged over terrains",
-          "IQM similarity(prior-residual) − IQM similarity(zero-penalty)", threshold=0.0, direction=">"),
+          "IQM over seeds of similarity(prior-residual) − similarity(zero-penalty)", threshold=0.0,
+          direction=">"),
     Claim("C3b", "A zero residual penalty degrades the style (action rate)",
-          "action rate, averaged over terrains", "IQM rate(zero-penalty) − IQM rate(prior-residual)",
+          "action rate, averaged over terrains", "IQM over seeds of rate(zero-penalty) − rate(prior-residual)",
           threshold=0.0, direction=">"),
     Claim("C4", "Residuals are needed on rugged terrain (latent-only is not enough)",
-          "success at the roughest terrain", "IQM success(prior-residual) − IQM success(latent-only)",
+          "success at the roughest terrain", "IQM over seeds of success(prior-residual) − success(latent-only)",
           threshold=0.0, direction=">"),
     Claim("H1", "Real-world ANYmal-D experiments", "—", "—", threshold=0.0, direction=">"),
 ])
@@ -1103,24 +1222,21 @@ lo_r, hi_r = min(eval_roughness), max(eval_roughness)
 CLAIMS["C1a"].compare(per_seed("residual", OURS, hi_r), per_seed("residual", OURS, lo_r), ("rough", "flat"))
 CLAIMS["C1a-local"].measure_units(slopes[OURS], note="box-free share of the steps "
                                   + fmt(runs.per_seed(RUNS, "residual_box_free_share", OURS)))
-f_ours, f_prior = per_seed("stride_frequency", OURS, hi_r), per_seed("prior_flat_stride_frequency", OURS, hi_r)
-if CLAIMS["C1b-freq"].require(FREQUENCY_READ_OK, f"largest relative frequency error {FREQ_ERROR:.3g}"):
-    # |f(ours) − f(prior, flat)| / f(prior, flat), per seed
-    CLAIMS["C1b-freq"].measure_units(np.abs(f_ours - f_prior) / f_prior,
-                                     note=f"prior-residual {fmt(f_ours)} Hz, the prior alone {fmt(f_prior)} Hz")
-c_ours, c_prior = per_seed("diagonal_coherence", OURS, hi_r), per_seed("prior_flat_diagonal_coherence", OURS, hi_r)
-if CLAIMS["C1b-sync"].require(TROT_READ_OK, "by the feet's heights the prior's gaits share one footfall pattern: "
-                              "diagonal coherence " + ", ".join(f"{g} {v:.3g}" for g, v in coherence.items())):
-    # |c(ours) − c(prior, flat)|, per seed
-    CLAIMS["C1b-sync"].measure_units(np.abs(c_ours - c_prior),
-                                     note=f"prior-residual {fmt(c_ours)}, the prior alone {fmt(c_prior)}")
-SIMILARITY = {}
+def coherence_shift(method: str) -> np.ndarray:
+    """Per seed: |c(method at the roughest) − c(the prior alone on flat ground replaying its commands)|."""
+    return np.abs(per_seed("diagonal_coherence", method, hi_r) - per_seed("prior_flat_diagonal_coherence", method, hi_r))
+
+
+if CLAIMS["C1b-sync"].require(TROT_READ_OK, f"frequency error {FREQ_ERROR:.3g}, trot separation "
+                              f"{TROT_SEPARATION:.3g}"):
+    CLAIMS["C1b-sync"].measure_units(
+        coherence_shift(OURS), note=f"prior-residual {fmt(per_seed('diagonal_coherence', OURS, hi_r))}, the prior "
+        f"alone {fmt(per_seed('prior_flat_diagonal_coherence', OURS, hi_r))}"
+        + (f"; latent-only, the terrain without a residual, shifts by {fmt(coherence_shift('latent-only'))}"
+           if "latent-only" in methods else ""))
 if "no-prior" in methods:
-    SIMILARITY = {m: stats.iqm(per_seed("gait_similarity", m, hi_r)) for m in (OURS, "no-prior")}
-    # the executed joint target *is* the reference gait plus a bounded residual: this similarity cannot come out
-    # lower for the prior-based policy, so it is a fact (F1), not a test
-    CLAIMS["C1b"].untestable(f"holds by construction: prior-residual executes the reference gait plus a residual of "
-                             f"at most {residual_scale:g} rad (fact F1); C1b-freq and C1b-sync test the gait instead")
+    CLAIMS["C1b"].compare(per_seed("gait_similarity", OURS, hi_r), per_seed("gait_similarity", "no-prior", hi_r),
+                          (OURS, "no-prior"))
     similar, what = equivalence(averaged("success", OURS), averaged("success", "no-prior"), SIMILAR_SUCCESS)
     for cid, metric in [("C2a", "action_rate"), ("C2b", "joint_acc")]:
         if CLAIMS[cid].require(similar, f"success {what}"):
@@ -1128,9 +1244,9 @@ if "no-prior" in methods:
     for cid, metric in [("C2a-speed", "action_rate"), ("C2b-speed", "joint_acc")]:
         value, coverage = matched_speed(metric, "no-prior", OURS)
         if CLAIMS[cid].require(bool(np.median(coverage) >= MATCHED_COVERAGE) and np.isfinite(value).all(),
-                               f"shared strata hold {fmt(coverage)} of the steps (IQM over seeds; median "
-                               f"{np.median(coverage):.2f})"):
-            CLAIMS[cid].measure_units(value, note=f"shared strata hold {fmt(coverage)} of the steps")
+                               f"shared strata hold {fmt(100 * coverage)} % of the steps (IQM over seeds; "
+                               f"median {np.median(coverage):.0%})"):
+            CLAIMS[cid].measure_units(value, note=f"shared strata hold {fmt(100 * coverage)} % of the steps")
 else:
     for cid in ("C1b", "C2a", "C2b", "C2a-speed", "C2b-speed"):
         CLAIMS[cid].untestable("needs no-prior in `methods`")
@@ -1149,6 +1265,9 @@ else:
 if "latent-only" in methods:
     CLAIMS["C4"].compare(per_seed("success", OURS, hi_r), per_seed("success", "latent-only", hi_r),
                          (OURS, "latent-only"))
+    CLAIMS["C4"].note += (f"; latent-only's failures at {hi_r} m are timeouts {fmt(per_seed('timeout', 'latent-only', hi_r))} "
+                          f"more than falls {fmt(per_seed('fall', 'latent-only', hi_r))}: the prior was trained to walk "
+                          f"at up to {PRIOR.cfg.heading_speed:g} m/s, and an episode lasts {episode_steps * DT:g} s")
 else:
     CLAIMS["C4"].untestable("needs latent-only in `methods`")
 CLAIMS["H1"].untestable("no robot; the Ant in simulation only")
@@ -1160,20 +1279,29 @@ display(CLAIMS)
 # Numbers the claims rest on that are not tests: what holds by construction, and what only describes the runs.
 
 # %%
+RESIDUAL_CAP_SHARE = float(stats.iqm(per_seed("residual", OURS, lo_r))) / residual_scale   # on flat ground
 FACTS = FactsTable([f for f in [
-    Fact("F1", f"similarity to the reference trot at {hi_r} m: prior-residual (IQM over seeds)", SIMILARITY[OURS],
-         "by construction", note=f"no-prior {SIMILARITY['no-prior']:.3g}") if SIMILARITY else None,
+    Fact("F1", "similarity metric: lowest score of a pure reference trot at frequencies off any grid",
+         SIMILARITY_FLOOR, "descriptive", note=f"at {', '.join(f'{f:g}' for f in OFF_GRID_HZ)} Hz"),
     Fact("F2", "progress towards the goal per episode, averaged over terrains: no-prior (m, IQM over seeds)",
          stats.iqm(averaged("progress_m", "no-prior")), "descriptive",
          note=f"prior-residual {stats.iqm(averaged('progress_m', OURS)):.3g} m") if "no-prior" in methods else None,
-    Fact("F3", "largest residual the high level can add to the prior's joint target (rad)", residual_scale,
-         "by construction"),
+    Fact("F3", "largest distance of the executed joint target from the reference gait (rad per joint)",
+         PRIOR.cfg.action_scale + residual_scale, "by construction",
+         note=f"the prior's correction {PRIOR.cfg.action_scale:g} plus the residual {residual_scale:g}"),
     Fact("F4", "environment steps of no-prior's training (budget parity)", NO_PRIOR_STEPS, "by construction",
          note=f"the prior's {PRIOR_STEPS} plus the high level's {HIGH_STEPS}"),
-    Fact("F5", "gait instrument: largest relative error of the stride frequency read on the prior's trot",
+    Fact("F5", "foot instrument: largest relative error of the stride frequency read (reference and prior)",
          FREQ_ERROR, "descriptive", note=f"commanded {', '.join(f'{f:g}' for f in INSTRUMENT_FREQUENCIES)} Hz"),
-    Fact("F6", "gait instrument: diagonal coherence of the prior's trot minus its nearest other gait's",
-         TROT_SEPARATION, "descriptive", note=", ".join(f"{g} {v:.3g}" for g, v in coherence.items())),
+    Fact("F6", "foot instrument: diagonal coherence of the reference trot minus the nearest other reference gait's",
+         TROT_SEPARATION, "descriptive", note=", ".join(f"{g} {v:+.3g}" for g, v in REFERENCE_COHERENCE.items())),
+    Fact("F7", "the prior alone: diagonal coherence of its trot minus that of its nearest other gait",
+         float(PRIOR_COHERENCE["trot"] - PRIOR_COHERENCE.drop("trot").max()) if len(PRIOR_COHERENCE) > 1
+         else float("nan"), "descriptive", note="the prior walks with one footfall pattern: "
+         + ", ".join(f"{g} {v:+.3g}" for g, v in PRIOR_COHERENCE.items())),
+    Fact("F8", "residual RMS of prior-residual on flat ground, as a share of its cap (IQM over seeds)",
+         RESIDUAL_CAP_SHARE, "descriptive",
+         note=f"at {hi_r} m: {float(stats.iqm(per_seed('residual', OURS, hi_r))) / residual_scale:.0%}"),
 ] if f is not None])
 display(FACTS)
 
@@ -1189,8 +1317,15 @@ DEVIATIONS = pd.DataFrame([
     ("Latent", "FLD encoder (16-D latent)", "the generator's own parameters (gait, f, a_h, a_k, heading, phase)",
      "a latent with the same role and no encoder to train"),
     ("Low-level action", "joint targets", f"the analytic CPG pose plus a learned correction of at most "
-     f"{PRIOR.cfg.action_scale:g} rad, q_ref + {PRIOR.cfg.action_scale:g}·Δq", "makes the prior learnable in ~1 M "
-     "steps; the style therefore comes mostly from the generator, not from learned imitation"),
+     f"{PRIOR.cfg.action_scale:g} rad, q_ref + {PRIOR.cfg.action_scale:g}·Δq", f"makes the prior learnable in its "
+     f"{PRIOR_STEPS} steps"),
+    ("Prior's imitation", "the prior reproduces the animal gaits it is trained on", "the prior does not reproduce the "
+     "reference gaits' footfall patterns: by the foot instrument it walks with one pattern whatever gait it is "
+     "commanded (facts F6, F7)", "its correction is as large as the reference motion and it is also paid for speed; "
+     "the style claims therefore test the prior's own gait, not the reference's"),
+    ("Prior's speed", "not stated", f"trained to walk along the commanded heading, paid up to "
+     f"{PRIOR.cfg.heading_speed:g} m/s; goals 4–6 m away within {episode_steps * DT:g} s need more, which the "
+     "residual supplies", "our prior's reward; it makes timeouts the failure mode of latent-only (C4's note)"),
     ("Prior's command", "a latent from the FLD encoder", "the prior is trained with a heading-velocity reward and the "
      "high level sends an explicit heading: the latent acts as a velocity and heading command", "our latent's design"),
     ("High-level latent", "16-D latent command, any gait", "5 numbers → (f, a_h, a_k, heading), trot only",
@@ -1206,7 +1341,8 @@ DEVIATIONS = pd.DataFrame([
     ("No-prior action", "joint targets (scale not stated)", f"standing pose + {no_prior_scale:g}·u rad; no phase "
      "clock (its clock inputs are constant)", "about the half-range of the Ant's hip joints; a clock belongs to the "
      "prior"),
-    ("Terrain", "stairs, obstacle fields, uneven terrain", f"bumps up to {max(eval_roughness)} m + {n_boxes} boxes; "
+    ("Terrain", "stairs, obstacle fields, uneven terrain", f"smooth hills up to {max(eval_roughness)} m (metres "
+     f"apart, so the ground under the robot is mostly sloped, with centimetres of local roughness) + {n_boxes} boxes; "
      "flat ground without boxes at roughness 0", "CPU budget"),
     ("Curriculum", "terrain curriculum (details not published)", "roughness up to a maximum that grows linearly "
      "over the first half of each run", "a simple curriculum of our own"),
@@ -1233,9 +1369,8 @@ metrics_doc = build_metrics(
               "gait_similarity": headline_entry({m: averaged("gait_similarity", m) for m in methods})},
     claims=CLAIMS, facts=FACTS, tuning=TUNED.to_json())
 write_metrics(OUT, metrics_doc)
-clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
-            tuning=TUNING_RUNNER.timing(), policies=POLICY_RUNNER.timing(),
-            tuning_policies=TUNING_POLICY_RUNNER.timing(),
+clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=POLICY_RUNNER.timing(),
+            evaluation=RUNNER.timing(), tuning=TUNING_RUNNER.timing(), tuning_training=TUNING_POLICY_RUNNER.timing(),
             train_seconds={f"{r['method']}/seed{r['seed']}": round(r["timing"]["train_s"], 1) for r in RESULTS})
 
 
@@ -1245,11 +1380,27 @@ def verdict_of(cid: str) -> str:
 
 
 h = metrics_doc["headline"]
+
+def paired_gap(metric: str) -> str:
+    """no-prior − ours, per seed, averaged over the terrains: IQM [95 % CI]."""
+    return fmt(averaged(metric, "no-prior") - averaged(metric, OURS)) if "no-prior" in methods else "n/a"
+
+
 lines = [f"**In short.** Declared rows: " + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if not c.post_hoc)
          + f". Exploratory rows: residual against local roughness within terrain levels {verdict_of('C1a-local')}; "
-         f"the prior's gait kept on rough terrain, stride frequency {verdict_of('C1b-freq')}, trot coherence "
-         f"{verdict_of('C1b-sync')}; regularity against no-prior at matched speed, action rate "
-         f"{verdict_of('C2a-speed')}, joint acceleration {verdict_of('C2b-speed')}. {PLATEAU_TEXT}", ""]
+         f"the prior's trot coherence kept on rough terrain {verdict_of('C1b-sync')}; regularity against no-prior at "
+         f"matched speed, action rate {verdict_of('C2a-speed')}, joint acceleration {verdict_of('C2b-speed')}. "
+         f"{PLATEAU_TEXT}", "",
+         "What a reader should weigh with these rows:",
+         f"- On flat ground, with no roughness to adapt to, the residual's RMS is {RESIDUAL_CAP_SHARE:.0%} of its cap "
+         f"(fact F8): it also carries the speed the prior was not trained for (the deviations).",
+         f"- The prior walks with one footfall pattern whatever gait it is commanded (fact F7), so the style claims "
+         "test the prior's own gait, not an animal's.",
+         f"- Torque² and foot slip, no-prior − ours (paired, averaged over terrains): {paired_gap('torque2')} N²m² and "
+         f"{paired_gap('foot_slip')} m/s.",
+         f"- With {len(seeds)} seeds an IQM is the mean of the middle seeds only, and a percentile bootstrap over so "
+         "few seeds covers less than its nominal 95 %; the claims table gives each row's minimum detectable effect.",
+         ""]
 lines += CLAIMS.summary_lines()
 for m in methods:
     lines.append(f"- **{m}**: success at {hi_r} m {h['success_roughest'][m]['iqm']:.3g}, progress "

@@ -169,7 +169,7 @@ def _write_reports(root: Path) -> tuple[Path, Path]:
     (reports / "zeta_done" / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (reports / "zeta_done" / "timing.json").write_text(json.dumps(
         {"wall_time_s": 41.0, "workers": 2, "cpu_count": 2, "torch": "2.13.0", "device": "cpu", "profile": "repro",
-         "training": {"task_seconds_total": 512.3}}))
+         "training": {"task_seconds_total": 412.3}, "tuning": {"task_seconds_total": 100.0, "tasks": 4}}))
     return reports, params
 
 
@@ -184,7 +184,7 @@ def test_scorecard_markdown(tmp_path):
     # paper, arXiv, seeds, declared, reproduced, not reproduced, inconclusive, untestable, post hoc, compute, ...
     # the post hoc C4 (reproduced) is counted apart from the three declared rows
     assert cells[1:9] == ["2505.15977", "5", "3", "1", "1", "0", "1", "1 (1 reproduced)"]
-    assert cells[9] == "8 min 32 s"
+    assert cells[9] == "8 min 32 s"                  # training and tuning tasks together
     assert "zeta_done/zeta_done.html" in cells[10] and "zeta_done/zeta_done.ipynb" in cells[11]
     assert "not yet reproduced" in todo and "1609.05140" in todo
     assert "declared claims: 1 reproduced, 1 not reproduced, 0 inconclusive, 1 untestable" in md

@@ -233,6 +233,7 @@ POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers, cut="tr
 TUNING_POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="training")
 
 # %% training cell 7
+from hrlkit.envs.ant.terrain import FOOT_NAMES
 SCAN_LOCAL = AntTerrainCore(AntTerrainConfig(), 1, seed=0).scan_local
 WINDOW = int(round(1.0 / DT))
 GAIT_BAND_HZ = (0.5, 5.0)
@@ -280,6 +281,20 @@ def episode_gaits(clearance: np.ndarray, act: np.ndarray) -> dict[str, float]:
             "diagonal_coherence": float(per_episode[valid, 1].mean())}
 INSTRUMENT_FREQUENCIES = (1.5, 2.0, 2.5, 3.0)
 INSTRUMENT_ENVS = 4
+def reference_feet(latent: dict) -> np.ndarray:
+    ...
+    import mujoco
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0), 1, seed=0)
+    model, data = core.models[0], mujoco.MjData(core.models[0])
+    sites = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, f"foot_{name}") for name in FOOT_NAMES]
+    heights = []
+    for q in G.reference_pose(latent, PRIOR.cfg.gaits):
+        data.qpos[:] = 0.0
+        data.qpos[2], data.qpos[3] = 1.0, 1.0
+        data.qpos[core.joint_qpos] = q
+        mujoco.mj_kinematics(model, data)
+        heights.append(data.site_xpos[sites, 2].copy())
+    return np.array(heights)
 def gait_instrument(gait: str) -> dict:
     ...
     torch.set_num_threads(1)
@@ -297,8 +312,14 @@ def gait_instrument(gait: str) -> dict:
         z = G.advance_phase(z, DT)
         clearance.append(foot_clearance(core))
     read = np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
-    return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1]}
+    phase = 2 * np.pi * np.outer(np.arange(1, episode_steps + 1) * DT, z["frequency"])
+    reference = np.array([foot_oscillation(reference_feet({**{key: np.repeat(v[e], episode_steps) for key, v in z.items()
+                                                               if key != "phase"}, "phase": phase[:, e]}))
+                          for e in range(0, k, INSTRUMENT_ENVS)]).repeat(INSTRUMENT_ENVS, axis=0)
+    return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1],
+            "reference_stride_frequency": reference[:, 0], "reference_diagonal_coherence": reference[:, 1]}
 SPEED_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, np.inf)
+KEPT_PATHS = 4
 def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> dict:
     ...
     executed, sim = task.last, task.last["info"]
@@ -356,7 +377,9 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
     act = stack["active"]
     reached, fell = stack["reached"] & act, stack["fell"] & act
     steps_to_goal = np.where(reached.any(0), reached.argmax(0) + 1, np.nan)
+    timed_out = stack["truncated"] & act & ~reached & ~fell
     out = {"success": float(reached.any(0).mean()), "fall": float(fell.any(0).mean()),
+           "timeout": float(timed_out.any(0).mean()),
            "time_to_goal_s": float(np.nanmean(steps_to_goal) * DT) if reached.any() else float("nan"),
            "progress_m": float((stack["progress"] * act).sum(0).mean()),
            "episode_s": float(act.sum(0).mean() * DT)}
@@ -373,32 +396,47 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
     out["steps"] = np.stack([stack["scan_roughness"][act], stack["residual"][act], stack["box_in_view"][act],
                              np.nan_to_num(speed, nan=-1.0)[act]], -1)
     out["goals"], out["boxes"] = task.core.goal.astype(np.float32), task.core.boxes.astype(np.float32)
-    out["gait_similarity"] = float(np.mean([gait_similarity(stack["joints"][:act[:, e].sum(), e])
-                                            for e in range(act.shape[1])]))
-    out["trajectories"] = [stack["xy"][act[:, e], e].astype(np.float32) for e in range(act.shape[1])]
+    similarity = np.array([gait_similarity(stack["joints"][:act[:, e].sum(), e]) for e in range(act.shape[1])])
+    out["gait_similarity"] = float(np.nanmean(similarity)) if np.isfinite(similarity).any() else float("nan")
+    out["trajectories"] = [stack["xy"][act[:, e], e].astype(np.float32) for e in range(min(KEPT_PATHS, act.shape[1]))]
     return out
 
 # %% training cell 8
-SIM_FREQS = np.linspace(LATENT.frequency[0], LATENT.frequency[1], 7)
+SIM_WINDOW = 2 * WINDOW
+SIM_FREQ_FACTORS = (0.96, 1.0, 1.04)
 SIM_HEADINGS = np.linspace(-np.pi, np.pi, 8, endpoint=False)
-SIM_PHASES = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-def gait_similarity(q: np.ndarray) -> float:
+SIM_PHASES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+def joint_frequency(q: np.ndarray) -> float:
+    ...
+    spectrum = np.abs(np.fft.rfft(q - q.mean(0), n=FFT_POINTS, axis=0)) ** 2
+    freqs = np.fft.rfftfreq(FFT_POINTS, DT)
+    band = np.nonzero((freqs >= GAIT_BAND_HZ[0]) & (freqs <= GAIT_BAND_HZ[1]))[0]
+    return float(freqs[band[spectrum[band].sum(1).argmax()]])
+def window_similarity(q: np.ndarray, frequency: float, gait: str = "trot") -> float:
+    ...
     t = len(q)
-    if t < 25:
-        return float("nan")
-    f, psi, phi0 = (a.ravel() for a in np.meshgrid(SIM_FREQS, SIM_HEADINGS, SIM_PHASES, indexing="ij"))
+    f, psi, phi0 = (a.ravel() for a in np.meshgrid(frequency * np.array(SIM_FREQ_FACTORS), SIM_HEADINGS, SIM_PHASES,
+                                                   indexing="ij"))
     phase = phi0[:, None] + 2 * np.pi * f[:, None] * np.arange(t)[None, :] * DT
     k = len(f)
-    latent = {"gait": np.zeros(k * t, int), "frequency": np.repeat(f, t),
+    latent = {"gait": np.full(k * t, PRIOR.cfg.gaits.index(gait)), "frequency": np.repeat(f, t),
               "hip_amplitude": np.full(k * t, np.mean(LATENT.hip_amplitude)),
               "ankle_amplitude": np.full(k * t, np.mean(LATENT.ankle_amplitude)),
               "heading": np.repeat(psi, t), "phase": phase.ravel()}
-    ref = G.reference_pose(latent, GAIT).reshape(k, t, 8)
+    ref = G.reference_pose(latent, PRIOR.cfg.gaits).reshape(k, t, 8)
     ref = ref - ref.mean(1, keepdims=True)
     x = q - q.mean(0, keepdims=True)
     num = (ref * x[None]).sum((1, 2))
     den = np.sqrt((ref ** 2).sum((1, 2)) * (x ** 2).sum()) + 1e-12
     return float((num / den).max())
+def gait_similarity(q: np.ndarray, gait: str = "trot") -> float:
+    ...
+    q = q[WINDOW:]
+    if len(q) < SIM_WINDOW:
+        return float("nan")
+    frequency = joint_frequency(q)
+    return float(np.mean([window_similarity(q[s_:s_ + SIM_WINDOW], frequency, gait)
+                          for s_ in range(0, len(q) - SIM_WINDOW + 1, SIM_WINDOW)]))
 ROUGHNESS_BINS_CM = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0)
 def residual_profile(evals: dict) -> dict:
     ...
