@@ -295,29 +295,35 @@ def reference_feet(latent: dict) -> np.ndarray:
         mujoco.mj_kinematics(model, data)
         heights.append(data.site_xpos[sites, 2].copy())
     return np.array(heights)
+def walk_flat(z: dict, gait: str, with_prior: bool) -> np.ndarray:
+    ...
+    k = len(z["frequency"])
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), k,
+                          seed=derive_seed(0, "instrument", gait))
+    clearance = []
+    for _ in range(episode_steps):
+        targets = PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)
+        core.step(core.clip_targets(targets))
+        z = G.advance_phase(z, DT)
+        clearance.append(foot_clearance(core))
+    return np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
 def gait_instrument(gait: str) -> dict:
     ...
     torch.set_num_threads(1)
     k = len(INSTRUMENT_FREQUENCIES) * INSTRUMENT_ENVS
-    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), k,
-                          seed=derive_seed(0, "instrument", gait))
     z = {"gait": np.full(k, PRIOR.cfg.gaits.index(gait)),
          "frequency": np.repeat(INSTRUMENT_FREQUENCIES, INSTRUMENT_ENVS).astype(float),
          "hip_amplitude": np.full(k, np.mean(LATENT.hip_amplitude)),
          "ankle_amplitude": np.full(k, np.mean(LATENT.ankle_amplitude)), "heading": np.zeros(k),
          "phase": np.zeros(k)}
-    clearance = []
-    for _ in range(episode_steps):
-        core.step(core.clip_targets(PRIOR.targets(core, z)))
-        z = G.advance_phase(z, DT)
-        clearance.append(foot_clearance(core))
-    read = np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
+    read, open_loop = walk_flat(z, gait, with_prior=True), walk_flat(z, gait, with_prior=False)
     phase = 2 * np.pi * np.outer(np.arange(1, episode_steps + 1) * DT, z["frequency"])
     reference = np.array([foot_oscillation(reference_feet({**{key: np.repeat(v[e], episode_steps) for key, v in z.items()
                                                                if key != "phase"}, "phase": phase[:, e]}))
                           for e in range(0, k, INSTRUMENT_ENVS)]).repeat(INSTRUMENT_ENVS, axis=0)
     return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1],
-            "reference_stride_frequency": reference[:, 0], "reference_diagonal_coherence": reference[:, 1]}
+            "reference_stride_frequency": reference[:, 0], "reference_diagonal_coherence": reference[:, 1],
+            "open_loop_stride_frequency": open_loop[:, 0], "open_loop_diagonal_coherence": open_loop[:, 1]}
 SPEED_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, np.inf)
 KEPT_PATHS = 4
 def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> dict:
