@@ -255,6 +255,11 @@ def box_in_view(core: AntTerrainCore) -> np.ndarray:
     b = core.boxes[:, None]
     inside = (np.abs(px[..., None] - b[..., 0]) <= b[..., 2]) & (np.abs(py[..., None] - b[..., 1]) <= b[..., 3])
     return inside.any((1, 2))
+def box_contact(core: AntTerrainCore) -> np.ndarray:
+    ...
+    boxes = set(int(g) for g in core.box_ids)
+    return np.array([any(int(c.geom1) in boxes or int(c.geom2) in boxes for c in data.contact[:data.ncon])
+                     for data in core.datas])
 def foot_clearance(core: AntTerrainCore) -> np.ndarray:
     ...
     foot = core.observe()["foot_pos"]
@@ -336,7 +341,7 @@ def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> 
             "residual": np.sqrt((executed["residual"] ** 2).mean(1)),
             "joints": task.core.qpos[:, task.core.joint_qpos].copy(), "progress": sim["progress"].copy(),
             "xy": task.core.qpos[:, :2].copy(), "clearance": foot_clearance(task.core),
-            "scan_roughness": scan_roughness, "box_in_view": box,
+            "scan_roughness": scan_roughness, "box_in_view": box, "box_contact": box_contact(task.core),
             "command": None if executed["command"] is None else {k: np.array(v, copy=True)
                                                                   for k, v in executed["command"].items()}}
 def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: int, purpose: str = "eval",
@@ -386,6 +391,7 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
     timed_out = stack["truncated"] & act & ~reached & ~fell
     out = {"success": float(reached.any(0).mean()), "fall": float(fell.any(0).mean()),
            "timeout": float(timed_out.any(0).mean()),
+           "box_contact": float((stack["box_contact"] & act).any(0).mean()),
            "time_to_goal_s": float(np.nanmean(steps_to_goal) * DT) if reached.any() else float("nan"),
            "progress_m": float((stack["progress"] * act).sum(0).mean()),
            "episode_s": float(act.sum(0).mean() * DT)}
