@@ -738,7 +738,7 @@ def evaluate_run(method: str, seed: int, policy: dict) -> dict:
 # validation terrains (drawn from the tuning seed, never the test terrains) at every evaluation roughness,
 # `tuning_episodes` episodes each. The zero-penalty ablation changes one term of ours and keeps its selected step
 # size, as an ablation does. The grid is the previous version's grid moved up one step (3e-4 … 3e-3): there
-# no-prior selected its upper edge, 1e-3.
+# no-prior selected the grid's upper edge.
 
 # %%
 STEP_SIZE_GRID = (3e-4, 1e-3, 3e-3)
