@@ -490,19 +490,28 @@ def reference_feet(latent: dict) -> np.ndarray:
     return np.array(heights)
 
 
-def walk_flat(z: dict, gait: str, with_prior: bool) -> np.ndarray:
-    """(k, 2) stride frequency and diagonal coherence read on Ants walking on flat ground under the latents ``z``:
+def flat_clearance(n: int, seed: int, latents, with_prior: bool = True) -> np.ndarray:
+    """(T, n, 4) foot clearances of ``n`` Ants on flat ground without boxes, driven by one latent per control step:
     the prior's joint targets, or the reference pose q_ref played open loop (no prior)."""
-    k = len(z["frequency"])
-    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), k,
-                          seed=derive_seed(0, "instrument", gait))
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), n, seed=seed)
     clearance = []
-    for _ in range(episode_steps):
-        targets = PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)
-        core.step(core.clip_targets(targets))
-        z = G.advance_phase(z, DT)
+    for z in latents:
+        core.step(core.clip_targets(PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)))
         clearance.append(foot_clearance(core))
-    return np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
+    return np.array(clearance)
+
+
+def clocked(z: dict):
+    """The latents of an episode under a fixed command: z, then z with its phase advanced, ``episode_steps`` in all."""
+    for _ in range(episode_steps):
+        yield z
+        z = G.advance_phase(z, DT)
+
+
+def walk_flat(z: dict, gait: str, with_prior: bool) -> np.ndarray:
+    """(k, 2) stride frequency and diagonal coherence read on Ants walking on flat ground under the command ``z``."""
+    clearance = flat_clearance(len(z["frequency"]), derive_seed(0, "instrument", gait), clocked(z), with_prior)
+    return np.array([foot_oscillation(clearance[:, e]) for e in range(clearance.shape[1])])
 
 
 def gait_instrument(gait: str) -> dict:
@@ -574,13 +583,8 @@ def prior_flat_gait(records: list[dict], seed: int) -> dict[str, float]:
     """The prior alone on truly flat ground replaying, step by step, the latent commands the high level sent in
     these episodes (no residual, no bumps, no boxes): its own gait under the same commands."""
     act = np.array([r["active"] for r in records])
-    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), act.shape[1],
-                          seed=derive_seed(seed, "prior-flat"))
-    clearance = []
-    for rec in records:
-        core.step(core.clip_targets(PRIOR.targets(core, rec["command"])))
-        clearance.append(foot_clearance(core))
-    return {f"prior_flat_{k}": v for k, v in episode_gaits(np.array(clearance), act).items()}
+    clearance = flat_clearance(act.shape[1], derive_seed(seed, "prior-flat"), (r["command"] for r in records))
+    return {f"prior_flat_{k}": v for k, v in episode_gaits(clearance, act).items()}
 
 
 def trailing_speed(start_xy: np.ndarray, xy: np.ndarray) -> np.ndarray:

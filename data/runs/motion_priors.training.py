@@ -300,18 +300,23 @@ def reference_feet(latent: dict) -> np.ndarray:
         mujoco.mj_kinematics(model, data)
         heights.append(data.site_xpos[sites, 2].copy())
     return np.array(heights)
+def flat_clearance(n: int, seed: int, latents, with_prior: bool = True) -> np.ndarray:
+    ...
+    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), n, seed=seed)
+    clearance = []
+    for z in latents:
+        core.step(core.clip_targets(PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)))
+        clearance.append(foot_clearance(core))
+    return np.array(clearance)
+def clocked(z: dict):
+    ...
+    for _ in range(episode_steps):
+        yield z
+        z = G.advance_phase(z, DT)
 def walk_flat(z: dict, gait: str, with_prior: bool) -> np.ndarray:
     ...
-    k = len(z["frequency"])
-    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), k,
-                          seed=derive_seed(0, "instrument", gait))
-    clearance = []
-    for _ in range(episode_steps):
-        targets = PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)
-        core.step(core.clip_targets(targets))
-        z = G.advance_phase(z, DT)
-        clearance.append(foot_clearance(core))
-    return np.array([foot_oscillation(np.array(clearance)[:, e]) for e in range(k)])
+    clearance = flat_clearance(len(z["frequency"]), derive_seed(0, "instrument", gait), clocked(z), with_prior)
+    return np.array([foot_oscillation(clearance[:, e]) for e in range(clearance.shape[1])])
 def gait_instrument(gait: str) -> dict:
     ...
     torch.set_num_threads(1)
@@ -370,13 +375,8 @@ def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: i
 def prior_flat_gait(records: list[dict], seed: int) -> dict[str, float]:
     ...
     act = np.array([r["active"] for r in records])
-    core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), act.shape[1],
-                          seed=derive_seed(seed, "prior-flat"))
-    clearance = []
-    for rec in records:
-        core.step(core.clip_targets(PRIOR.targets(core, rec["command"])))
-        clearance.append(foot_clearance(core))
-    return {f"prior_flat_{k}": v for k, v in episode_gaits(np.array(clearance), act).items()}
+    clearance = flat_clearance(act.shape[1], derive_seed(seed, "prior-flat"), (r["command"] for r in records))
+    return {f"prior_flat_{k}": v for k, v in episode_gaits(clearance, act).items()}
 def trailing_speed(start_xy: np.ndarray, xy: np.ndarray) -> np.ndarray:
     ...
     path = np.concatenate([start_xy[None], xy])
