@@ -1,8 +1,10 @@
 """One seaborn theme for the collection, and figures saved with provenance.
 
-``save_figure`` writes ``figures/<name>.png`` (and ``.svg``) with the git commit, a hash of the notebook's
-parameters and the notebook slug in the file metadata (PNG text chunks / SVG Dublin-Core description), then
-prints the caption line that sits under the figure in the notebook.
+``save_figure`` writes ``figures/<name>.png`` (and ``.svg``) with the notebook slug, a hash of the notebook's source
+(``notebooks/<slug>.py`` as it was when the figure was drawn), a hash of its parameters and the commit the working
+tree was based on in the file metadata (PNG text chunks / SVG Dublin-Core description), then prints the caption line
+that sits under the figure in the notebook. The notebook hash identifies the code exactly, also when the figure is
+committed together with the notebook edit that produced it (the commit is then the parent of that one).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, Mapping
 
 import matplotlib
 
-from hrlkit.provenance import git_commit, params_hash
+from hrlkit.provenance import file_hash, git_commit, params_hash, repo_root
 
 PALETTE = "colorblind"
 # What every band over seeds in the collection's figures draws (pass **SEEDS_BAND to seaborn), and the caption text
@@ -57,14 +59,16 @@ def band_caption(band: Mapping[str, Any] = SEEDS_BAND, over: str = "seeds") -> s
 
 
 def provenance(slug: str, params: Mapping[str, Any]) -> dict[str, str]:
-    return {"slug": slug, "git_commit": git_commit(), "params_hash": params_hash(params)}
+    return {"slug": slug, "notebook_sha256": file_hash(repo_root() / "notebooks" / f"{slug}.py"),
+            "params_hash": params_hash(params), "git_commit": git_commit()}
 
 
 def save_figure(fig, name: str, caption: str, *, out_dir: Path, slug: str, params: Mapping[str, Any],
                 svg: bool = False) -> Path:
     """Save ``fig`` as PNG (+ SVG) under ``out_dir/figures`` with provenance metadata; print its caption."""
     prov = provenance(slug, params)
-    tag = f"hrl-repro {slug} | commit {prov['git_commit']} | params {prov['params_hash']}"
+    tag = (f"{slug} | notebook sha256 {prov['notebook_sha256']} | params {prov['params_hash']} | "
+           f"based on commit {prov['git_commit']}")
     fig_dir = Path(out_dir) / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     png = fig_dir / f"{name}.png"

@@ -26,6 +26,14 @@ def git_commit() -> str:
     return out or "unknown"
 
 
+def file_hash(path: Path) -> str:
+    """12 hex digits of the SHA-256 of a file's bytes; ``missing`` when there is no such file."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "missing"
+
+
 def params_hash(params: Mapping[str, Any]) -> str:
     """12 hex digits of the SHA-256 of the parameters as canonical JSON (sorted keys)."""
     blob = json.dumps(dict(params), sort_keys=True, default=str, separators=(",", ":"))

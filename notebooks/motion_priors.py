@@ -490,15 +490,28 @@ def reference_feet(latent: dict) -> np.ndarray:
     return np.array(heights)
 
 
-def flat_clearance(n: int, seed: int, latents, with_prior: bool = True) -> np.ndarray:
-    """(T, n, 4) foot clearances of ``n`` Ants on flat ground without boxes, driven by one latent per control step:
-    the prior's joint targets, or the reference pose q_ref played open loop (no prior)."""
+def flat_walk(n: int, seed: int, latents, with_prior: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` Ants on flat ground without boxes, driven by one latent per control step: the prior's joint targets, or
+    the reference pose q_ref played open loop (no prior). Returns the foot clearances (T, n, 4), the joint angles
+    q_{t+1} after each step (T, n, 8) and the reference q_ref(φ_{t+1}) they imitate at that moment (T, n, 8)."""
     core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), n, seed=seed)
-    clearance = []
+    clearance, joints, reference = [], [], []
     for z in latents:
         core.step(core.clip_targets(PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)))
         clearance.append(foot_clearance(core))
-    return np.array(clearance)
+        joints.append(core.qpos[:, core.joint_qpos].copy())
+        reference.append(G.reference_pose(G.advance_phase(z, DT), PRIOR.cfg.gaits))
+    return np.array(clearance), np.array(joints), np.array(reference)
+
+
+def relative_tracking_error(joints: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per Ant, after the first second: the RMS tracking error over the RMS size of the reference motion,
+    √mean_{t,j}(q − q_ref)² / √mean_{t,j}(q_ref − q̄_ref)². 0 is perfect imitation; a statue at the reference's
+    mean pose scores 1."""
+    q, ref = joints[WINDOW:], reference[WINDOW:]
+    error = np.sqrt(((q - ref) ** 2).mean((0, 2)))
+    size = np.sqrt(((ref - ref.mean(0)) ** 2).mean((0, 2)))
+    return error / size
 
 
 def clocked(z: dict):
@@ -509,9 +522,12 @@ def clocked(z: dict):
 
 
 def walk_flat(z: dict, gait: str, with_prior: bool) -> np.ndarray:
-    """(k, 2) stride frequency and diagonal coherence read on Ants walking on flat ground under the command ``z``."""
-    clearance = flat_clearance(len(z["frequency"]), derive_seed(0, "instrument", gait), clocked(z), with_prior)
-    return np.array([foot_oscillation(clearance[:, e]) for e in range(clearance.shape[1])])
+    """(k, 3) stride frequency, diagonal coherence and relative tracking error of Ants walking on flat ground under
+    the command ``z``."""
+    clearance, joints, reference = flat_walk(len(z["frequency"]), derive_seed(0, "instrument", gait), clocked(z),
+                                             with_prior)
+    reads = np.array([foot_oscillation(clearance[:, e]) for e in range(clearance.shape[1])])
+    return np.c_[reads, relative_tracking_error(joints, reference)]
 
 
 def gait_instrument(gait: str) -> dict:
@@ -531,15 +547,17 @@ def gait_instrument(gait: str) -> dict:
                                                                if key != "phase"}, "phase": phase[:, e]}))
                           for e in range(0, k, INSTRUMENT_ENVS)]).repeat(INSTRUMENT_ENVS, axis=0)
     return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1],
+            "tracking_error": read[:, 2],
             "reference_stride_frequency": reference[:, 0], "reference_diagonal_coherence": reference[:, 1],
-            "open_loop_stride_frequency": open_loop[:, 0], "open_loop_diagonal_coherence": open_loop[:, 1]}
+            "open_loop_stride_frequency": open_loop[:, 0], "open_loop_diagonal_coherence": open_loop[:, 1],
+            "open_loop_tracking_error": open_loop[:, 2]}
 
 
 SPEED_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, np.inf)   # m/s: strata of the matched-speed comparison
 KEPT_PATHS = 4                     # torso paths kept per evaluation (the first episodes)
 
 
-def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> dict:
+def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray, previous_residual: np.ndarray) -> dict:
     """What one evaluation step executed and measured, per env."""
     executed, sim = task.last, task.last["info"]
     return {"reached": sim["reached"].copy(), "fell": sim["fell"].copy(), "truncated": sim["truncated"].copy(),
@@ -547,6 +565,8 @@ def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> 
             "action_rate": np.linalg.norm(executed["target"] - executed["previous_target"], axis=1),
             "torque2": (sim["torque"] ** 2).mean(1), "foot_slip": sim["foot_slip"].copy(),
             "residual": np.sqrt((executed["residual"] ** 2).mean(1)),
+            # the residual's own action rate ‖a_res,t − a_res,t−1‖ (the target's rate also moves with q_ref's clock)
+            "residual_rate": np.linalg.norm(executed["residual"] - previous_residual, axis=1),
             "joints": task.core.qpos[:, task.core.joint_qpos].copy(), "progress": sim["progress"].copy(),
             "xy": task.core.qpos[:, :2].copy(), "clearance": foot_clearance(task.core),
             "scan_roughness": scan_roughness, "box_in_view": box, "box_contact": box_contact(task.core),
@@ -560,14 +580,15 @@ def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: i
     model, norm = restore(policy, method)
     task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, evaluation=True,
                     boxes=0 if roughness == 0 else None)
-    active, records = np.ones(episodes, dtype=bool), []
+    active, records, previous_residual = np.ones(episodes, dtype=bool), [], np.zeros((episodes, 8))
     for _ in range(episode_steps):
         obs = task.observation()
         seen = local_roughness(obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS]), box_in_view(task.core)   # what it saw
         with torch.no_grad():
             u = model.distribution(torch.as_tensor(norm.normalize(obs), dtype=torch.float32)).mean.numpy()
         task.step(u)
-        rec = record_step(task, *seen)
+        rec = record_step(task, *seen, previous_residual)
+        previous_residual = task.last["residual"].copy()
         rec["active"] = active.copy()
         records.append(rec)
         active &= ~(rec["reached"] | rec["fell"] | rec["truncated"])
@@ -583,7 +604,7 @@ def prior_flat_gait(records: list[dict], seed: int) -> dict[str, float]:
     """The prior alone on truly flat ground replaying, step by step, the latent commands the high level sent in
     these episodes (no residual, no bumps, no boxes): its own gait under the same commands."""
     act = np.array([r["active"] for r in records])
-    clearance = flat_clearance(act.shape[1], derive_seed(seed, "prior-flat"), (r["command"] for r in records))
+    clearance = flat_walk(act.shape[1], derive_seed(seed, "prior-flat"), (r["command"] for r in records))[0]
     return {f"prior_flat_{k}": v for k, v in episode_gaits(clearance, act).items()}
 
 
@@ -608,7 +629,7 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
            # net distance covered towards the goal per episode, Σ_t (d_{t−1} − d_t)
            "progress_m": float((stack["progress"] * act).sum(0).mean()),
            "episode_s": float(act.sum(0).mean() * DT)}
-    for key in ("joint_acc", "action_rate", "torque2", "foot_slip", "residual"):
+    for key in ("joint_acc", "action_rate", "torque2", "foot_slip", "residual", "residual_rate"):
         out[key] = float((stack[key] * act).sum() / act.sum())
     step_length = np.linalg.norm(np.diff(np.concatenate([task.start_xy[None], stack["xy"]]), axis=0), axis=2)
     out["path_m"] = float((step_length * act).sum() / act.shape[1])
@@ -816,6 +837,10 @@ def runs_rows():
                 yield dict(key, metric="residual_bin_mean", value=mean_, step=last, bin=b)
                 yield dict(key, metric="residual_bin_steps", value=steps_, step=last, bin=b)
     for gait, read in INSTRUMENT.items():        # one row per Ant (prior) or commanded frequency (reference)
+        for who, key in (("prior alone", "tracking_error"), ("reference, open loop", "open_loop_tracking_error")):
+            for e, (hz, value) in enumerate(zip(read["commanded_hz"], read[key])):
+                yield dict(method=who, seed=e, metric="instrument_tracking_error", value=value, gait=gait,
+                           commanded_hz=hz)
         for metric in ("stride_frequency", "diagonal_coherence"):
             for who, key in (("prior alone", metric), ("reference, open loop", f"open_loop_{metric}")):
                 for e, (hz, value) in enumerate(zip(read["commanded_hz"], read[key])):
@@ -963,7 +988,7 @@ plt.show()
 
 # %%
 REGULARITY = {"joint_acc": "|joint acc| per step (rad/s²)", "action_rate": "action rate per step (rad)",
-              "torque2": "torque² (N²m²)", "foot_slip": "foot slip (m/s)", "gait_similarity": "similarity to trot"}
+              "residual_rate": "residual's own action rate (rad)", "torque2": "torque² (N²m²)", "foot_slip": "foot slip (m/s)", "gait_similarity": "similarity to trot"}
 T2 = pd.DataFrame([{"method": m, "roughness (m)": r, **{label: fmt(per_seed(k, m, r)) for k, label in
                                                         REGULARITY.items()}}
                    for r in eval_roughness for m in methods])
@@ -1023,6 +1048,9 @@ plt.show()
 # First the instruments. The foot instrument on the reference gaits played kinematically (joint angles set to q_ref,
 # torso held still) must read the commanded frequency, and a diagonal coherence of +1 for the trot and −1 for the pace
 # and the bound; on the prior alone walking on flat ground it reads what the prior actually does with each command.
+# Whether the prior imitates at all is read from its joints: the **relative tracking error**, the RMS of q − q_ref
+# over the RMS size of the reference motion (q_ref minus its mean pose), after the first second; 0 is perfect
+# imitation, 1 what a statue at the reference's mean pose would score.
 # The gait-similarity metric on pure reference gaits at frequencies off any grid must score a trot near 1.
 # Then the gait of each method at the roughest terrain, against the prior alone on flat ground without boxes
 # replaying, step by step, the latent commands the high level sent in those episodes: the same commands without the
@@ -1054,6 +1082,14 @@ TROT_SEPARATION = (float(REFERENCE_COHERENCE["trot"] - REFERENCE_COHERENCE.drop(
 # C1b-sync's tolerance: a tenth of that distance, to two decimals
 SYNC_TOLERANCE = round(0.1 * max(TROT_SEPARATION, 0.0), 2)
 TROT_READ_OK = FREQ_ERROR <= FREQ_TOLERANCE and TROT_SEPARATION >= 1.0
+# Does the prior imitate? Its relative tracking error per gait (the worst commanded frequency), against a gate
+# declared by the second review before it was measured: at most 0.3, i.e. an error under a third of the motion.
+IMITATION_GATE = 0.3
+PRIOR_TRACKING = (instrument_reads("prior alone", "tracking_error").groupby(["gait", "commanded_hz"])["value"].mean()
+                  .groupby("gait").max())
+OPEN_LOOP_TRACKING = (instrument_reads("reference, open loop", "tracking_error").groupby(["gait", "commanded_hz"])
+                      ["value"].mean().groupby("gait").max())
+IMITATES = bool(PRIOR_TRACKING["trot"] <= IMITATION_GATE)
 OFF_GRID_HZ = (1.55, 1.6, 1.68, 2.1, 2.9)   # frequencies between any two of a coarse grid's points
 
 
@@ -1082,6 +1118,12 @@ display(prose([f"Foot instrument: largest relative error of the stride frequency
                "reference pose played open loop on the ground reads " + ", ".join(f"{g} {v:+.3g}" for g, v in
                                                                                   OPEN_LOOP_COHERENCE.items())
                + ". "
+               f"Imitation: the prior's relative tracking error (worst commanded frequency) "
+               + ", ".join(f"{g} {v:.3g}" for g, v in PRIOR_TRACKING.items())
+               + f" against a gate of {IMITATION_GATE:g} on the trot, the gait the high level drives; the reference "
+               "pose sent open loop to the servos, with no prior, scores " + ", ".join(f"{g} {v:.3g}" for g, v in
+                                                                                      OPEN_LOOP_TRACKING.items())
+               + " (0 is perfect imitation, 1 a statue at the reference's mean pose). "
                f"Similarity metric: a pure reference trot scores at least {SIMILARITY_FLOOR:.3g} at the off-grid "
                "frequencies."]))
 GAIT_LABELS = {"stride_frequency": "stride frequency (Hz)", "diagonal_coherence": "diagonal coherence"}
@@ -1187,6 +1229,20 @@ plt.show()
 # sets the frequency for every prior-based method (latent-only, without a residual, deviates from its prior replay as
 # much as ours does), so it could barely fail.
 #
+# Changed after that evaluation had been seen (the second review's remaining points; evaluation only, no policy
+# retrained):
+# - C1b and C3a read the similarity to the *reference* trot, which says something about the prior's style only if the
+#   prior imitates that reference. They now require it: the prior's relative tracking error on the trot at most
+#   `IMITATION_GATE`, a gate the review proposed. The review's rough check had already suggested that the prior
+#   fails it, so this precondition was added knowing it would probably withdraw both verdicts; when it fails, the
+#   rows are untestable and show their gap unjudged. C1b-sync tests the same sentence against the prior's own gait.
+# - C3a-sync (exploratory): the zero-penalty ablation moves the prior's trot coherence more than ours does.
+# - C3b-res (exploratory): the residual's own action rate, because the target's action rate also moves with the
+#   clock of q_ref, and zero-penalty commands a different stride frequency.
+# - C4-fall (exploratory): latent-only's failures on the roughest terrain are mostly timeouts against the episode's
+#   deadline, not falls; this row asks whether latent-only falls more, the reading "cannot handle rugged terrain" that
+#   does not depend on the deadline.
+#
 # The paper compares regularity "at similar task success", a precondition of C2a–b checked as an equivalence (the
 # whole paired CI of the success difference inside ±`SIMILAR_SUCCESS`, a tolerance declared in the first version
 # without a source).
@@ -1196,6 +1252,8 @@ SIMILAR_SUCCESS = 0.15     # "at similar task success": |success difference| bel
 SIMILAR = f"similar task success: the paired 95 % CI of the success difference inside ±{SIMILAR_SUCCESS:g}"
 MATCHED_COVERAGE = 0.5     # the shared speed strata hold at least half of each method's steps
 MATCHED = f"the shared speed strata hold at least {MATCHED_COVERAGE:.0%} of each method's steps (median over seeds)"
+IMITATION = (f"the prior imitates the reference trot it was trained on: relative tracking error at most "
+             f"{IMITATION_GATE:g}")
 TROT_READ = (f"the foot instrument reads the reference gaits' frequency within {FREQ_TOLERANCE:.0%} and separates the "
              "reference trot from the other reference gaits by at least half the coherence index's range")
 CLAIMS = ClaimsTable([
@@ -1208,7 +1266,8 @@ CLAIMS = ClaimsTable([
           direction=">", post_hoc=True),
     Claim("C1b", "… while still preserving the locomotion characteristics of the prior",
           "similarity to the reference trot at the roughest terrain, prior-residual vs no-prior",
-          "IQM over seeds of similarity(prior-residual) − similarity(no-prior)", threshold=0.0, direction=">"),
+          "IQM over seeds of similarity(prior-residual) − similarity(no-prior)", threshold=0.0, direction=">",
+          precondition=IMITATION),
     Claim("C1b-sync", "… preserving the prior's gait: the diagonal (trot) coherence",
           f"diagonal coherence at {max(eval_roughness)} m vs the prior alone on flat ground under the same commands",
           "IQM over seeds of |c(prior-residual) − c(prior, flat)|", threshold=SYNC_TOLERANCE, direction="<",
@@ -1231,13 +1290,23 @@ CLAIMS = ClaimsTable([
     Claim("C3a", "A zero residual penalty degrades the style (similarity to the gait)",
           "similarity to the reference trot, averaged over terrains",
           "IQM over seeds of similarity(prior-residual) − similarity(zero-penalty)", threshold=0.0,
-          direction=">"),
+          direction=">", precondition=IMITATION),
+    Claim("C3a-sync", "… (the prior's gait: diagonal coherence)",
+          f"shift of the diagonal coherence at {max(eval_roughness)} m from the prior alone on flat ground under the "
+          "same commands", "IQM over seeds of |Δc|(zero-penalty) − |Δc|(prior-residual)", threshold=0.0,
+          direction=">", precondition=TROT_READ, post_hoc=True),
     Claim("C3b", "A zero residual penalty degrades the style (action rate)",
           "action rate, averaged over terrains", "IQM over seeds of rate(zero-penalty) − rate(prior-residual)",
           threshold=0.0, direction=">"),
+    Claim("C3b-res", "… (the residual's own action rate)",
+          "‖a_res,t − a_res,t−1‖ per step, averaged over terrains",
+          "IQM over seeds of rate_res(zero-penalty) − rate_res(prior-residual)", threshold=0.0, direction=">",
+          post_hoc=True),
     Claim("C4", "Residuals are needed on rugged terrain (latent-only is not enough)",
           "success at the roughest terrain", "IQM over seeds of success(prior-residual) − success(latent-only)",
           threshold=0.0, direction=">"),
+    Claim("C4-fall", "… (latent-only falls on rugged terrain)", "fall rate at the roughest terrain",
+          "IQM over seeds of fall(latent-only) − fall(prior-residual)", threshold=0.0, direction=">", post_hoc=True),
     Claim("H1", "Real-world ANYmal-D experiments", "—", "—", threshold=0.0, direction=">"),
 ])
 
@@ -1264,9 +1333,18 @@ if CLAIMS["C1b-sync"].require(TROT_READ_OK, f"frequency error {FREQ_ERROR:.3g}, 
         f"alone {fmt(per_seed('prior_flat_diagonal_coherence', OURS, hi_r))}"
         + (f"; latent-only, the terrain without a residual, shifts by {fmt(coherence_shift('latent-only'))}"
            if "latent-only" in methods else ""))
+IMITATION_NUMBERS = f"the prior's trot tracking error {PRIOR_TRACKING['trot']:.3g}"
+
+
+def similarity_gap(first: np.ndarray, second: np.ndarray) -> str:
+    """The measurement a row gated on IMITATION would have used, shown, not judged, when the gate fails."""
+    return f"; its similarity gap, not judged: {fmt(first - second)}"
+
+
 if "no-prior" in methods:
-    CLAIMS["C1b"].compare(per_seed("gait_similarity", OURS, hi_r), per_seed("gait_similarity", "no-prior", hi_r),
-                          (OURS, "no-prior"))
+    gap = (per_seed("gait_similarity", OURS, hi_r), per_seed("gait_similarity", "no-prior", hi_r))
+    if CLAIMS["C1b"].require(IMITATES, IMITATION_NUMBERS + similarity_gap(*gap)):
+        CLAIMS["C1b"].compare(*gap, (OURS, "no-prior"))
     similar, what = equivalence(averaged("success", OURS), averaged("success", "no-prior"), SIMILAR_SUCCESS)
     for cid, metric in [("C2a", "action_rate"), ("C2b", "joint_acc")]:
         if CLAIMS[cid].require(similar, f"success {what}"):
@@ -1281,16 +1359,24 @@ else:
     for cid in ("C1b", "C2a", "C2b", "C2a-speed", "C2b-speed"):
         CLAIMS[cid].untestable("needs no-prior in `methods`")
 if "zero-penalty" in methods:
-    CLAIMS["C3a"].compare(averaged("gait_similarity", OURS), averaged("gait_similarity", "zero-penalty"),
-                          (OURS, "zero-penalty"))
+    gap = (averaged("gait_similarity", OURS), averaged("gait_similarity", "zero-penalty"))
+    if CLAIMS["C3a"].require(IMITATES, IMITATION_NUMBERS + similarity_gap(*gap)):
+        CLAIMS["C3a"].compare(*gap, (OURS, "zero-penalty"))
+    if CLAIMS["C3a-sync"].require(TROT_READ_OK, f"frequency error {FREQ_ERROR:.3g}, trot separation "
+                                  f"{TROT_SEPARATION:.3g}"):
+        CLAIMS["C3a-sync"].measure_units(coherence_shift("zero-penalty") - coherence_shift(OURS),
+                                         note=f"|Δc| zero-penalty {fmt(coherence_shift('zero-penalty'))}, "
+                                         f"prior-residual {fmt(coherence_shift(OURS))}")
     CLAIMS["C3b"].compare(averaged("action_rate", "zero-penalty"), averaged("action_rate", OURS),
                           ("zero-penalty", OURS))
+    CLAIMS["C3b-res"].compare(averaged("residual_rate", "zero-penalty"), averaged("residual_rate", OURS),
+                              ("zero-penalty", OURS))
     _cap = float(stats.iqm(averaged("residual", "zero-penalty"))) / residual_scale
-    for cid in ("C3a", "C3b"):
+    for cid in ("C3a", "C3a-sync", "C3b", "C3b-res"):
         CLAIMS[cid].note += (f"; the residual is clipped at {residual_scale:g} rad, so even without a penalty it "
                              f"cannot stray far from the prior: zero-penalty's residual RMS is {_cap:.0%} of the cap")
 else:
-    for cid in ("C3a", "C3b"):
+    for cid in ("C3a", "C3a-sync", "C3b", "C3b-res"):
         CLAIMS[cid].untestable("needs zero-penalty in `methods`")
 if "latent-only" in methods:
     CLAIMS["C4"].compare(per_seed("success", OURS, hi_r), per_seed("success", "latent-only", hi_r),
@@ -1298,8 +1384,11 @@ if "latent-only" in methods:
     CLAIMS["C4"].note += (f"; latent-only's failures at {hi_r} m are timeouts {fmt(per_seed('timeout', 'latent-only', hi_r))} "
                           f"more than falls {fmt(per_seed('fall', 'latent-only', hi_r))}: the prior was trained to walk "
                           f"at up to {PRIOR.cfg.heading_speed:g} m/s, and an episode lasts {episode_steps * DT:g} s")
+    CLAIMS["C4-fall"].compare(per_seed("fall", "latent-only", hi_r), per_seed("fall", OURS, hi_r),
+                              ("latent-only", OURS))
 else:
-    CLAIMS["C4"].untestable("needs latent-only in `methods`")
+    for cid in ("C4", "C4-fall"):
+        CLAIMS[cid].untestable("needs latent-only in `methods`")
 CLAIMS["H1"].untestable("no robot; the Ant in simulation only")
 display(CLAIMS)
 
@@ -1336,6 +1425,12 @@ FACTS = FactsTable([f for f in [
          "gait's", float(OPEN_LOOP_COHERENCE["trot"] - OPEN_LOOP_COHERENCE.drop("trot").max())
          if len(OPEN_LOOP_COHERENCE) > 1 else float("nan"), "descriptive",
          note=", ".join(f"{g} {v:+.3g}" for g, v in OPEN_LOOP_COHERENCE.items())),
+    Fact("F10", "the prior alone: relative tracking error of its trot (worst commanded frequency)",
+         float(PRIOR_TRACKING["trot"]), "descriptive",
+         note="0 imitates exactly, 1 is a statue at the reference's mean pose; other gaits "
+         + ", ".join(f"{g} {v:.3g}" for g, v in PRIOR_TRACKING.drop("trot").items())
+         + "; the reference pose sent open loop, no prior: "
+         + ", ".join(f"{g} {v:.3g}" for g, v in OPEN_LOOP_TRACKING.items())),
 ] if f is not None])
 display(FACTS)
 
@@ -1354,8 +1449,8 @@ DEVIATIONS = pd.DataFrame([
      f"{PRIOR.cfg.action_scale:g} rad, q_ref + {PRIOR.cfg.action_scale:g}·Δq", f"makes the prior learnable in its "
      f"{PRIOR_STEPS} steps"),
     ("Prior's imitation", "the prior reproduces the animal gaits it is trained on", "the prior does not reproduce the "
-     "reference gaits' footfall patterns: by the foot instrument it walks with one pattern whatever gait it is "
-     "commanded (facts F6, F7); fact F9 shows what the reference pose itself realises when sent open loop to the "
+     "reference gaits: its joints stay far from q_ref (fact F10), and by the foot instrument it walks with one "
+     "footfall pattern whatever gait it is commanded (facts F6, F7); fact F9 shows what the reference pose itself realises when sent open loop to the "
      "servos on flat ground", "the parametric gaits are generated as joint angles, not as footfalls the Ant can "
      "realise, and the prior's correction is as large as the reference motion; the style claims therefore test the "
      "prior's own gait"),
@@ -1430,8 +1525,12 @@ lines = [f"**In short.** Declared rows: " + ", ".join(f"{c.id} {c.verdict}" for 
          "What a reader should weigh with these rows:",
          f"- On flat ground, with no roughness to adapt to, the residual's RMS is {RESIDUAL_CAP_SHARE:.0%} of its cap "
          f"(fact F8): it also carries the speed the prior was not trained for (the deviations).",
-         f"- The prior walks with one footfall pattern whatever gait it is commanded (fact F7), so the style claims "
-         "test the prior's own gait, not an animal's.",
+         (f"- The prior does not imitate its reference: its trot's tracking error is {PRIOR_TRACKING['trot']:.0%} of "
+          "the reference motion's size (fact F10; a statue scores 100 %), and it walks with one footfall pattern "
+          "whatever gait it is commanded (fact F7). So the style claims test the prior's own gait (C1b-sync, "
+          "C3a-sync), not an animal's, and the rows read against the reference trot (C1b, C3a) are untestable."
+          if not IMITATES else f"- The prior imitates its reference trot: tracking error {PRIOR_TRACKING['trot']:.0%} "
+          "of the reference motion's size (fact F10)."),
          f"- Torque² and foot slip, no-prior − ours (paired, averaged over terrains): {paired_gap('torque2')} N²m² and "
          f"{paired_gap('foot_slip')} m/s.",
          f"- With {len(seeds)} seeds an IQM is the mean of the middle seeds only, and a percentile bootstrap over so "

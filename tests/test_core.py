@@ -67,10 +67,20 @@ def test_save_figure_writes_provenance(tmp_path):
     png = figures.save_figure(fig, "demo", "A line.", out_dir=tmp_path, slug="demo_paper", params={"a": 1})
     prov = figures.read_png_provenance(png)
     assert prov["slug"] == "demo_paper" and len(prov["params_hash"]) == 12 and prov["git_commit"]
+    assert prov["notebook_sha256"] == "missing"          # no notebooks/demo_paper.py
     assert not (tmp_path / "figures" / "demo.svg").exists()      # one file per figure: PNG (dvc plots shows it once)
     figures.save_figure(fig, "demo", "A line.", out_dir=tmp_path, slug="demo_paper", params={"a": 1}, svg=True)
     plt.close(fig)
     assert (tmp_path / "figures" / "demo.svg").read_text().count("demo_paper") >= 1
+
+
+def test_figure_provenance_hashes_the_notebook_source():
+    from hrlkit.provenance import file_hash, repo_root
+
+    source = repo_root() / "notebooks" / "motion_priors.py"
+    prov = figures.provenance("motion_priors", {"a": 1})
+    assert prov["notebook_sha256"] == file_hash(source)
+    assert prov["notebook_sha256"] == __import__("hashlib").sha256(source.read_bytes()).hexdigest()[:12]
 
 
 def test_runs_csv_is_deterministic(tmp_path):

@@ -300,14 +300,22 @@ def reference_feet(latent: dict) -> np.ndarray:
         mujoco.mj_kinematics(model, data)
         heights.append(data.site_xpos[sites, 2].copy())
     return np.array(heights)
-def flat_clearance(n: int, seed: int, latents, with_prior: bool = True) -> np.ndarray:
+def flat_walk(n: int, seed: int, latents, with_prior: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ...
     core = AntTerrainCore(AntTerrainConfig(roughness=0.0, n_boxes=0, max_steps=episode_steps), n, seed=seed)
-    clearance = []
+    clearance, joints, reference = [], [], []
     for z in latents:
         core.step(core.clip_targets(PRIOR.targets(core, z) if with_prior else G.reference_pose(z, PRIOR.cfg.gaits)))
         clearance.append(foot_clearance(core))
-    return np.array(clearance)
+        joints.append(core.qpos[:, core.joint_qpos].copy())
+        reference.append(G.reference_pose(G.advance_phase(z, DT), PRIOR.cfg.gaits))
+    return np.array(clearance), np.array(joints), np.array(reference)
+def relative_tracking_error(joints: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    ...
+    q, ref = joints[WINDOW:], reference[WINDOW:]
+    error = np.sqrt(((q - ref) ** 2).mean((0, 2)))
+    size = np.sqrt(((ref - ref.mean(0)) ** 2).mean((0, 2)))
+    return error / size
 def clocked(z: dict):
     ...
     for _ in range(episode_steps):
@@ -315,8 +323,10 @@ def clocked(z: dict):
         z = G.advance_phase(z, DT)
 def walk_flat(z: dict, gait: str, with_prior: bool) -> np.ndarray:
     ...
-    clearance = flat_clearance(len(z["frequency"]), derive_seed(0, "instrument", gait), clocked(z), with_prior)
-    return np.array([foot_oscillation(clearance[:, e]) for e in range(clearance.shape[1])])
+    clearance, joints, reference = flat_walk(len(z["frequency"]), derive_seed(0, "instrument", gait), clocked(z),
+                                             with_prior)
+    reads = np.array([foot_oscillation(clearance[:, e]) for e in range(clearance.shape[1])])
+    return np.c_[reads, relative_tracking_error(joints, reference)]
 def gait_instrument(gait: str) -> dict:
     ...
     torch.set_num_threads(1)
@@ -332,11 +342,13 @@ def gait_instrument(gait: str) -> dict:
                                                                if key != "phase"}, "phase": phase[:, e]}))
                           for e in range(0, k, INSTRUMENT_ENVS)]).repeat(INSTRUMENT_ENVS, axis=0)
     return {"commanded_hz": z["frequency"], "stride_frequency": read[:, 0], "diagonal_coherence": read[:, 1],
+            "tracking_error": read[:, 2],
             "reference_stride_frequency": reference[:, 0], "reference_diagonal_coherence": reference[:, 1],
-            "open_loop_stride_frequency": open_loop[:, 0], "open_loop_diagonal_coherence": open_loop[:, 1]}
+            "open_loop_stride_frequency": open_loop[:, 0], "open_loop_diagonal_coherence": open_loop[:, 1],
+            "open_loop_tracking_error": open_loop[:, 2]}
 SPEED_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, np.inf)
 KEPT_PATHS = 4
-def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> dict:
+def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray, previous_residual: np.ndarray) -> dict:
     ...
     executed, sim = task.last, task.last["info"]
     return {"reached": sim["reached"].copy(), "fell": sim["fell"].copy(), "truncated": sim["truncated"].copy(),
@@ -344,6 +356,7 @@ def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray) -> 
             "action_rate": np.linalg.norm(executed["target"] - executed["previous_target"], axis=1),
             "torque2": (sim["torque"] ** 2).mean(1), "foot_slip": sim["foot_slip"].copy(),
             "residual": np.sqrt((executed["residual"] ** 2).mean(1)),
+            "residual_rate": np.linalg.norm(executed["residual"] - previous_residual, axis=1),
             "joints": task.core.qpos[:, task.core.joint_qpos].copy(), "progress": sim["progress"].copy(),
             "xy": task.core.qpos[:, :2].copy(), "clearance": foot_clearance(task.core),
             "scan_roughness": scan_roughness, "box_in_view": box, "box_contact": box_contact(task.core),
@@ -355,14 +368,15 @@ def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: i
     model, norm = restore(policy, method)
     task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, evaluation=True,
                     boxes=0 if roughness == 0 else None)
-    active, records = np.ones(episodes, dtype=bool), []
+    active, records, previous_residual = np.ones(episodes, dtype=bool), [], np.zeros((episodes, 8))
     for _ in range(episode_steps):
         obs = task.observation()
         seen = local_roughness(obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS]), box_in_view(task.core)
         with torch.no_grad():
             u = model.distribution(torch.as_tensor(norm.normalize(obs), dtype=torch.float32)).mean.numpy()
         task.step(u)
-        rec = record_step(task, *seen)
+        rec = record_step(task, *seen, previous_residual)
+        previous_residual = task.last["residual"].copy()
         rec["active"] = active.copy()
         records.append(rec)
         active &= ~(rec["reached"] | rec["fell"] | rec["truncated"])
@@ -375,7 +389,7 @@ def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: i
 def prior_flat_gait(records: list[dict], seed: int) -> dict[str, float]:
     ...
     act = np.array([r["active"] for r in records])
-    clearance = flat_clearance(act.shape[1], derive_seed(seed, "prior-flat"), (r["command"] for r in records))
+    clearance = flat_walk(act.shape[1], derive_seed(seed, "prior-flat"), (r["command"] for r in records))[0]
     return {f"prior_flat_{k}": v for k, v in episode_gaits(clearance, act).items()}
 def trailing_speed(start_xy: np.ndarray, xy: np.ndarray) -> np.ndarray:
     ...
@@ -395,7 +409,7 @@ def summarise(records: list[dict], task: GoalTask) -> dict:
            "time_to_goal_s": float(np.nanmean(steps_to_goal) * DT) if reached.any() else float("nan"),
            "progress_m": float((stack["progress"] * act).sum(0).mean()),
            "episode_s": float(act.sum(0).mean() * DT)}
-    for key in ("joint_acc", "action_rate", "torque2", "foot_slip", "residual"):
+    for key in ("joint_acc", "action_rate", "torque2", "foot_slip", "residual", "residual_rate"):
         out[key] = float((stack[key] * act).sum() / act.sum())
     step_length = np.linalg.norm(np.diff(np.concatenate([task.start_xy[None], stack["xy"]]), axis=0), axis=2)
     out["path_m"] = float((step_length * act).sum() / act.shape[1])
