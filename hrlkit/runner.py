@@ -91,6 +91,7 @@ class Runner:
         self.ray_address = ray_address
         self.load_only = cut in os.environ.get(LOAD_ONLY_ENV, "").split(",")
         self.counts = {"loaded": 0, "computed": 0}
+        self.groups: list[str] = []          # the task groups this runner ran, in order (its timing counts only these)
 
     # ---- keys and files -------------------------------------------------------------------------------
 
@@ -181,6 +182,8 @@ class Runner:
         self.counts["loaded"] += len(tasks) - len(todo)
         self.counts["computed"] += len(todo)
         self._update_manifest(group, fn, tasks, keys, names)
+        if group not in self.groups:
+            self.groups.append(group)
         where = self._shown(self.runs_dir)
         print(f"{group}: {len(tasks) - len(todo)} of {len(tasks)} task results loaded from {where}, "
               f"{len(todo)} computed")
@@ -214,10 +217,12 @@ class Runner:
             return path.name
 
     def timing(self) -> dict[str, Any]:
-        """Seconds of computation behind the results (summed over tasks), for the report's timing.json."""
+        """Seconds of computation behind the results of the task groups this runner ran (summed over their tasks),
+        for the report's timing.json. Two runners may share a ``runs_dir``; each counts its own groups only, so the
+        report's totals never count a task twice."""
         tasks = self._read_timing().get("tasks", {})
         manifest = store.read_manifest(self.runs_dir) if (self.runs_dir / "manifest.json").exists() else {}
-        names = [t["file"] for g in manifest.get("groups", {}).values() for t in g["tasks"]]
+        names = [t["file"] for name, g in manifest.get("groups", {}).items() if name in self.groups for t in g["tasks"]]
         seconds = [tasks[n]["wall_s"] for n in names if n in tasks]
         return {"task_seconds_total": round(sum(seconds), 1), "tasks": len(names),
                 "tasks_timed": len(seconds), "loaded": self.counts["loaded"], "computed": self.counts["computed"]}

@@ -39,6 +39,9 @@
 #   boxes.
 # - Parametric trot / pace / bound reference gaits instead of retargeted animal mocap; the latent is the
 #   generator's own parameters, not a learned FLD encoder.
+# - **The prior does not imitate its reference gaits** here: the Ant's servos cannot follow them (facts F10, F11 and
+#   the deviations). It is a clocked walking controller driven by the latent, so the style claims test whether the
+#   high level keeps *the prior's own* gait, and the rows read against the reference trot are gated on imitation.
 # - Training lengths in the hundreds of thousands of steps; no teacher–student distillation, no real robot.
 
 # %% tags=["parameters"]
@@ -468,7 +471,7 @@ def episode_gaits(clearance: np.ndarray, act: np.ndarray) -> dict[str, float]:
             "diagonal_coherence": float(per_episode[valid, 1].mean())}
 
 
-INSTRUMENT_FREQUENCIES = (1.5, 2.0, 2.5, 3.0)    # Hz: the trot's commandable range, ends included
+INSTRUMENT_FREQUENCIES = tuple(np.linspace(*LATENT.frequency, 4).round(3))   # Hz: the commandable range, ends included
 INSTRUMENT_ENVS = 4                              # Ants per commanded frequency
 
 
@@ -575,8 +578,9 @@ def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray, pre
 
 
 def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: int, purpose: str = "eval",
-             replay_prior: bool = False) -> dict:
-    """One episode per env on terrains drawn for this seed (the same for every method: paired), mean actions."""
+             replay_prior: bool = False, blind: bool = False) -> dict:
+    """One episode per env on terrains drawn for this seed (the same for every method: paired), mean actions. With
+    ``blind`` the policy sees a flat height scan (zeros) whatever the ground: does it use its perception?"""
     model, norm = restore(policy, method)
     task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, evaluation=True,
                     boxes=0 if roughness == 0 else None)
@@ -584,6 +588,8 @@ def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: i
     for _ in range(episode_steps):
         obs = task.observation()
         seen = local_roughness(obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS]), box_in_view(task.core)   # what it saw
+        if blind:
+            obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS] = 0.0
         with torch.no_grad():
             u = model.distribution(torch.as_tensor(norm.normalize(obs), dtype=torch.float32)).mean.numpy()
         task.step(u)
@@ -742,6 +748,18 @@ def residual_profile(evals: dict) -> dict:
             "bin_steps": [int((which == b).sum()) for b in range(len(ROUGHNESS_BINS_CM) - 1)]}
 
 
+BLIND_METHODS = ("prior-residual", "no-prior", "latent-only")   # also evaluated with a flat scan
+BLIND_KEYS = ("success", "fall", "timeout", "progress_m", "box_contact")
+
+
+def evaluate_blind(method: str, seed: int, policy: dict) -> dict:
+    """The policy at the roughest terrain with its height scan replaced by a flat one (the same episodes as its
+    evaluation): what perception is worth to it."""
+    torch.set_num_threads(1)
+    ev = evaluate(policy, method, max(eval_roughness), seed, eval_episodes, blind=True)
+    return {"method": method, "seed": seed, **{k: ev[k] for k in BLIND_KEYS}}
+
+
 def evaluate_run(method: str, seed: int, policy: dict) -> dict:
     """The evaluation of one trained policy at every evaluation roughness."""
     torch.set_num_threads(1)
@@ -804,6 +822,9 @@ RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 EVALUATED = RUNNER.run("evaluation", evaluate_run, [dict(method=t["method"], seed=t["seed"], policy=p)
                                                     for t, p in zip(TASKS, POLICIES)], desc="evaluation")
 RESULTS = [{**t, **e, "curve": p["curve"], "timing": p["timing"]} for t, p, e in zip(TASKS, POLICIES, EVALUATED)]
+BLIND = RUNNER.run("blind", evaluate_blind, [dict(method=t["method"], seed=t["seed"], policy=p)
+                                             for t, p in zip(TASKS, POLICIES) if t["method"] in BLIND_METHODS],
+                   desc="blind-scan evaluation")
 INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,
                                                    [dict(gait=g) for g in PRIOR.cfg.gaits], desc="gait instrument")))
 
@@ -836,6 +857,10 @@ def runs_rows():
             for b, (mean_, steps_) in enumerate(zip(profile_["bin_mean"], profile_["bin_steps"])):
                 yield dict(key, metric="residual_bin_mean", value=mean_, step=last, bin=b)
                 yield dict(key, metric="residual_bin_steps", value=steps_, step=last, bin=b)
+    for b in BLIND:
+        for metric in BLIND_KEYS:
+            yield dict(method=b["method"], seed=b["seed"], metric=f"blind_{metric}", value=b[metric],
+                       step=training_updates(b["method"]), roughness=max(eval_roughness))
     for gait, read in INSTRUMENT.items():        # one row per Ant (prior) or commanded frequency (reference)
         for who, key in (("prior alone", "tracking_error"), ("reference, open loop", "open_loop_tracking_error")):
             for e, (hz, value) in enumerate(zip(read["commanded_hz"], read[key])):
@@ -1090,6 +1115,10 @@ PRIOR_TRACKING = (instrument_reads("prior alone", "tracking_error").groupby(["ga
 OPEN_LOOP_TRACKING = (instrument_reads("reference, open loop", "tracking_error").groupby(["gait", "commanded_hz"])
                       ["value"].mean().groupby("gait").max())
 IMITATES = bool(PRIOR_TRACKING["trot"] <= IMITATION_GATE)
+# whether the prior's trot stands apart from its other gaits on the coherence index (by at least half the reference's
+# separation)
+F7_SEPARATES = bool(len(PRIOR_COHERENCE) > 1 and PRIOR_COHERENCE["trot"] - PRIOR_COHERENCE.drop("trot").max()
+                    >= 0.5 * TROT_SEPARATION)
 OFF_GRID_HZ = (1.55, 1.6, 1.68, 2.1, 2.9)   # frequencies between any two of a coarse grid's points
 
 
@@ -1114,8 +1143,9 @@ display(prose([f"Foot instrument: largest relative error of the stride frequency
                + f"; the trot's distance to the nearest other gait {TROT_SEPARATION:.3g} (needs ≥ 1, half the index's "
                f"range), so C1b-sync's tolerance, a tenth of it, is {SYNC_TOLERANCE:.3g}. On the prior alone the "
                "same index reads " + ", ".join(f"{g} {v:+.3g}" for g, v in PRIOR_COHERENCE.items())
-               + ": the prior walks with one footfall pattern whatever gait it is commanded (see the deviations); the "
-               "reference pose played open loop on the ground reads " + ", ".join(f"{g} {v:+.3g}" for g, v in
+               + (": its trot stands apart from its other gaits" if F7_SEPARATES else
+                  ": its trot does not stand apart from its other gaits (half the reference's separation needed)")
+               + "; the reference pose played open loop on the ground reads " + ", ".join(f"{g} {v:+.3g}" for g, v in
                                                                                   OPEN_LOOP_COHERENCE.items())
                + ". "
                f"Imitation: the prior's relative tracking error (worst commanded frequency) "
@@ -1239,9 +1269,11 @@ plt.show()
 # - C3a-sync (exploratory): the zero-penalty ablation moves the prior's trot coherence more than ours does.
 # - C3b-res (exploratory): the residual's own action rate, because the target's action rate also moves with the
 #   clock of q_ref, and zero-penalty commands a different stride frequency.
-# - C4-fall (exploratory): latent-only's failures on the roughest terrain are mostly timeouts against the episode's
-#   deadline, not falls; this row asks whether latent-only falls more, the reading "cannot handle rugged terrain" that
-#   does not depend on the deadline.
+# - C5 (exploratory): the abstract's "perceptive locomotion": the same evaluation episodes with the height scan
+#   replaced by a flat one (a test of what the trained policy does with its scan, not a policy trained blind).
+# - Latent-only's failures on the roughest terrain are mostly timeouts against the episode's deadline, not falls. The
+#   reading of "cannot handle rugged terrain" that does not depend on the deadline, whether latent-only falls more, is
+#   fact F12 (falls are too rare at this design for a per-seed test: most seeds have none).
 #
 # The paper compares regularity "at similar task success", a precondition of C2a–b checked as an equivalence (the
 # whole paired CI of the success difference inside ±`SIMILAR_SUCCESS`, a tolerance declared in the first version
@@ -1305,8 +1337,10 @@ CLAIMS = ClaimsTable([
     Claim("C4", "Residuals are needed on rugged terrain (latent-only is not enough)",
           "success at the roughest terrain", "IQM over seeds of success(prior-residual) − success(latent-only)",
           threshold=0.0, direction=">"),
-    Claim("C4-fall", "… (latent-only falls on rugged terrain)", "fall rate at the roughest terrain",
-          "IQM over seeds of fall(latent-only) − fall(prior-residual)", threshold=0.0, direction=">", post_hoc=True),
+    Claim("C5", "Residuals enable perceptive locomotion (the policy uses its height scan)",
+          f"success at {max(eval_roughness)} m with the real height scan vs the same episodes with a flat one",
+          "IQM over seeds of success(prior-residual) − success(prior-residual, flat scan)", threshold=0.0,
+          direction=">", post_hoc=True),
     Claim("H1", "Real-world ANYmal-D experiments", "—", "—", threshold=0.0, direction=">"),
 ])
 
@@ -1355,6 +1389,8 @@ if "no-prior" in methods:
                                f"shared strata hold {fmt(100 * coverage)} % of the steps (IQM over seeds; "
                                f"median {np.median(coverage):.0%})"):
             CLAIMS[cid].measure_units(value, note=f"shared strata hold {fmt(100 * coverage)} % of the steps")
+    CLAIMS["C2a-speed"].note += (f"; measured on the commanded joint targets: no-prior's are the standing pose plus "
+                                 f"{no_prior_scale:g}·u, a scale set by hand, not tuned, that the rate grows with")
 else:
     for cid in ("C1b", "C2a", "C2b", "C2a-speed", "C2b-speed"):
         CLAIMS[cid].untestable("needs no-prior in `methods`")
@@ -1371,10 +1407,17 @@ if "zero-penalty" in methods:
                           ("zero-penalty", OURS))
     CLAIMS["C3b-res"].compare(averaged("residual_rate", "zero-penalty"), averaged("residual_rate", OURS),
                               ("zero-penalty", OURS))
-    _cap = float(stats.iqm(averaged("residual", "zero-penalty"))) / residual_scale
+    _cap = {m_: float(stats.iqm(averaged("residual", m_))) / residual_scale for m_ in (OURS, "zero-penalty")}
     for cid in ("C3a", "C3a-sync", "C3b", "C3b-res"):
-        CLAIMS[cid].note += (f"; the residual is clipped at {residual_scale:g} rad, so even without a penalty it "
-                             f"cannot stray far from the prior: zero-penalty's residual RMS is {_cap:.0%} of the cap")
+        CLAIMS[cid].note += (f"; the residual is clipped at ±{residual_scale:g} rad (and the prior's own correction "
+                             f"adds up to ±{PRIOR.cfg.action_scale:g} rad, fact F3): its RMS is {_cap['zero-penalty']:.0%} "
+                             f"of the clip without a penalty, {_cap[OURS]:.0%} with it")
+    # the residual's action rate per radian of residual: does the penalty make the residual smoother, or only smaller?
+    per_radian = {m_: averaged("residual_rate", m_) / averaged("residual", m_) for m_ in (OURS, "zero-penalty")}
+    CLAIMS["C3b-res"].note += (f"; per radian of residual RMS the rate is {fmt(per_radian['zero-penalty'])} without the "
+                               f"penalty and {fmt(per_radian[OURS])} with it (difference "
+                               f"{fmt(per_radian['zero-penalty'] - per_radian[OURS])}): a difference near 0 means the "
+                               "penalty makes the residual smaller, not smoother")
 else:
     for cid in ("C3a", "C3a-sync", "C3b", "C3b-res"):
         CLAIMS[cid].untestable("needs zero-penalty in `methods`")
@@ -1384,12 +1427,22 @@ if "latent-only" in methods:
     CLAIMS["C4"].note += (f"; latent-only's failures at {hi_r} m are timeouts {fmt(per_seed('timeout', 'latent-only', hi_r))} "
                           f"more than falls {fmt(per_seed('fall', 'latent-only', hi_r))}: the prior was trained to walk "
                           f"at up to {PRIOR.cfg.heading_speed:g} m/s, and an episode lasts {episode_steps * DT:g} s")
-    CLAIMS["C4-fall"].compare(per_seed("fall", "latent-only", hi_r), per_seed("fall", OURS, hi_r),
-                              ("latent-only", OURS))
 else:
-    for cid in ("C4", "C4-fall"):
-        CLAIMS[cid].untestable("needs latent-only in `methods`")
+    CLAIMS["C4"].untestable("needs latent-only in `methods`")
+blind_drop = {m_: per_seed("success", m_, hi_r) - per_seed("blind_success", m_, hi_r) for m_ in BLIND_METHODS
+              if m_ in methods}
+CLAIMS["C5"].compare(per_seed("success", OURS, hi_r), per_seed("blind_success", OURS, hi_r), (OURS, "flat scan"))
+CLAIMS["C5"].note += ("; the same drop for the other methods: " + ", ".join(f"{m_} {fmt(v)}" for m_, v in
+                                                                           blind_drop.items() if m_ != OURS)
+                      + f"; box contacts with a flat scan {fmt(per_seed('blind_box_contact', OURS, hi_r))}, with the "
+                      f"real one {fmt(per_seed('box_contact', OURS, hi_r))}")
 CLAIMS["H1"].untestable("no robot; the Ant in simulation only")
+# a robustness check of the bootstrap verdicts at few seeds: decided rows whose two-sided t test of the per-seed values
+# against the threshold is not significant at 5 % are marked in their note
+FRAGILE = [c for c in CLAIMS if c.verdict in ("reproduced", "not reproduced") and c.p_value is not None
+           and c.p_value >= 0.05]
+for c in FRAGILE:
+    c.note += f"; fragile: the t test of the per-seed values does not confirm it (p {c.p_value:.2g})"
 display(CLAIMS)
 
 # %% [markdown]
@@ -1402,6 +1455,19 @@ RESIDUAL_CAP_SHARE = float(stats.iqm(per_seed("residual", OURS, lo_r))) / residu
 # the servos' natural frequency f_n = √(k_p / I) / 2π, with I the rotor inertia (armature) of a leg joint, which
 # dominates the light leg links
 _ANT = AntTerrainCore(AntTerrainConfig(), 1, seed=0)
+
+
+def pooled_falls(method: str) -> tuple[int, int, float, float]:
+    """Episodes that fell at the roughest terrain, every seed pooled: count, episodes, exact binomial 95 % interval."""
+    from scipy.stats import binomtest
+
+    k = int(round(float(np.sum(per_seed("fall", method, hi_r))) * eval_episodes))
+    n = len(seeds) * eval_episodes
+    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
+    return k, n, float(ci.low), float(ci.high)
+
+
+FALLS = {m_: pooled_falls(m_) for m_ in (OURS, "latent-only") if m_ in methods}
 SERVO_HZ = float(np.sqrt(_ANT.cfg.kp / _ANT.models[0].dof_armature[_ANT.joint_dof].min()) / (2 * np.pi))
 FACTS = FactsTable([f for f in [
     Fact("F1", "similarity metric: lowest score of a pure reference trot at frequencies off any grid",
@@ -1420,7 +1486,8 @@ FACTS = FactsTable([f for f in [
          TROT_SEPARATION, "descriptive", note=", ".join(f"{g} {v:+.3g}" for g, v in REFERENCE_COHERENCE.items())),
     Fact("F7", "the prior alone: diagonal coherence of its trot minus that of its nearest other gait",
          float(PRIOR_COHERENCE["trot"] - PRIOR_COHERENCE.drop("trot").max()) if len(PRIOR_COHERENCE) > 1
-         else float("nan"), "descriptive", note="the prior walks with one footfall pattern: "
+         else float("nan"), "descriptive", note=("the trot stands apart: " if F7_SEPARATES else
+                                                 "the trot does not stand apart from the other gaits: ")
          + ", ".join(f"{g} {v:+.3g}" for g, v in PRIOR_COHERENCE.items())),
     Fact("F8", "residual RMS of prior-residual on flat ground, as a share of its cap (IQM over seeds)",
          RESIDUAL_CAP_SHARE, "descriptive",
@@ -1436,10 +1503,13 @@ FACTS = FactsTable([f for f in [
          + "; the reference pose sent open loop, no prior: "
          + ", ".join(f"{g} {v:.3g}" for g, v in OPEN_LOOP_TRACKING.items())),
     Fact("F11", "natural frequency of the joint servos (Hz), from their stiffness and the joints' rotor inertia",
-         SERVO_HZ, "by construction", note=f"k_p {_ANT.cfg.kp:g} N·m/rad, armature "
-         f"{_ANT.models[0].dof_armature[_ANT.joint_dof].min():g} kg·m² (Gymnasium's ant.xml); the reference gaits "
-         f"run at {LATENT.frequency[0]:g}–{LATENT.frequency[1]:g} Hz, above it, so the servos lag them by a large "
-         "part of a cycle"),
+         SERVO_HZ, "by construction", note=f"k_p {_ANT.cfg.kp:g} N·m/rad, rotor inertia "
+         f"{_ANT.models[0].dof_armature[_ANT.joint_dof].min():g} kg·m²; the reference gaits run at "
+         f"{LATENT.frequency[0]:g}–{LATENT.frequency[1]:g} Hz"),
+    Fact("F12", f"episodes that fell at {hi_r} m, latent-only (share of all its episodes, every seed pooled)",
+         FALLS["latent-only"][0] / FALLS["latent-only"][1], "descriptive",
+         note="; ".join(f"{m}: {k} of {n} [{lo:.3g}, {hi:.3g}]" for m, (k, n, lo, hi) in FALLS.items())
+         + " (exact binomial 95 % intervals)") if "latent-only" in methods else None,
 ] if f is not None])
 display(FACTS)
 
@@ -1457,13 +1527,17 @@ DEVIATIONS = pd.DataFrame([
     ("Low-level action", "joint targets", f"the analytic CPG pose plus a learned correction of at most "
      f"{PRIOR.cfg.action_scale:g} rad, q_ref + {PRIOR.cfg.action_scale:g}·Δq", f"makes the prior learnable in its "
      f"{PRIOR_STEPS} steps"),
-    ("Prior's imitation", "the prior reproduces the animal gaits it is trained on", "the prior does not reproduce the "
-     "reference gaits: its joints stay far from q_ref (fact F10), and by the foot instrument it walks with one "
-     "footfall pattern whatever gait it is commanded (facts F6, F7); fact F9 shows what the reference pose itself realises when sent open loop to the "
-     "servos on flat ground", "the Ant's servos, with the rotor inertia of Gymnasium's model, cannot follow the "
-     "reference's frequencies (fact F11): sent open loop, the reference is tracked with an error larger than its own "
-     "motion (F10's note); pilots with a smaller rotor inertia (not kept) made the Ant unstable under a learned prior, "
-     "which then tracked no better. The style claims therefore test the prior's own gait"),
+    ("Servos", "ANYmal-D's actuators", f"PD position servos k_p {_ANT.cfg.kp:g} N·m/rad, k_d {_ANT.cfg.kd:g} "
+     f"N·m·s/rad, with the rotor inertia of Gymnasium's ant.xml "
+     f"({_ANT.models[0].dof_armature[_ANT.joint_dof].min():g} kg·m² per leg joint)", "their natural frequency lies "
+     "below the gaits' (fact F11), so the reference cannot be followed. Pilots (not kept) with lighter rotors, stiffer "
+     "servos, a sharper tracking reward and a narrower frequency range gave a prior that passed the imitation gate, "
+     "but under that physics the high-level policies, ours and latent-only, mostly fell or timed out within this "
+     "notebook's training budget; redesigning the high level for it did not fit this round"),
+    ("Prior's imitation", "the prior reproduces the animal gaits it is trained on",
+     f"relative tracking error of the trot {PRIOR_TRACKING['trot']:.2f} against the gate {IMITATION_GATE:g} (fact "
+     "F10); by the foot instrument the gaits' footfall patterns are " + ("kept" if F7_SEPARATES else "not kept") +
+     " (facts F6, F7)", "the gate decides whether the rows read against the reference trot (C1b, C3a) are tested"),
     ("Prior's speed", "not stated", f"trained to walk along the commanded heading, paid up to "
      f"{PRIOR.cfg.heading_speed:g} m/s; goals 4–6 m away within {episode_steps * DT:g} s need more, which the "
      "residual supplies", "our prior's reward; it makes timeouts the failure mode of latent-only (C4's note)"),
@@ -1521,9 +1595,6 @@ def verdict_of(cid: str) -> str:
 
 
 h = metrics_doc["headline"]
-# a robustness check of the bootstrap verdicts at few seeds: decided rows whose t test is not significant
-FRAGILE = [c for c in CLAIMS if c.verdict in ("reproduced", "not reproduced") and c.p_value is not None
-           and c.p_value >= 0.05]
 
 def paired_gap(metric: str) -> str:
     """no-prior − ours, per seed, averaged over the terrains: IQM [95 % CI]."""
@@ -1531,19 +1602,17 @@ def paired_gap(metric: str) -> str:
 
 
 lines = [f"**In short.** Declared rows: " + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if not c.post_hoc)
-         + f". Exploratory rows: residual against local roughness within terrain levels {verdict_of('C1a-local')}; "
-         f"the prior's trot coherence kept on rough terrain {verdict_of('C1b-sync')}; regularity against no-prior at "
-         f"matched speed, action rate {verdict_of('C2a-speed')}, joint acceleration {verdict_of('C2b-speed')}. "
-         f"{PLATEAU_TEXT}", "",
+         + ". Exploratory rows (written after earlier results): "
+         + ", ".join(f"{c.id} {c.verdict}" for c in CLAIMS if c.post_hoc) + f". {PLATEAU_TEXT}", "",
          "What a reader should weigh with these rows:",
          f"- On flat ground, with no roughness to adapt to, the residual's RMS is {RESIDUAL_CAP_SHARE:.0%} of its cap "
-         f"(fact F8): it also carries the speed the prior was not trained for (the deviations).",
+         f"(fact F8).",
          (f"- The prior does not imitate its reference: its trot's tracking error is {PRIOR_TRACKING['trot']:.0%} of "
-          "the reference motion's size (fact F10; a statue scores 100 %), and it walks with one footfall pattern "
-          "whatever gait it is commanded (fact F7). So the style claims test the prior's own gait (C1b-sync, "
-          "C3a-sync), not an animal's, and the rows read against the reference trot (C1b, C3a) are untestable."
-          if not IMITATES else f"- The prior imitates its reference trot: tracking error {PRIOR_TRACKING['trot']:.0%} "
-          "of the reference motion's size (fact F10)."),
+          "the reference motion's size (fact F10; a statue scores 100 %). So the style claims test the prior's own "
+          "gait (C1b-sync, C3a-sync), not an animal's, and the rows read against the reference trot (C1b, C3a) are "
+          "untestable." if not IMITATES else f"- The prior imitates its reference trot within the gate: tracking error "
+          f"{PRIOR_TRACKING['trot']:.0%} of the reference motion's size (fact F10); by the foot instrument its trot "
+          + ("stands apart from" if F7_SEPARATES else "does not stand apart from") + " its other gaits (fact F7)."),
          f"- Torque² and foot slip, no-prior − ours (paired, averaged over terrains): {paired_gap('torque2')} N²m² and "
          f"{paired_gap('foot_slip')} m/s.",
          f"- With {len(seeds)} seeds an IQM is the mean of the middle seeds only, and a percentile bootstrap over so "

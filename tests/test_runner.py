@@ -246,3 +246,18 @@ def test_trained_models_depend_only_on_the_cells_up_to_the_training_cell(toy, tm
     with pytest.raises(ValueError, match="before the tuning and experiments"):
         nb.write_text(NOTEBOOK + '\n# %% tags=["training"]\nX = 1\n')
         spec.training_spec("toy", PARAMS, root=toy, cut="training")
+
+
+def test_runners_sharing_a_runs_dir_time_only_their_own_groups(toy, tmp_path):
+    """Two runners on one runs_dir (trained models and their evaluation): each timing counts its own tasks once."""
+    nb = toy / "notebooks" / "toy.py"
+    nb.write_text(NOTEBOOK.replace("# %% tags=[\"experiments\"]",
+                                   "# %% tags=[\"training\"]\nSTEPS = 1\n\n# %% tags=[\"experiments\"]"))
+    shared = tmp_path / "shared"
+    models = Runner("toy", PARAMS, runs_dir=shared, root=toy, cut="training")
+    models.run("model", toy_task, tasks())
+    evaluation = Runner("toy", PARAMS, runs_dir=shared, root=toy)
+    evaluation.run("evaluation", toy_task, tasks())
+    own = {r.groups[0]: r.timing() for r in (models, evaluation)}
+    assert own["model"]["tasks"] == own["evaluation"]["tasks"] == len(tasks())
+    assert models.groups == ["model"] and evaluation.groups == ["evaluation"]

@@ -284,7 +284,7 @@ def episode_gaits(clearance: np.ndarray, act: np.ndarray) -> dict[str, float]:
         return {"stride_frequency": float("nan"), "diagonal_coherence": float("nan")}
     return {"stride_frequency": float(per_episode[valid, 0].mean()),
             "diagonal_coherence": float(per_episode[valid, 1].mean())}
-INSTRUMENT_FREQUENCIES = (1.5, 2.0, 2.5, 3.0)
+INSTRUMENT_FREQUENCIES = tuple(np.linspace(*LATENT.frequency, 4).round(3))
 INSTRUMENT_ENVS = 4
 def reference_feet(latent: dict) -> np.ndarray:
     ...
@@ -363,7 +363,7 @@ def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray, pre
             "command": None if executed["command"] is None else {k: np.array(v, copy=True)
                                                                   for k, v in executed["command"].items()}}
 def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: int, purpose: str = "eval",
-             replay_prior: bool = False) -> dict:
+             replay_prior: bool = False, blind: bool = False) -> dict:
     ...
     model, norm = restore(policy, method)
     task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, evaluation=True,
@@ -372,6 +372,8 @@ def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: i
     for _ in range(episode_steps):
         obs = task.observation()
         seen = local_roughness(obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS]), box_in_view(task.core)
+        if blind:
+            obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS] = 0.0
         with torch.no_grad():
             u = model.distribution(torch.as_tensor(norm.normalize(obs), dtype=torch.float32)).mean.numpy()
         task.step(u)
@@ -480,6 +482,13 @@ def residual_profile(evals: dict) -> dict:
             "bin_mean": [float(residual[keep][which == b].mean()) if (which == b).any() else float("nan")
                          for b in range(len(ROUGHNESS_BINS_CM) - 1)],
             "bin_steps": [int((which == b).sum()) for b in range(len(ROUGHNESS_BINS_CM) - 1)]}
+BLIND_METHODS = ("prior-residual", "no-prior", "latent-only")
+BLIND_KEYS = ("success", "fall", "timeout", "progress_m", "box_contact")
+def evaluate_blind(method: str, seed: int, policy: dict) -> dict:
+    ...
+    torch.set_num_threads(1)
+    ev = evaluate(policy, method, max(eval_roughness), seed, eval_episodes, blind=True)
+    return {"method": method, "seed": seed, **{k: ev[k] for k in BLIND_KEYS}}
 def evaluate_run(method: str, seed: int, policy: dict) -> dict:
     ...
     torch.set_num_threads(1)
@@ -525,5 +534,8 @@ RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 EVALUATED = RUNNER.run("evaluation", evaluate_run, [dict(method=t["method"], seed=t["seed"], policy=p)
                                                     for t, p in zip(TASKS, POLICIES)], desc="evaluation")
 RESULTS = [{**t, **e, "curve": p["curve"], "timing": p["timing"]} for t, p, e in zip(TASKS, POLICIES, EVALUATED)]
+BLIND = RUNNER.run("blind", evaluate_blind, [dict(method=t["method"], seed=t["seed"], policy=p)
+                                             for t, p in zip(TASKS, POLICIES) if t["method"] in BLIND_METHODS],
+                   desc="blind-scan evaluation")
 INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,
                                                    [dict(gait=g) for g in PRIOR.cfg.gaits], desc="gait instrument")))
