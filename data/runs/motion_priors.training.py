@@ -233,6 +233,7 @@ POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers, cut="tr
 TUNING_POLICY_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="training")
 
 # %% training cell 7
+import dataclasses
 from hrlkit.envs.ant.terrain import FOOT_NAMES
 SCAN_LOCAL = AntTerrainCore(AntTerrainConfig(), 1, seed=0).scan_local
 WINDOW = int(round(1.0 / DT))
@@ -363,13 +364,15 @@ def record_step(task: GoalTask, scan_roughness: np.ndarray, box: np.ndarray, pre
             "command": None if executed["command"] is None else {k: np.array(v, copy=True)
                                                                   for k, v in executed["command"].items()}}
 def evaluate(policy: dict, method: str, roughness: float, seed: int, episodes: int, purpose: str = "eval",
-             replay_prior: bool = False, blind: bool = False) -> dict:
+             replay_prior: bool = False, blind: bool = False, deadline: int | None = None) -> dict:
     ...
     model, norm = restore(policy, method)
     task = GoalTask(method, episodes, derive_seed(seed, purpose, roughness), roughness=roughness, evaluation=True,
                     boxes=0 if roughness == 0 else None)
+    steps = deadline or episode_steps
+    task.core.cfg = dataclasses.replace(task.core.cfg, max_steps=steps)
     active, records, previous_residual = np.ones(episodes, dtype=bool), [], np.zeros((episodes, 8))
-    for _ in range(episode_steps):
+    for _ in range(steps):
         obs = task.observation()
         seen = local_roughness(obs[:, N_PROPRIO:N_PROPRIO + SCAN_POINTS]), box_in_view(task.core)
         if blind:
@@ -484,11 +487,14 @@ def residual_profile(evals: dict) -> dict:
             "bin_steps": [int((which == b).sum()) for b in range(len(ROUGHNESS_BINS_CM) - 1)]}
 BLIND_METHODS = ("prior-residual", "no-prior", "latent-only")
 BLIND_KEYS = ("success", "fall", "timeout", "progress_m", "box_contact")
+LATE_DEADLINE = 2
 def evaluate_blind(method: str, seed: int, policy: dict) -> dict:
     ...
     torch.set_num_threads(1)
-    ev = evaluate(policy, method, max(eval_roughness), seed, eval_episodes, blind=True)
-    return {"method": method, "seed": seed, **{k: ev[k] for k in BLIND_KEYS}}
+    blind = evaluate(policy, method, max(eval_roughness), seed, eval_episodes, blind=True)
+    late = evaluate(policy, method, max(eval_roughness), seed, eval_episodes, deadline=LATE_DEADLINE * episode_steps)
+    return {"method": method, "seed": seed, **{f"blind_{k}": blind[k] for k in BLIND_KEYS},
+            **{f"late_{k}": late[k] for k in BLIND_KEYS}}
 def evaluate_run(method: str, seed: int, policy: dict) -> dict:
     ...
     torch.set_num_threads(1)
@@ -534,8 +540,8 @@ RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 EVALUATED = RUNNER.run("evaluation", evaluate_run, [dict(method=t["method"], seed=t["seed"], policy=p)
                                                     for t, p in zip(TASKS, POLICIES)], desc="evaluation")
 RESULTS = [{**t, **e, "curve": p["curve"], "timing": p["timing"]} for t, p, e in zip(TASKS, POLICIES, EVALUATED)]
-BLIND = RUNNER.run("blind", evaluate_blind, [dict(method=t["method"], seed=t["seed"], policy=p)
+BLIND = RUNNER.run("perturbed", evaluate_blind, [dict(method=t["method"], seed=t["seed"], policy=p)
                                              for t, p in zip(TASKS, POLICIES) if t["method"] in BLIND_METHODS],
-                   desc="blind-scan evaluation")
+                   desc="flat-scan and long-deadline evaluation")
 INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,
                                                    [dict(gait=g) for g in PRIOR.cfg.gaits], desc="gait instrument")))
