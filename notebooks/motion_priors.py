@@ -841,7 +841,7 @@ INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,
 
 # %%
 # analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
-from hrlkit.claims import Fact, FactsTable, equivalence
+from hrlkit.claims import Fact, FactsTable, equivalence, fmt_interval, fmt_number
 from hrlkit.display import prose, table
 
 
@@ -1635,6 +1635,16 @@ lines = [f"**In short.** Declared rows: " + ", ".join(f"{c.id} {c.verdict}" for 
           "untestable." if not IMITATES else f"- The prior imitates its reference trot within the gate: tracking error "
           f"{PRIOR_TRACKING['trot']:.0%} of the reference motion's size (fact F10); by the foot instrument its trot "
           + ("stands apart from" if F7_SEPARATES else "does not stand apart from") + " its other gaits (fact F7)."),
+         (f"- C4 reads the episode's deadline as much as the terrain: latent-only fails mostly by timing out, and "
+          f"with a deadline {LATE_DEADLINE}× longer the success gap is {fmt_number(CLAIMS['C4-late'].value)} "
+          f"{fmt_interval(CLAIMS['C4-late'].ci95)} instead of {fmt_number(CLAIMS['C4'].value)} "
+          f"{fmt_interval(CLAIMS['C4'].ci95)} (C4-late)." if CLAIMS["C4-late"].value is not None
+          and CLAIMS["C4"].value is not None else "- C4-late was not measured."),
+         f"- With a flat height scan in place of the real one, ours' success at {hi_r} m changes by "
+         f"{fmt(-blind_drop[OURS])} (C5), and " + ", ".join(f"{m_}'s by {fmt(-v)}" for m_, v in blind_drop.items()
+                                                             if m_ != OURS)
+         + " (a positive change: more successes with the flat scan). At this design the height scan does not help "
+         "any policy reach the goal.",
          f"- Torque² and foot slip, no-prior − ours (paired, averaged over terrains): {paired_gap('torque2')} N²m² and "
          f"{paired_gap('foot_slip')} m/s.",
          f"- With {len(seeds)} seeds an IQM is the mean of the middle seeds only, and a percentile bootstrap over so "
