@@ -61,3 +61,16 @@ def test_the_result_comes_from_the_tool_not_the_model(memorised):
 def test_without_result_masking_every_real_token_is_a_target(memorised):
     _, out, _ = run(memorised, lambda code: (True, "36"), mask_results=False)
     assert torch.equal(out.loss_mask, out.mask)
+
+
+def test_a_result_that_does_not_fit_ends_the_response_within_max_len(memorised):
+    """A tool answer longer than the room left is never inserted: the row stays within max_len and is truncated."""
+    vocab, model = memorised
+    prompt = [vocab.bos, *vocab.encode(QUESTION)]
+    long_answer = " ".join(["36"] * 40)
+    out = tool_rollout(model, vocab, [prompt], {"python": lambda code: (True, long_answer),
+                                                "search": lambda q: (True, "nothing")},
+                       max_calls=2, max_new_tokens=20, max_len=40, temperature=0.0)
+    assert out.truncated == [True]
+    assert len(prompt) + int(out.mask[0].sum()) <= 40
+    assert out.texts[0] == "<python> 12 * 3 </python>"

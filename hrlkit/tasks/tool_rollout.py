@@ -98,6 +98,10 @@ def tool_rollout(policy: CausalLMPolicy, vocab: ToolVocab, prompts: Sequence[Seq
                 ok, output = tools[name](content)
                 calls[i].append(ToolCall(name, content, ok))
                 inserted = vocab.encode(f"<result> {output} </result>", strict=False)
+                if len(prompts[i]) + len(response[i]) + len(inserted) > max_len:
+                    # no room for the tool's answer: the response ends at its call (an invalid format, reward −1)
+                    done[i], truncated[i] = True, True
+                    continue
                 response[i] += inserted
                 targets[i] += [0.0 if mask_results else 1.0] * len(inserted)
             elif last == vocab.eos or last in stops:      # the end, or a call beyond the limit
