@@ -47,3 +47,10 @@ def test_knowledge_base_is_deterministic_and_names_are_distinct():
     assert make_knowledge_base(seed=4, n_entities=50).passages != a.passages
     with pytest.raises(ValueError, match="n_entities"):
         make_knowledge_base(seed=0, n_entities=2, neighbours=2)
+
+
+def test_value_ranges_are_respected_and_checked():
+    kb = make_knowledge_base(seed=5, n_entities=80, population=(1_000, 2_000), area=(10, 20))
+    assert all(1_000 <= e.population < 2_000 and 10 <= e.area < 20 for e in kb.entities.values())
+    with pytest.raises(ValueError, match="population range"):
+        make_knowledge_base(seed=5, n_entities=80, population=(5, 5))

@@ -47,3 +47,14 @@ def test_a_single_tool_cannot_solve_the_hybrid_split(kb, questions):
     for tools in (("search",), ("python",), ()):
         rewards = [hierarchical_reward(teacher_trajectory(q, kb, tools=tools), q.answer) for q in hybrid]
         assert max(rewards) == 0.0, tools
+
+
+def test_operand_ranges_are_respected_and_checked(kb):
+    questions = make_questions(kb, seed=3, per_split_level=10, big=(100, 200), small=(10, 20))
+    for q in (q for q in questions if q.split == "computational"):
+        numbers = [int(x) for x in q.expression.replace("*", " ").replace("+", " ").split()]
+        products = q.expression.split(" + ")
+        assert all(100 <= int(p.split(" * ")[0]) < 200 and 10 <= int(p.split(" * ")[1]) < 20 for p in products[:-1])
+        assert 100 <= numbers[-1] < 200
+    with pytest.raises(ValueError, match="small range"):
+        make_questions(kb, seed=3, per_split_level=1, small=(0, 10))

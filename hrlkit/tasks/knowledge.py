@@ -107,18 +107,24 @@ def _names(rng: np.random.Generator, count: int) -> list[str]:
     return names
 
 
-def make_knowledge_base(seed: int, n_entities: int = 300, neighbours: int = 2) -> KnowledgeBase:
-    """A deterministic knowledge base: the same ``seed`` gives the same places, facts and passages."""
+def make_knowledge_base(seed: int, n_entities: int = 300, neighbours: int = 2,
+                        population: tuple[int, int] = (1_000, 100_000),
+                        area: tuple[int, int] = (100, 10_000)) -> KnowledgeBase:
+    """A deterministic knowledge base: the same ``seed`` gives the same places, facts and passages. Populations and
+    areas are drawn uniformly from ``[low, high)``; founding years from 800–1999."""
     if n_entities < neighbours + 1:
         raise ValueError(f"n_entities = {n_entities} must exceed neighbours = {neighbours}")
+    for name, (low, high) in (("population", population), ("area", area)):
+        if not 0 < low < high:
+            raise ValueError(f"{name} range must satisfy 0 < low < high, got {(low, high)}")
     rng = np.random.default_rng(seed)
     names = _names(rng, 2 * n_entities)             # places, then their capitals
     places, capitals = names[:n_entities], names[n_entities:]
     entities = {}
     for i, name in enumerate(places):
         others = [places[j] for j in rng.choice(n_entities, size=neighbours + 1, replace=False) if j != i][:neighbours]
-        entities[name] = Entity(name=name, population=int(rng.integers(10_000, 10_000_000)), capital=capitals[i],
-                                founded=int(rng.integers(800, 2000)), area=int(rng.integers(100, 500_000)),
+        entities[name] = Entity(name=name, population=int(rng.integers(*population)), capital=capitals[i],
+                                founded=int(rng.integers(800, 2000)), area=int(rng.integers(*area)),
                                 neighbours=tuple(others))
     passages = []
     for e in entities.values():

@@ -6,8 +6,9 @@ Three splits, each with two difficulty levels:
 
 * **knowledge** (needs ``search``): level 1 asks one fact ("what is the capital of vorlan ?"); level 2 asks which of
   two places has the larger value of an attribute (two searches; the comparison of two 5–7 digit numbers is easy).
-* **computational** (needs ``python``): level 1 is a product of a 4–5 digit and a 2–3 digit number plus a 4–5 digit
-  number; level 2 adds a third product. Exact answers of 6–10 digits, beyond what a tiny LM computes in its head.
+* **computational** (needs ``python``): level 1 is a product of a ``big`` and a ``small`` number plus a ``big`` one
+  (by default 3–4 digits × 2 digits + 3–4 digits); level 2 adds a second product. Exact answers of 5–7 digits,
+  beyond what a tiny LM computes in its head.
 * **hybrid** (needs both): level 1 combines one searched number with given numbers ("the population of vorlan times
   7 plus 1234"); level 2 combines two searched numbers.
 
@@ -63,19 +64,25 @@ def _knowledge(kb: KnowledgeBase, rng: np.random.Generator, level: int) -> Quest
                     facts=((a, attribute), (b, attribute)), tools=("search",))
 
 
-def _computational(rng: np.random.Generator, level: int) -> Question:
-    terms = [f"{int(rng.integers(1_000, 100_000))} * {int(rng.integers(10, 1_000))}" for _ in range(level)]
-    expression = " + ".join(terms) + f" + {int(rng.integers(1_000, 100_000))}"
+#: Default operand ranges ``[low, high)`` of the arithmetic: ``big`` terms and offsets, ``small`` factors.
+BIG, SMALL = (100, 10_000), (10, 100)
+
+
+def _computational(rng: np.random.Generator, level: int, big: tuple[int, int] = BIG,
+                   small: tuple[int, int] = SMALL) -> Question:
+    terms = [f"{int(rng.integers(*big))} * {int(rng.integers(*small))}" for _ in range(level)]
+    expression = " + ".join(terms) + f" + {int(rng.integers(*big))}"
     answer = format_value(eval_checked(expression))
     return Question("computational", level, f"what is {expression} ?", answer, expression=expression,
                     tools=("python",))
 
 
-def _hybrid(kb: KnowledgeBase, rng: np.random.Generator, level: int) -> Question:
+def _hybrid(kb: KnowledgeBase, rng: np.random.Generator, level: int, big: tuple[int, int] = BIG,
+            small: tuple[int, int] = SMALL) -> Question:
     places = list(kb.entities)
     chosen = [places[i] for i in rng.choice(len(places), size=level, replace=False)]
     attributes = [str(rng.choice(NUMERIC_ATTRIBUTES)) for _ in chosen]
-    factor, offset = int(rng.integers(2, 100)), int(rng.integers(1_000, 100_000))
+    factor, offset = int(rng.integers(*small)), int(rng.integers(*big))
     if level == 1:
         text = (f"what is the {_ATTRIBUTE_WORDS[attributes[0]]} of {chosen[0]} times {factor} plus {offset} ?")
         expression = f"{{0}} * {factor} + {offset}"
@@ -97,8 +104,13 @@ def eval_checked(expression: str) -> int | float:
     return float(result.output) if "." in result.output else int(result.output)
 
 
-def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int) -> list[Question]:
-    """``per_split_level`` questions of every split and level, drawn from ``seed`` (deterministic), in a fixed order."""
+def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int, big: tuple[int, int] = BIG,
+                   small: tuple[int, int] = SMALL) -> list[Question]:
+    """``per_split_level`` questions of every split and level, drawn from ``seed`` (deterministic), in a fixed order;
+    ``big`` and ``small`` are the operand ranges of the arithmetic."""
+    for name, (low, high) in (("big", big), ("small", small)):
+        if not 0 < low < high:
+            raise ValueError(f"{name} range must satisfy 0 < low < high, got {(low, high)}")
     rng = np.random.default_rng([seed, 6])
     out = []
     for split in SPLITS:
@@ -107,9 +119,9 @@ def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int) -> list[Q
                 if split == "knowledge":
                     out.append(_knowledge(kb, rng, level))
                 elif split == "computational":
-                    out.append(_computational(rng, level))
+                    out.append(_computational(rng, level, big, small))
                 else:
-                    out.append(_hybrid(kb, rng, level))
+                    out.append(_hybrid(kb, rng, level, big, small))
     return out
 
 
