@@ -759,7 +759,7 @@ BLIND_KEYS = ("success", "fall", "timeout", "progress_m", "box_contact")
 LATE_DEADLINE = 2                  # the longer deadline, in multiples of episode_steps
 
 
-def evaluate_blind(method: str, seed: int, policy: dict) -> dict:
+def evaluate_perturbed(method: str, seed: int, policy: dict) -> dict:
     """The policy at the roughest terrain (the same episodes as its evaluation) with its height scan replaced by a
     flat one, what perception is worth to it; and with the real scan but a deadline LATE_DEADLINE times longer,
     whether it fails by being slow or by being unable."""
@@ -832,7 +832,7 @@ RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 EVALUATED = RUNNER.run("evaluation", evaluate_run, [dict(method=t["method"], seed=t["seed"], policy=p)
                                                     for t, p in zip(TASKS, POLICIES)], desc="evaluation")
 RESULTS = [{**t, **e, "curve": p["curve"], "timing": p["timing"]} for t, p, e in zip(TASKS, POLICIES, EVALUATED)]
-BLIND = RUNNER.run("perturbed", evaluate_blind, [dict(method=t["method"], seed=t["seed"], policy=p)
+PERTURBED = RUNNER.run("perturbed", evaluate_perturbed, [dict(method=t["method"], seed=t["seed"], policy=p)
                                              for t, p in zip(TASKS, POLICIES) if t["method"] in BLIND_METHODS],
                    desc="flat-scan and long-deadline evaluation")
 INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,
@@ -867,7 +867,7 @@ def runs_rows():
             for b, (mean_, steps_) in enumerate(zip(profile_["bin_mean"], profile_["bin_steps"])):
                 yield dict(key, metric="residual_bin_mean", value=mean_, step=last, bin=b)
                 yield dict(key, metric="residual_bin_steps", value=steps_, step=last, bin=b)
-    for b in BLIND:
+    for b in PERTURBED:
         for metric in (f"{kind}_{k}" for kind in ("blind", "late") for k in BLIND_KEYS):
             yield dict(method=b["method"], seed=b["seed"], metric=metric, value=b[metric],
                        step=training_updates(b["method"]), roughness=max(eval_roughness))

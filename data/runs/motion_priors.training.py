@@ -488,7 +488,7 @@ def residual_profile(evals: dict) -> dict:
 BLIND_METHODS = ("prior-residual", "no-prior", "latent-only")
 BLIND_KEYS = ("success", "fall", "timeout", "progress_m", "box_contact")
 LATE_DEADLINE = 2
-def evaluate_blind(method: str, seed: int, policy: dict) -> dict:
+def evaluate_perturbed(method: str, seed: int, policy: dict) -> dict:
     ...
     torch.set_num_threads(1)
     blind = evaluate(policy, method, max(eval_roughness), seed, eval_episodes, blind=True)
@@ -540,7 +540,7 @@ RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 EVALUATED = RUNNER.run("evaluation", evaluate_run, [dict(method=t["method"], seed=t["seed"], policy=p)
                                                     for t, p in zip(TASKS, POLICIES)], desc="evaluation")
 RESULTS = [{**t, **e, "curve": p["curve"], "timing": p["timing"]} for t, p, e in zip(TASKS, POLICIES, EVALUATED)]
-BLIND = RUNNER.run("perturbed", evaluate_blind, [dict(method=t["method"], seed=t["seed"], policy=p)
+PERTURBED = RUNNER.run("perturbed", evaluate_perturbed, [dict(method=t["method"], seed=t["seed"], policy=p)
                                              for t, p in zip(TASKS, POLICIES) if t["method"] in BLIND_METHODS],
                    desc="flat-scan and long-deadline evaluation")
 INSTRUMENT = dict(zip(PRIOR.cfg.gaits, RUNNER.run("instrument", gait_instrument,

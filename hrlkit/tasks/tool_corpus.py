@@ -36,6 +36,7 @@ import numpy as np
 from hrlkit.tasks.knowledge import KnowledgeBase, make_knowledge_base
 from hrlkit.tasks.tool_sampling import (SamplerNoise, difficulty_split, is_correct, normalise, sample_language_only,
                                         sample_tir, sample_with_hint)
+from hrlkit.tasks.stage_config import config_from_dict, params_section
 from hrlkit.tasks.tool_tasks import Question, make_questions
 
 __all__ = ["CorpusConfig", "build_corpus", "fresh_questions", "write_corpus", "read_corpus", "question_from_dict",
@@ -79,11 +80,7 @@ class CorpusConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CorpusConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown CorpusConfig field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
     def knowledge_base(self) -> KnowledgeBase:
         return make_knowledge_base(self.kb_seed, self.n_entities)
@@ -186,18 +183,12 @@ def read_corpus(path: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import yaml
-
-    from hrlkit.provenance import repo_root
 
     parser = argparse.ArgumentParser(prog="python -m hrlkit.tasks.tool_corpus", description=__doc__.splitlines()[0])
     parser.add_argument("section", help="params.yaml section holding the CorpusConfig fields")
     parser.add_argument("--out", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
-    params = yaml.safe_load((repo_root() / "params.yaml").read_text())
-    if args.section not in params:
-        parser.error(f"params.yaml has no section {args.section!r}")
-    corpus = build_corpus(CorpusConfig.from_dict(dict(params[args.section])))
+    corpus = build_corpus(CorpusConfig.from_dict(params_section(parser, args.section)))
     write_corpus(args.out, corpus)
     print(f"tool corpus: {corpus['stats']['sft_trajectories']} SFT trajectories, {len(corpus['hard'])} hard "
           f"questions -> {args.out}")

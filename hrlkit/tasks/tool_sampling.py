@@ -159,6 +159,14 @@ def is_correct(response: str, question: Question) -> bool:
     return answer is not None and normalize_answer(answer) == normalize_answer(question.answer)
 
 
+def _rule(why: str) -> str:
+    """The rule a dropped response broke, without its particulars (which call, how many calls)."""
+    for prefix, rule in (("format", "format"), ("repeated call", "repeated call")):
+        if why.startswith(prefix):
+            return rule
+    return "too many calls" if "tool calls (at most" in why else why
+
+
 def normalise(responses: Sequence[str], question: Question, max_calls: int) -> tuple[list[str], dict[str, int]]:
     """The responses that pass quality normalisation and are right, and the count of each reason for dropping."""
     kept, dropped = [], {}
@@ -169,8 +177,7 @@ def normalise(responses: Sequence[str], question: Question, max_calls: int) -> t
         if ok:
             kept.append(response)
         else:
-            reason = why.split(":")[0] if why.startswith("format") or why.startswith("repeated") else why
-            reason = "too many calls" if "tool calls (at most" in reason else reason
+            reason = _rule(why)
             dropped[reason] = dropped.get(reason, 0) + 1
     return kept, dropped
 

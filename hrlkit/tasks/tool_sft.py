@@ -22,7 +22,7 @@ import argparse
 import io
 import math
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +33,7 @@ from hrlkit.lm.tiny import TinyCausalLM, TinyLMConfig
 from hrlkit.tasks.knowledge import tokenize
 from hrlkit.tasks.tool_corpus import CorpusConfig
 from hrlkit.tasks.tool_data import HINTS
+from hrlkit.tasks.stage_config import config_from_dict, params_section
 from hrlkit.tasks.tool_vocab import ToolVocab
 
 __all__ = ["SFTConfig", "corpus_vocab", "sft_example", "train_sft", "save_model", "load_model", "main"]
@@ -61,11 +62,7 @@ class SFTConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SFTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown SFTConfig field(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def corpus_vocab(corpus: dict[str, Any]) -> ToolVocab:
@@ -158,9 +155,6 @@ def load_model(path: str | Path) -> tuple[TinyCausalLM, ToolVocab, SFTConfig, di
 
 
 def main(argv: list[str] | None = None) -> int:
-    import yaml
-
-    from hrlkit.provenance import repo_root
     from hrlkit.tasks.tool_corpus import read_corpus
 
     parser = argparse.ArgumentParser(prog="python -m hrlkit.tasks.tool_sft", description=__doc__.splitlines()[0])
@@ -168,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", required=True, help="the corpus JSON (python -m hrlkit.tasks.tool_corpus)")
     parser.add_argument("--out", required=True, help="checkpoint to write")
     args = parser.parse_args(argv)
-    params = yaml.safe_load((repo_root() / "params.yaml").read_text())
-    if args.section not in params:
-        parser.error(f"params.yaml has no section {args.section!r}")
-    config = SFTConfig.from_dict(dict(params[args.section]))
+    config = SFTConfig.from_dict(params_section(parser, args.section))
     corpus = read_corpus(args.corpus)
     vocab = corpus_vocab(corpus)
     torch.set_num_threads(1)
