@@ -9,7 +9,7 @@ Layers (each module imports only from its own layer or the layers above it; test
                                                    and the raw-results loader; figures with provenance
 4. ``parallel``, ``runner``, ``tune``              — tasks over processes; stored tasks; equal-budget tuning
 5. ``rl``, ``envs``, ``lm``, ``tasks``,           — RL cores, environments, tiny LM policies, task families;
-   ``preference``                                  preference-optimisation losses (DPO)
+   ``tasks.preference``                            preference-optimisation losses (DPO)
 6. ``report``, ``pipeline``                        — HTML and the scorecard; the DVC stages
 
 Import submodules explicitly (``from hrlkit import stats``); this file imports nothing heavy.

@@ -1,11 +1,11 @@
-"""hrlkit.preference.dpo_loss against the closed form, by hand."""
+"""hrlkit.tasks.preference.dpo_loss against the closed form, by hand."""
 
 import math
 
 import pytest
 import torch
 
-from hrlkit.preference import dpo_loss
+from hrlkit.tasks.preference import dpo_loss
 
 
 def test_dpo_loss_matches_the_closed_form_by_hand():

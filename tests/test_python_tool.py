@@ -77,9 +77,10 @@ def test_worker_process_answers_times_out_and_recovers():
         assert tool("__import__('os')").ok is False
         assert tool(None).ok is False and tool("1" * 500).ok is False
         tool._process.kill()                      # a dead worker is replaced on the next call
-        tool._process.join()
+        tool._process.wait()
+        assert not tool.alive()
         assert tool("1 + 1") == ToolResult(True, "2")
     with PythonTool(Limits(timeout_s=0.0)) as impatient:      # no worker answers in zero seconds
         result = impatient("1 + 1")
         assert result.ok is False and "timed out" in result.output
-        assert impatient._process.is_alive()      # a fresh worker stands ready
+        assert impatient.alive()                  # a fresh worker stands ready

@@ -48,6 +48,13 @@ def test_hierarchical_reward_levels():
     assert hierarchical_reward(SEARCH_ONLY, "ketha") == pytest.approx(1.0)     # right, one tool
     assert hierarchical_reward(BOTH_TOOLS, "17") == 0.0                        # well formatted, wrong: no bonus
     assert hierarchical_reward("<answer> \\boxed{17} </answer>", "17") == -1.0  # bad format
+
+
+def test_hierarchical_reward_options_of_the_baselines():
+    assert hierarchical_reward(BOTH_TOOLS, "2202657", bonus=0.0) == pytest.approx(1.0)    # without r_M
+    assert hierarchical_reward(SEARCH_ONLY, "ketha", tools=("search",)) == pytest.approx(1.0)
+    assert hierarchical_reward(BOTH_TOOLS, "2202657", tools=("search",)) == -1.0   # python tag in a search-only system
+    assert hierarchical_reward(SEARCH_ONLY, "ketha", tools=("python",)) == -1.0
     assert math_branch_reward(BOTH_TOOLS, "2202657") == 1.0                    # the code's math branch
     assert math_branch_reward(BOTH_TOOLS, "17") == pytest.approx(0.1)
     assert math_branch_reward("<answer> \\boxed{17} </answer>", "17") == 0.0

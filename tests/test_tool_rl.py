@@ -7,7 +7,7 @@ import torch
 from hrlkit.tasks.python_tool import evaluate_here
 from hrlkit.tasks.tool_corpus import CorpusConfig, build_corpus, question_from_dict
 from hrlkit.tasks.tool_protocol import hierarchical_reward
-from hrlkit.tasks.tool_rl import RLConfig, dpo_phase, evaluate_greedy, grpo_step, preference_pairs
+from hrlkit.tasks.tool_rl import RLConfig, dpo_phase, evaluate_greedy, evaluate_responses, grpo_step, preference_pairs
 from hrlkit.tasks.tool_sft import SFTConfig, corpus_vocab, train_sft
 
 
@@ -63,6 +63,9 @@ def test_dpo_phase_and_greedy_evaluation(setup):
     rows = evaluate_greedy(policy, vocab, questions[:6], tools, config)
     assert len(rows) == 6 and all(r["calls"] == r["search"] + r["python"] for r in rows)
     assert evaluate_greedy(policy, vocab, questions[:6], tools, config) == rows       # greedy: deterministic
+    sampled = [evaluate_responses(policy, vocab, questions[:6], tools, config, temperature=1.0,
+                                  generator=torch.Generator().manual_seed(3)) for _ in range(2)]
+    assert sampled[0] == sampled[1] and len(sampled[0]) == 6                         # seeded sampling reproduces
 
 
 def test_config_checks():

@@ -78,3 +78,14 @@ def test_difficulty_split_rule():
         difficulty_split([0.0], [0.0], easy_rate=0.0, solved_rate=0.5)
     with pytest.raises(ValueError, match="probability"):
         SamplerNoise(copy=1.5)
+
+
+def test_skip_python_noise_answers_hybrid_questions_with_search_alone():
+    rng = np.random.default_rng(4)
+    hybrid = [q for q in QUESTIONS if q.split == "hybrid"][:5]
+    for q in hybrid:
+        for response in sample_tir(q, KB, 3, rng, SamplerNoise(copy=0.0, extra_call=0.0, format=0.0, skip_python=1.0)):
+            assert "<python>" not in response and "<search>" in response
+            assert is_correct(response, q) and validate_format(response)[0]      # normalisation keeps it
+    computational = next(q for q in QUESTIONS if q.split == "computational")  # only hybrid questions skip
+    assert all("<python>" in r for r in sample_tir(computational, KB, 3, rng, SamplerNoise(0.0, 0.0, 0.0, 1.0)))

@@ -8,7 +8,7 @@ value or with an error message the model can read. It never calls ``eval`` or ``
    ``round``), and unless it stays within :class:`Limits` (length, nesting depth, node count).
 2. :func:`evaluate_tree` walks the checked tree itself. Every intermediate value must stay finite and within
    ``max_abs``; a power is refused *before* it is computed when its exponent or its result would be too large.
-3. :class:`PythonTool` runs steps 1–2 in a separate worker process and waits at most ``timeout_s`` for the answer;
+3. :class:`PythonTool` runs steps 1–2 in a separate worker process (a fresh interpreter) and waits at most ``timeout_s`` for the answer;
    a worker that does not answer in time is killed and replaced, and the call reports a timeout.
 
 A refusal is an ordinary answer (``ToolResult(ok=False, output="error: ...")``), never an exception: the model's
@@ -18,14 +18,21 @@ rollout goes on with the error text inserted, as the authors' sandbox inserts a 
 from __future__ import annotations
 
 import ast
+import json
 import math
-import multiprocessing as mp
 import operator
+import os
+import select
+import subprocess
+import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Limits", "ToolResult", "ToolError", "check", "evaluate_tree", "evaluate_here", "PythonTool"]
+
+_ROOT = str(Path(__file__).resolve().parents[2])      # the repository, for the worker's imports
 
 
 @dataclass(frozen=True)
@@ -165,64 +172,84 @@ def evaluate_here(code: str, limits: Limits = Limits()) -> ToolResult:
         return ToolResult(False, "error: the expression cannot be evaluated")
 
 
-def _serve(connection, limits: Limits) -> None:
-    """The worker loop: one expression in, one ToolResult out, until the pipe closes."""
-    while True:
-        try:
-            code = connection.recv()
-        except (EOFError, OSError):
-            return
-        connection.send(evaluate_here(code, limits))
+def _serve_lines(limits: Limits) -> None:
+    """The worker loop (``python -m hrlkit.tasks.python_tool <limits as JSON>``): one JSON-encoded expression per line
+    on stdin, one ``[ok, output]`` line on stdout, until stdin closes."""
+    for line in sys.stdin:
+        result = evaluate_here(json.loads(line), limits)
+        sys.stdout.write(json.dumps([result.ok, result.output]) + "\n")
+        sys.stdout.flush()
 
 
 class PythonTool:
     """The tool as a separate worker process (``with PythonTool() as tool: tool("1 + 2")``).
 
-    Each call waits at most ``limits.timeout_s`` for the worker's answer; a late worker is killed and a fresh one
-    started, and the call answers ``error: timed out``."""
+    The worker is a fresh interpreter started with :mod:`subprocess` (no state inherited from the caller, and
+    independent of the caller's multiprocessing setup, so it also runs inside a process-pool worker), talking one
+    JSON line per call each way. Each call waits at most ``limits.timeout_s`` for the worker's answer; a late worker
+    is killed and a fresh one started, and the call answers ``error: timed out``."""
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
-        self._context = mp.get_context("spawn")   # no inherited state from the parent
-        self._process = None
-        self._connection = None
+        self._process: subprocess.Popen | None = None
         self._start()
 
     def _start(self) -> None:
-        self._connection, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(child, self.limits), daemon=True)
-        self._process.start()
-        child.close()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)}
+        self._process = subprocess.Popen([sys.executable, "-m", "hrlkit.tasks.python_tool",
+                                          json.dumps(asdict(self.limits))], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
 
     def _restart(self) -> None:
-        self._process.kill()
-        self._process.join()
-        self._connection.close()
+        self._stop()
         self._start()
+
+    def _stop(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        self._process.stdin.close()
+        self._process.stdout.close()
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def __call__(self, code: str) -> ToolResult:
         if not isinstance(code, str):
             return ToolResult(False, "error: the expression must be text")
         if len(code) > self.limits.max_chars:       # refused by its length alone: it never crosses the pipe
             return evaluate_here(code, self.limits)
-        if not self._process.is_alive():
+        if not self.alive():
             self._restart()
-        self._connection.send(code)
-        if not self._connection.poll(self.limits.timeout_s):
+        self._process.stdin.write((json.dumps(code) + "\n").encode())
+        ready, _, _ = select.select([self._process.stdout], [], [], self.limits.timeout_s)
+        line = self._process.stdout.readline() if ready else b""
+        if not line:                                 # late, or the worker died on the way
             self._restart()
             return ToolResult(False, f"error: timed out after {self.limits.timeout_s:g} s")
-        return self._connection.recv()
+        ok, output = json.loads(line)
+        return ToolResult(bool(ok), str(output))
 
     def close(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            self._connection.close()
-            self._process.join(timeout=1.0)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
+        if self._process is None:
+            return
+        if self.alive():
+            self._process.stdin.close()              # the worker's loop ends when its input does
+            try:
+                self._process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.alive():
+            self._process.kill()
+        self._process.wait()
+        self._process.stdout.close()
+        self._process = None
 
     def __enter__(self) -> "PythonTool":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+if __name__ == "__main__":
+    _serve_lines(Limits(**json.loads(sys.argv[1])))

@@ -59,6 +59,7 @@ class CorpusConfig:
     copy_noise: float = 0.1          # SamplerNoise.copy
     extra_call_noise: float = 0.1    # SamplerNoise.extra_call
     format_noise: float = 0.05       # SamplerNoise.format
+    skip_python_noise: float = 0.0   # SamplerNoise.skip_python
     max_calls: int = 4               # β of quality normalisation
     easy_rate: float = 0.75          # tool-integrated pass rate at or above which a question is easy
     solved_rate: float = 1.0         # language-only pass rate at or above which a question needs no tool
@@ -73,7 +74,8 @@ class CorpusConfig:
         for name in ("samples", "n_entities", "max_calls", "search_k", "kept_per_question"):
             if getattr(self, name) < 1:
                 raise ValueError(f"CorpusConfig.{name} must be >= 1, got {getattr(self, name)!r}")
-        SamplerNoise(self.copy_noise, self.extra_call_noise, self.format_noise)      # checks the probabilities
+        SamplerNoise(self.copy_noise, self.extra_call_noise, self.format_noise,      # checks the probabilities
+                     self.skip_python_noise)
         seeds = [self.synthesis_seed, self.rl_seed, self.validation_seed, self.test_seed]
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"the pools' seeds must differ (disjoint pools), got {seeds}")
@@ -135,7 +137,7 @@ def build_corpus(config: CorpusConfig) -> dict[str, Any]:
     """The corpus of the module docstring, as a JSON-ready dict."""
     kb = _SearchK(config.knowledge_base(), config.search_k)
     rng = np.random.default_rng([config.synthesis_seed, 18])
-    noise = SamplerNoise(config.copy_noise, config.extra_call_noise, config.format_noise)
+    noise = SamplerNoise(config.copy_noise, config.extra_call_noise, config.format_noise, config.skip_python_noise)
     used: set[str] = set()
     pools = {name: fresh_questions(kb.kb, seed, per, used) for name, seed, per in (
         ("test", config.test_seed, config.test_per_split_level),

@@ -102,14 +102,19 @@ def token_f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def hierarchical_reward(response: str, truth: str) -> float:
-    """R = −1 (bad format); F1 + r_M if F1 > 0 and both tools were called; F1 if F1 > 0; 0 otherwise."""
+def hierarchical_reward(response: str, truth: str, *, bonus: float = MULTI_TOOL_BONUS,
+                        tools: tuple[str, ...] = TOOLS) -> float:
+    """R = −1 (bad format); F1 + r_M if F1 > 0 and both tools were called; F1 if F1 > 0; 0 otherwise.
+
+    ``bonus`` is r_M (0 gives the "without the multi-tool bonus" reward). ``tools`` are the tools the system offers:
+    with fewer than all of them (a single-tool system such as Search-R1's), a call tag of another tool is a format
+    error (−1), and no bonus can be earned."""
     valid, _ = validate_format(response)
-    if not valid:
+    if not valid or any(f"<{tool}>" in response for tool in TOOLS if tool not in tools):
         return -1.0
     f1 = token_f1(boxed_answer(response) or "", truth)
-    if f1 > 0 and all(f"</{tool}>" in response for tool in TOOLS):
-        return f1 + MULTI_TOOL_BONUS
+    if f1 > 0 and all(f"</{tool}>" in response for tool in TOOLS) and set(tools) == set(TOOLS):
+        return f1 + bonus
     return f1
 
 

@@ -9,8 +9,9 @@
 * :func:`preference_pairs`: the self-critic pairs of one question's rollouts: the best rollout with reward ≥ 1 as
   chosen against a rollout with reward < 1 as rejected (the lowest-reward one); none when either is missing.
 * :func:`dpo_phase`: rollouts of the current policy, their pairs, and ``dpo_steps`` steps of the sigmoid DPO loss
-  (:func:`hrlkit.preference.dpo_loss`) against a frozen copy of the policy taken at the phase's start.
-* :func:`evaluate_greedy`: greedy tool-integrated answers with per-question correctness and tool statistics.
+  (:func:`hrlkit.tasks.preference.dpo_loss`) against a frozen copy of the policy taken at the phase's start.
+* :func:`evaluate_responses` / :func:`evaluate_greedy`: one sampled or greedy tool-integrated answer per question with
+  per-question correctness and tool statistics.
 
 Rewards are a function ``reward(question, response) -> float`` of the full response (the prompt's think block
 included), e.g. :func:`hrlkit.tasks.tool_protocol.hierarchical_reward` of ``response`` and the question's answer.
@@ -27,14 +28,15 @@ import torch
 
 from hrlkit.lm.grpo import group_advantages, token_clip_loss, vanished_groups
 from hrlkit.lm.tiny import CausalLMPolicy
-from hrlkit.preference import dpo_loss
+from hrlkit.tasks.preference import dpo_loss
 from hrlkit.tasks.tool_protocol import validate_format
 from hrlkit.tasks.tool_rollout import Tool, ToolRollout, left_pad, tool_rollout
 from hrlkit.tasks.tool_sampling import is_correct
 from hrlkit.tasks.tool_tasks import Question
 from hrlkit.tasks.tool_vocab import ToolVocab
 
-__all__ = ["RLConfig", "prompt_text", "grpo_step", "preference_pairs", "dpo_phase", "evaluate_greedy"]
+__all__ = ["RLConfig", "prompt_text", "grpo_step", "preference_pairs", "dpo_phase", "evaluate_responses",
+           "evaluate_greedy"]
 
 Reward = Callable[[Question, str], float]
 
@@ -167,11 +169,13 @@ def dpo_phase(model: CausalLMPolicy, optimiser: torch.optim.Optimizer, vocab: To
     return {"pairs": float(len(pairs)), "loss": float(result.loss.detach()), "accuracy": result.accuracy}
 
 
-def evaluate_greedy(model: CausalLMPolicy, vocab: ToolVocab, questions: Sequence[Question],
-                    tools: Mapping[str, Tool], config: RLConfig) -> list[dict]:
-    """Per question: greedy response, correctness, format, tool calls (which tools, how many, how many failed)."""
-    generator = torch.Generator().manual_seed(0)
-    _, out = _rollouts(model, vocab, questions, 1, tools, config, generator, temperature=0.0)
+def evaluate_responses(model: CausalLMPolicy, vocab: ToolVocab, questions: Sequence[Question],
+                       tools: Mapping[str, Tool], config: RLConfig, *, temperature: float = 0.0,
+                       generator: torch.Generator | None = None) -> list[dict]:
+    """Per question: one response (greedy at ``temperature`` 0, else sampled from ``generator``), correctness,
+    format, tool calls (which tools, how many, how many failed)."""
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    _, out = _rollouts(model, vocab, questions, 1, tools, config, generator, temperature=temperature)
     rows = []
     for q, text, calls in zip(questions, out.texts, out.calls):
         response = f"{prompt_text(q)} {text}"
@@ -180,3 +184,9 @@ def evaluate_greedy(model: CausalLMPolicy, vocab: ToolVocab, questions: Sequence
                      "search": sum(c.tool == "search" for c in calls), "python": sum(c.tool == "python" for c in calls),
                      "failed_calls": sum(not c.ok for c in calls), "text": text})
     return rows
+
+
+def evaluate_greedy(model: CausalLMPolicy, vocab: ToolVocab, questions: Sequence[Question],
+                    tools: Mapping[str, Tool], config: RLConfig) -> list[dict]:
+    """Greedy tool-integrated answers (:func:`evaluate_responses` at temperature 0)."""
+    return evaluate_responses(model, vocab, questions, tools, config)

@@ -7,7 +7,10 @@ makes, each with its own probability (:class:`SamplerNoise`):
 
 * ``copy``: a number copied from a tool result into the next call or the answer gets one wrong digit;
 * ``extra_call``: a redundant search is inserted (sometimes a repeat of an earlier one);
-* ``format``: the response breaks the protocol (a tag dropped, or the answer not boxed).
+* ``format``: the response breaks the protocol (a tag dropped, or the answer not boxed);
+* ``skip_python``: on a hybrid question, the sampler searches the facts but does the arithmetic in its head and
+  writes the result without calling python (right, so quality normalisation keeps it). A sampled LLM often answers
+  a two-tool question with one tool; the multi-tool bonus acts on exactly those responses.
 
 The pipeline then does what the paper does with its samples:
 
@@ -47,9 +50,10 @@ class SamplerNoise:
     copy: float = 0.1
     extra_call: float = 0.1
     format: float = 0.05
+    skip_python: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("copy", "extra_call", "format"):
+        for name in ("copy", "extra_call", "format", "skip_python"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"SamplerNoise.{name} must be a probability in [0, 1], got {value!r}")
@@ -118,7 +122,12 @@ def _sample(question: Question, kb: KnowledgeBase, rng: np.random.Generator, noi
     def guess() -> str:
         return str(int(rng.integers(1_000, 100_000)))
 
-    response = teacher_trajectory(question, kb, tools=tools, guess=guess)
+    if (noise.skip_python and question.split == "hybrid" and "python" in tools
+            and rng.random() < noise.skip_python):     # arithmetic in its head: no python call, the right result
+        response = teacher_trajectory(question, kb, tools=tuple(t for t in tools if t != "python"),
+                                      guess=lambda: question.answer)
+    else:
+        response = teacher_trajectory(question, kb, tools=tools, guess=guess)
     if tools and rng.random() < noise.extra_call:
         response = _extra_search(response, question, kb, rng)
     response = _corrupt_reads(response, rng, noise.copy)
