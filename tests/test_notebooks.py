@@ -70,9 +70,23 @@ BAD_PARAMETERS = {
                       ({"prior_path": "data"}, "prior_path"),
                       ({"w_res": 0.1}, "w_res"),
                       ({"eval_roughness": [0.0, 0.5]}, "eval_roughness[1]")],
+    "tool_star": [({"rl_step": 3}, "rl_step"),
+                  ({"clip": math.nan}, "clip"),
+                  ({"temperature": math.inf}, "temperature"),
+                  ({"tuning_seeds": [0, 100]}, "tuning_seeds"),                      # overlaps the reported seeds
+                  ({"tuning_budget": 4}, "tuning_budget"),                            # above the grid's size
+                  ({"rl_steps": 4.0}, "rl_steps"),
+                  ({"seeds": [1, 1]}, "seeds"),
+                  ({"sft_checkpoint": "data/tool_star/missing.pt"}, "sft_checkpoint"),
+                  ({"corpus_path": "data/tool_star"}, "corpus_path"),                 # a folder, not a file
+                  ({"dpo_every": 9}, "dpo_every"),                                    # no DPO phase would run
+                  ({"test_per_split_level": 51}, "test_per_split_level"),             # more than the pool holds
+                  ({"device": "cuda"}, "device"),
+                  ({"methods": ["no-dpo", "tool-star"]}, "methods")],                 # ours must come first
 }
-# one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior
-DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_priors")
+# one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior,
+# tool rollouts with a tool process
+DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_priors", "tool_star")
 
 pytestmark = pytest.mark.notebook
 

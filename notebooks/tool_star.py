@@ -1,0 +1,1009 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Tool-Star: multi-tool reasoning with a hierarchical reward and self-critic RL, with real tools
+#
+# **Paper.** Guanting Dong, Yifei Chen, Xiaoxi Li, Jiajie Jin, Hongjin Qian, Yutao Zhu, Hangyu Mao, Guorui Zhou,
+# Zhicheng Dou, Ji-Rong Wen. *Tool-Star: Empowering LLM-Brained Multi-Tool Reasoner via Reinforcement Learning*,
+# arXiv [2505.16410](https://arxiv.org/abs/2505.16410) (May 2025). Code: `dongguanting/Tool-Star` (a verl fork for
+# RL, LlamaFactory for SFT and DPO); the rewards and the rollout's result masking below follow that code.
+#
+# **The hierarchy.** It is in the reward, and in the order of training. The reward is a ladder: a valid format gates
+# everything (−1 without it), the answer's correctness comes next, and a multi-tool bonus sits on top, earned only
+# by a correct answer that used both tools. Training is two stages: a cold-start SFT on synthesised tool-use
+# trajectories (easy questions), then RL on the hard questions: GRPO on multi-turn rollouts in which the tools'
+# results are inserted and masked from the loss, with a self-critic DPO phase every `dpo_every` steps that turns the
+# policy's own samples into preference pairs by the rule reward.
+#
+# **Reproduced.**
+# - Two real tools: `search`, BM25 retrieval over a generated knowledge base of fictional places (ranked passages,
+#   not a lookup of the answer's key); `python`, an arithmetic evaluator built on `ast` with a node whitelist and
+#   limits, run in a separate process with a timeout (`hrlkit.tasks.python_tool`, fuzzed by its tests).
+# - The data pipeline at small scale: tool-integrated sampling, hint-based sampling, quality normalisation (call
+#   limit, repeated calls, format), difficulty-aware split (easy → SFT, hard → RL); a cached DVC stage
+#   (`hrlkit.tasks.tool_corpus`), then the cold-start SFT, another cached stage (`hrlkit.tasks.tool_sft`).
+# - The multi-turn rollout with stop tokens and tool results masked from the loss as in the authors'
+#   `vllm_rollout.py`; the paper's hierarchical reward; GRPO without KL; the self-critic DPO phase (β = 0.1, sigmoid
+#   loss, chosen reward ≥ 1 against rejected < 1).
+# - The paper's baselines and ablations: SFT only; prompting without SFT; single-tool RL (search only, the Search-R1
+#   analogue; python only, the ToRL analogue); without the multi-tool bonus; without self-critic DPO; without result
+#   masking. Two inference-time tools (code debugger, tool-use backtracer).
+#
+# **Scaled or reconstructed.**
+# - The LLM (Qwen2.5-3B) is a tiny causal transformer trained from scratch by the cold-start stage; the ten
+#   benchmarks are three synthetic splits (knowledge: needs search; computational: needs python; hybrid: needs both),
+#   two difficulty levels each; accuracy is exact match of the boxed answer, not an LLM judge.
+# - RL runs `rl_steps` GRPO steps, not two epochs over 10 K questions; the reasoning-chain refiner is not built (see
+#   the deviations table).
+
+# %% tags=["parameters"]
+profile = "smoke"                 # smoke: these defaults, at most 60 s; repro: the values in params.yaml
+seeds = [0, 1]                    # one RL run per method and seed
+tuning_seeds = [100]              # tuning and pilot seeds, disjoint from `seeds`
+workers = 1                       # processes for independent runs (results do not depend on it)
+out_dir = "scratch/tool_star"     # where figures/, runs.csv, metrics.json, timing.json go (git ignores scratch/)
+runs_dir = "scratch/tool_star/runs"  # raw per-task results: stored once, loaded on every later run
+tuning_dir = "scratch/tool_star/tuning"  # raw tuning trials, stored the same way
+device = "cpu"                    # only "cpu": the rollout alternates a tiny LM with Python tools on the CPU
+tuning_budget = 1                 # step sizes tried per RL method (the same for every method)
+methods = ["tool-star", "no-dpo", "no-bonus", "no-mask", "search-only", "python-only"]  # RL methods; first is ours
+corpus_path = "data/tool_star/corpus.json"   # knowledge base, SFT trajectories and question pools (DVC stage)
+sft_checkpoint = "data/tool_star/sft.pt"     # the cold-start model (DVC stage)
+rl_per_split_level = 8            # RL-pool candidates screened per split and level (the pool holds 100)
+test_per_split_level = 4          # test questions per split and level (the pool holds 50)
+validation_per_split_level = 4    # validation questions per split and level, for tuning (the pool holds 25)
+pool_samples = 4                  # samples per candidate when screening the RL pool by the cold-start pass rate
+rl_steps = 4                      # GRPO steps (one rollout batch each)
+prompts_per_step = 4              # questions per GRPO step
+samples = 4                       # rollouts per question (GRPO's group size)
+minibatches = 2                   # policy-loss minibatches per step
+clip = 0.2                        # PPO clip ε
+max_calls = 4                     # tool calls per response (β of the quality normalisation)
+max_new_tokens = 60               # tokens per generation turn
+temperature = 1.0                 # sampling temperature of rollouts
+dpo_every = 2                     # GRPO steps between self-critic DPO phases
+dpo_prompts = 4                   # questions sampled in a DPO phase
+dpo_steps = 8                     # DPO gradient steps per phase
+dpo_beta = 0.1                    # DPO β
+eval_every = 2                    # GRPO steps between evaluations (test, or validation during tuning)
+backtrace_retries = 2             # the backtracer's resamples of a response whose tool call failed
+smooth_window = 2                 # steps in the rolling mean of training curves
+
+# %% [markdown]
+# What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
+# pipeline). A wrong value, a NaN, a float where an integer is needed, a repeated list entry, a missing file or an
+# unknown name fails there, naming the parameter and what is allowed.
+
+# %% tags=["schema"]
+import json
+from pathlib import Path
+
+from pydantic import model_validator
+
+from hrlkit import params as P
+from hrlkit.provenance import repo_root
+
+SLUG = "tool_star"
+ALL_METHODS = ("tool-star", "no-dpo", "no-bonus", "no-mask", "search-only", "python-only")
+OURS = "tool-star"
+
+
+def pool_size_per_split_level(path: str, pool: str) -> int:
+    """Questions per (split, level) in one pool of the corpus (the smallest group)."""
+    counts: dict = {}
+    for q in json.loads((repo_root() / path).read_text())["pools"][pool]:
+        counts[(q["split"], q["level"])] = counts.get((q["split"], q["level"]), 0) + 1
+    return min(counts.values())
+
+
+class ToolStarParameters(P.Parameters):
+    tuning_seeds: P.Seeds
+    tuning_dir: P.OutDir
+    device: P.Choice("cpu")
+    tuning_budget: P.Int(ge=1, le=3)
+    methods: P.Subset(*ALL_METHODS, first=OURS)
+    corpus_path: P.FilePath
+    sft_checkpoint: P.FilePath
+    rl_per_split_level: P.Int(ge=1)
+    test_per_split_level: P.Int(ge=1)
+    validation_per_split_level: P.Int(ge=1)
+    pool_samples: P.Int(ge=2)
+    rl_steps: P.Int(ge=1)
+    prompts_per_step: P.Int(ge=1)
+    samples: P.Int(ge=2)
+    minibatches: P.Int(ge=1)
+    clip: P.Number(gt=0, lt=1)
+    max_calls: P.Int(ge=1, le=8)
+    max_new_tokens: P.Int(ge=8)
+    temperature: P.Number(gt=0)
+    dpo_every: P.Int(ge=1)
+    dpo_prompts: P.Int(ge=1)
+    dpo_steps: P.Int(ge=1)
+    dpo_beta: P.Number(gt=0)
+    eval_every: P.Int(ge=1)
+    backtrace_retries: P.Int(ge=0)
+    smooth_window: P.Int(ge=1)
+
+    @model_validator(mode="after")
+    def relations(self):
+        P.require(self.minibatches <= self.prompts_per_step * self.samples, "minibatches", self.minibatches,
+                  f"must be <= prompts_per_step × samples = {self.prompts_per_step * self.samples}")
+        P.require(self.dpo_every <= self.rl_steps, "dpo_every", self.dpo_every,
+                  f"must be <= rl_steps = {self.rl_steps} (otherwise no self-critic phase runs)")
+        P.require(self.eval_every <= self.rl_steps, "eval_every", self.eval_every,
+                  f"must be <= rl_steps = {self.rl_steps}")
+        for name, pool in (("rl_per_split_level", "rl"), ("test_per_split_level", "test"),
+                           ("validation_per_split_level", "validation")):
+            size = pool_size_per_split_level(self.corpus_path, pool)
+            P.require(getattr(self, name) <= size, name, getattr(self, name),
+                      f"must be <= {size}, the questions per split and level of the corpus's {pool} pool")
+        return self
+
+
+# %% [markdown]
+# ## Setup: parameter check, imports, seeding
+
+# %%
+PARAMS = ToolStarParameters.from_notebook(globals())   # fails here, naming the parameter, before any compute
+
+import copy
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from IPython.display import display
+
+from hrlkit import figures, runs, stats, tune
+from hrlkit.claims import Claim, ClaimsTable, build_metrics, headline_entry, write_metrics
+from hrlkit.lm.tiny import TinyCausalLM, count_parameters
+from hrlkit.runner import Runner
+from hrlkit.seeding import derive_seed, seed_everything
+from hrlkit.tasks.python_tool import PythonTool
+from hrlkit.tasks.tool_corpus import CorpusConfig, question_from_dict, read_corpus
+from hrlkit.tasks.tool_protocol import MULTI_TOOL_BONUS, TOOLS, hierarchical_reward
+from hrlkit.tasks.tool_rl import RLConfig, dpo_phase, evaluate_responses, grpo_step
+from hrlkit.tasks.tool_sft import load_model
+
+PAPER = {"slug": SLUG, "arxiv": "2505.16410",
+         "title": "Tool-Star: Empowering LLM-Brained Multi-Tool Reasoner via Reinforcement Learning"}
+OUT = runs.prepare_out_dir(out_dir)
+clock = runs.WallClock()
+figures.set_theme()
+seed_everything(0)      # the notebook's own streams; every task reseeds from its own seed
+torch.set_num_threads(1)
+SAVE = dict(out_dir=OUT, slug=SLUG, params=PARAMS)
+print(f"profile={profile} workers={workers} device={device} out_dir={out_dir}")
+
+# %% [markdown]
+# ## Task: three splits, two tools
+#
+# The corpus stage generated a knowledge base of fictional places (population, area, capital, founding year,
+# neighbours) and four disjoint question pools. A **knowledge** question asks a fact (it needs `search`); a
+# **computational** question is arithmetic on numbers too large for the tiny LM to compute in its head (it needs
+# `python`); a **hybrid** question computes with facts (it needs both). Level 2 chains more facts or operations than
+# level 1.
+#
+# The protocol: `<think> question </think>`, tool calls `<search> query </search>` and `<python> expression </python>`,
+# each answered by the environment with `<result> … </result>`, and one `<answer> \boxed{…} </answer>`.
+#
+# **The regime the bonus acts on is built in.** The multi-tool bonus can only change something where the model
+# answers a two-tool question with one tool. The corpus's sampler therefore does the arithmetic of a share
+# `skip_python_noise` of its hybrid samples in its head (right, so they survive normalisation; the corpus stage's
+# setting is printed below), as a sampled LLM often does; the cold-start model learns to skip python on some hybrid
+# questions, and cannot do their arithmetic itself. The precondition of the bonus claims checks that the regime is
+# there (see the facts).
+
+# %%
+CORPUS = read_corpus(corpus_path)
+CORPUS_CONFIG = CorpusConfig.from_dict(CORPUS["config"])
+KB = CORPUS_CONFIG.knowledge_base()
+SPLITS = ("knowledge", "computational", "hybrid")
+
+
+def pool(name: str, per_split_level: int) -> list:
+    """The first ``per_split_level`` questions of each (split, level) of a corpus pool, in the pool's order."""
+    taken: dict = {}
+    out = []
+    for d in CORPUS["pools"][name]:
+        key = (d["split"], d["level"])
+        if taken.get(key, 0) < per_split_level:
+            taken[key] = taken.get(key, 0) + 1
+            out.append(question_from_dict(d))
+    return out
+
+
+TEST = pool("test", test_per_split_level)
+VALIDATION = pool("validation", validation_per_split_level)
+RL_CANDIDATES = pool("rl", rl_per_split_level)
+TEST_SPLIT = np.array([q.split for q in TEST])
+
+
+def search_tool(query: str) -> tuple[bool, str]:
+    """`search`: the top BM25 passages of the knowledge base for the query (as many as the corpus's trajectories)."""
+    return True, " ".join(KB.search(query, CORPUS_CONFIG.search_k))
+
+
+def python_call(python: PythonTool):
+    """`python`: the sandboxed arithmetic evaluator (its own process, a timeout, limits on size and depth)."""
+    def call(code: str) -> tuple[bool, str]:
+        result = python(code)
+        return result.ok, result.output
+    return call
+
+
+def make_tools(allowed: tuple[str, ...], python: PythonTool, debugger: bool = False) -> dict:
+    """The tools a system offers. A call to a tool it does not offer is not a stop token: the response goes on with
+    no result inserted, an invalid format."""
+    tools = {"search": search_tool, "python": debugged(python_call(python)) if debugger else python_call(python)}
+    return {name: tools[name] for name in allowed}
+
+
+print(f"knowledge base: {len(KB.entities)} places; test {len(TEST)}, validation {len(VALIDATION)}, "
+      f"RL candidates {len(RL_CANDIDATES)} questions; sampler's skip_python_noise {CORPUS_CONFIG.skip_python_noise:g}")
+print("example:", TEST[-1].text, "→", TEST[-1].answer, "| tools an expert needs:", TEST[-1].tools)
+print("search('" + " ".join(TEST[0].text.split()[-3:]) + "') →", search_tool(" ".join(TEST[0].text.split()[-3:]))[1])
+
+# %% [markdown]
+# ## The hierarchical reward
+#
+# From the paper (and the code's QA branch, `re_search.py`), with F1 the token F1 of the boxed answer against the
+# reference:
+#
+# $$R = \begin{cases} \max(\mathrm{Acc} + r_M,\ \mathrm{Acc}) & \text{format valid and Acc} > 0\\ 0 & \text{format
+# valid and Acc} = 0\\ -1 & \text{otherwise}\end{cases}\qquad r_M = 0.1 \text{ if both `<search>` and `<python>` are
+# used.}$$
+#
+# The baselines' rewards change one rung: without the bonus $r_M = 0$; a single-tool system also counts a call tag
+# of the tool it lacks as a format error (its protocol has no such tag), and can never earn $r_M$.
+
+# %%
+def reward_function(bonus: float, tools: tuple[str, ...]):
+    def reward(question, response: str) -> float:
+        # R = −1 if the format is invalid; F1 + r_M if F1 > 0 and both tools were called; F1 otherwise
+        return hierarchical_reward(response, question.answer, bonus=bonus, tools=tools)
+    return reward
+
+
+_example = ("<think> population of vorlan plus 3 </think> <search> vorlan population </search> <result> vorlan "
+            "population 734 </result> <python> 734 + 3 </python> <result> 737 </result> <answer> \\boxed{737} "
+            "</answer>")
+print("R(both tools, right) =", hierarchical_reward(_example, "737"),
+      "| without r_M:", hierarchical_reward(_example, "737", bonus=0.0),
+      "| search-only system:", hierarchical_reward(_example, "737", tools=("search",)),
+      "| wrong:", hierarchical_reward(_example, "738"))
+
+# %% [markdown]
+# ## The cold-start model and the RL pool
+#
+# Every RL run starts from the cold-start SFT model (its DVC stage: `SFT_CONFIG` below; the loss covers the tokens the
+# model writes, not the prompt or the tool results). The RL pool is the **hard** part of the RL candidates for this
+# model: the questions it solves sometimes but not always in `pool_samples` samples with both tools (a question
+# it always or never solves gives every rollout the same reward, so GRPO's advantage vanishes on it). The paper's
+# split compares language-only and tool-integrated pass rates of its sampler; here the sampler's split left too few
+# hard questions (the corpus stage's statistics below), so the model's own pass rate decides.
+
+# %%
+SFT_MODEL, VOCAB, SFT_CONFIG, SFT_LOG = load_model(sft_checkpoint)
+SFT_STATE = {k: v.clone() for k, v in SFT_MODEL.state_dict().items()}
+
+
+def rl_config(mask_results: bool = True) -> RLConfig:
+    return RLConfig(prompts_per_step=prompts_per_step, samples=samples, minibatches=minibatches, clip=clip,
+                    max_calls=max_calls, max_new_tokens=max_new_tokens, temperature=temperature,
+                    mask_results=mask_results, dpo_beta=dpo_beta, dpo_steps=dpo_steps)
+
+
+def pass_rates(model, questions: list, n: int, seed: int) -> np.ndarray:
+    """Per question: the share of ``n`` sampled responses (both tools) that are right."""
+    generator = torch.Generator().manual_seed(derive_seed(seed, "pool"))
+    with PythonTool() as python:
+        tools = make_tools(TOOLS, python)
+        rows = [evaluate_responses(model, VOCAB, questions, tools, rl_config(), temperature=temperature,
+                                   generator=generator) for _ in range(n)]
+    return np.mean([[r["correct"] for r in rs] for rs in rows], axis=0)
+
+
+POOL_RATES = pass_rates(SFT_MODEL, RL_CANDIDATES, pool_samples, seed=0)
+RL_POOL = [q for q, rate in zip(RL_CANDIDATES, POOL_RATES) if 0 < rate < 1]
+if not RL_POOL:
+    raise RuntimeError("the RL pool is empty: the cold-start model solves every candidate always or never")
+print(f"RL pool: {len(RL_POOL)} of {len(RL_CANDIDATES)} candidates are solved sometimes but not always "
+      f"({int((POOL_RATES == 0).sum())} never, {int((POOL_RATES == 1).sum())} always)")
+
+# %% [markdown]
+# ## Method and baselines
+#
+# One GRPO step (`hrlkit.tasks.tool_rl.grpo_step`): `prompts_per_step` questions from the RL pool, `samples` rollouts
+# each; the group-relative advantage
+#
+# $$\hat A_{i} = \frac{r_i - \operatorname{mean}(r_{1..G})}{\operatorname{std}(r_{1..G}) + \epsilon},$$
+#
+# broadcast to the response's tokens; the token-level clipped objective with no KL term (the authors' KL coefficient
+# is 0), summed over the tokens the policy wrote (result tokens masked):
+#
+# $$J = \frac{1}{\sum_{i,t} m_{i,t}} \sum_{i,t} m_{i,t}\min\big(\rho_{i,t}\hat A_i,\
+# \operatorname{clip}(\rho_{i,t}, 1-\varepsilon, 1+\varepsilon)\hat A_i\big),\qquad \rho_{i,t} =
+# \frac{\pi_\theta(y_{i,t}\mid\cdot)}{\pi_{\text{old}}(y_{i,t}\mid\cdot)}.$$
+#
+# Every `dpo_every` steps, a self-critic phase (`dpo_phase`): `dpo_prompts` questions, `samples` rollouts each, the
+# best (reward ≥ 1) against the worst (reward < 1) as a pair, and `dpo_steps` steps of
+#
+# $$L_{\text{DPO}} = -\log\sigma\Big(\beta\big[\log\tfrac{\pi_\theta(y_w)}{\pi_{\text{ref}}(y_w)} -
+# \log\tfrac{\pi_\theta(y_l)}{\pi_{\text{ref}}(y_l)}\big]\Big)$$
+#
+# with the policy at the phase's start as reference. The methods differ in one thing each (`METHODS`). The
+# single-tool baselines keep everything of ours (DPO, masking) but one tool, so they isolate the tool set; they are
+# trained and evaluated with that tool only, as Search-R1 and ToRL are.
+
+# %%
+METHODS = {
+    "tool-star": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=True),
+    "no-dpo": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=False),        # "SFT + vanilla RL"
+    "no-bonus": dict(tools=TOOLS, bonus=0.0, mask=True, dpo=True),                    # r_M = 0
+    "no-mask": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=False, dpo=True),       # tool results in the loss
+    "search-only": dict(tools=("search",), bonus=0.0, mask=True, dpo=True),           # Search-R1 analogue
+    "python-only": dict(tools=("python",), bonus=0.0, mask=True, dpo=True),           # ToRL analogue
+}
+
+
+def fresh_model() -> TinyCausalLM:
+    model = copy.deepcopy(SFT_MODEL)
+    model.load_state_dict(SFT_STATE)
+    return model
+
+
+def debugged(call):
+    """The code debugger (inference time): a python call that fails is repaired (characters outside arithmetic
+    dropped, unbalanced parentheses closed or removed) and run again; the repaired result is shown if it runs."""
+    def repaired(code: str) -> tuple[bool, str]:
+        ok, output = call(code)
+        if ok:
+            return ok, output
+        kept, depth = [], 0
+        for ch in "".join(ch for ch in code if ch in "0123456789+-*/(). "):
+            if ch == ")" and depth == 0:
+                continue
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            kept.append(ch)
+        fixed = "".join(kept) + ")" * depth
+        return call(fixed) if fixed.strip() and fixed != code else (ok, output)
+    return repaired
+
+
+def outcome_arrays(rows: list[dict]) -> dict:
+    """Per-question outcomes as small integer arrays (the raw result; every statistic is computed from them)."""
+    return {key: np.array([int(r[key]) for r in rows], dtype=np.int16)
+            for key in ("correct", "format_ok", "calls", "search", "python", "failed_calls")}
+
+
+def evaluate(model, questions: list, tools: dict) -> list[dict]:
+    """Greedy tool-integrated answers."""
+    return evaluate_responses(model, VOCAB, questions, tools, rl_config())
+
+
+def backtraced(model, questions: list, tools: dict, rows: list[dict], seed: int) -> list[dict]:
+    """The tool-use backtracer (inference time): a response whose tool call failed, or whose format is invalid, is
+    sampled again up to ``backtrace_retries`` times; the first without either fault replaces it."""
+    rows = list(rows)
+    generator = torch.Generator().manual_seed(derive_seed(seed, "backtrace"))
+    for _ in range(backtrace_retries):
+        redo = [i for i, r in enumerate(rows) if r["failed_calls"] > 0 or not r["format_ok"]]
+        if not redo:
+            break
+        again = evaluate_responses(model, VOCAB, [questions[i] for i in redo], tools, rl_config(),
+                                   temperature=temperature, generator=generator)
+        for i, row in zip(redo, again):
+            if row["failed_calls"] == 0 and row["format_ok"]:
+                rows[i] = row
+    return rows
+
+
+def final_evaluation(model, allowed: tuple[str, ...], python: PythonTool, seed: int) -> dict:
+    """On the test set: greedy answers with the system's tools, then with the inference-time tools (debugger and
+    backtracer)."""
+    plain = evaluate(model, TEST, make_tools(allowed, python))
+    tools = make_tools(allowed, python, debugger=True)
+    assisted = backtraced(model, TEST, tools, evaluate(model, TEST, tools), seed)
+    return {"final": outcome_arrays(plain), "final_inference_tools": outcome_arrays(assisted)}
+
+
+# %% [markdown]
+# ## Experiments
+#
+# Every run starts from the cold-start weights and takes `rl_steps` GRPO steps of `prompts_per_step` questions from
+# the RL pool. For a given seed every method sees the same question stream (DPO phases draw theirs from a stream of
+# their own) and the same sampling stream, and is evaluated on the same test questions: comparisons are paired by
+# seed.
+
+# %%
+def run_training(method: str, seed: int, learning_rate: float, split: str = "test") -> dict:
+    """One RL run from the cold-start model; its curve evaluates on the test questions, or for tuning on the
+    validation questions (``split``)."""
+    spec = METHODS[method]
+    model = fresh_model()
+    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    config = rl_config(mask_results=spec["mask"])
+    reward = reward_function(spec["bonus"], spec["tools"])
+    questions_rng = np.random.default_rng(derive_seed(seed, "questions"))
+    dpo_rng = np.random.default_rng(derive_seed(seed, "dpo-questions"))
+    generator = torch.Generator().manual_seed(derive_seed(seed, "sampling"))
+    watched = TEST if split == "test" else VALIDATION
+    curve, dpo, evals = [], [], []
+    with PythonTool() as python:
+        tools = make_tools(spec["tools"], python)
+        for step in range(1, rl_steps + 1):
+            batch = [RL_POOL[i] for i in questions_rng.integers(0, len(RL_POOL), prompts_per_step)]
+            curve.append({"step": step, **grpo_step(model, optimiser, VOCAB, batch, tools, reward, config,
+                                                    generator)})
+            if spec["dpo"] and step % dpo_every == 0:
+                critic = [RL_POOL[i] for i in dpo_rng.integers(0, len(RL_POOL), dpo_prompts)]
+                dpo.append({"step": step, **dpo_phase(model, optimiser, VOCAB, critic, tools, reward, config,
+                                                      generator)})
+            if step % eval_every == 0 or step == rl_steps:
+                evals.append({"step": step, "correct": outcome_arrays(evaluate(model, watched, tools))["correct"]})
+        final = final_evaluation(model, spec["tools"], python, seed) if split == "test" else {}
+    return dict(method=method, seed=seed, learning_rate=learning_rate, curve=curve, dpo=dpo, evals=evals, **final)
+
+
+def base_evaluation() -> dict:
+    """The models without RL on the test set: the cold-start model with both tools, with each tool alone and with the
+    inference-time tools, and an untrained model of the same size ("prompting without SFT")."""
+    torch.manual_seed(derive_seed("untrained"))
+    untrained = TinyCausalLM(SFT_MODEL.cfg).eval()
+    with PythonTool() as python:
+        out = {"sft": final_evaluation(SFT_MODEL, TOOLS, python, seed=0)}
+        for tool in TOOLS:
+            out[f"sft_{tool}_only"] = outcome_arrays(evaluate(SFT_MODEL, TEST, make_tools((tool,), python)))
+        out["untrained"] = outcome_arrays(evaluate(untrained, TEST, make_tools(TOOLS, python)))
+    return out
+
+
+# %% [markdown]
+# ## Tuning: the same budget for every method
+#
+# Declared before tuning: every RL method gets `tuning_budget` Adam step sizes from the grid below (the DPO phases
+# use the same optimiser), each trained for the full run on each tuning seed (disjoint from the reported seeds), and
+# is selected by the highest **mean greedy accuracy on the validation questions over the evaluations after step 0**.
+# History of the grid (pilots of ours on one seed, not kept): from an earlier cold-start model (and evaluated on the
+# test questions, a mistake the later pilots avoid), 1e-4 lost a third of the cold-start accuracy within 80 steps, and
+# an earlier pilot of plain GRPO at 3e-4 collapsed; from this cold-start model, on tuning seed 100 and the validation
+# questions over 40 steps, 3e-5 raised accuracy well above the cold start within 10 steps and held it there, while
+# 1e-4 first rose and then fell below the cold start. The grid brackets both.
+
+# %%
+STEP_SIZE_GRID = (1e-5, 3e-5, 1e-4)
+SPACES = {meth: tune.Space(learning_rate=tune.Grid(*STEP_SIZE_GRID)) for meth in ALL_METHODS}
+SETUP = tune.Setup(metric="validation_accuracy", direction="maximize", budget=tuning_budget, seeds=tuning_seeds,
+                   sampler="grid")
+
+
+def trial(method: str, config: dict, seed: int) -> dict:
+    """One tuning trial: a full run evaluated on the validation questions; the mean accuracy after step 0."""
+    result = run_training(method, seed, config["learning_rate"], split="validation")
+    return {"validation_accuracy": float(np.mean([e["correct"].mean() for e in result["evals"]])),
+            "final_validation_accuracy": float(result["evals"][-1]["correct"].mean())}
+
+
+# %% tags=["tuning"]
+TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
+TUNED = tune.tune(TUNING_RUNNER, trial, {m: space for m, space in SPACES.items() if m in PARAMS["methods"]},
+                  SETUP, reported_seeds=PARAMS["seeds"])
+print(TUNED.summary())
+
+# %% [markdown]
+# The reported runs: every RL method on every seed with its selected step size, and the models without RL.
+
+# %% tags=["experiments"]
+CONFIG = {meth: TUNED.selected[meth] for meth in methods}
+TASKS = [dict(method=meth, seed=s, **CONFIG[meth]) for meth in methods for s in seeds]
+RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
+RESULTS = RUNNER.run("rl", run_training, TASKS, desc="RL runs")
+BASE = RUNNER.run("base", base_evaluation, [{}])[0]
+
+# %%
+# analysis side: tables, facts, tuning summary (never used by a task, so editing them never retrains)
+from hrlkit.claims import Fact, FactsTable
+from hrlkit.display import prose, table
+
+SFT_NAME, UNTRAINED_NAME = "sft-only", "no-sft (prompting)"
+
+
+def summarise(outcomes: dict) -> dict:
+    """The statistics of one evaluation on the test set, overall and per split.
+
+    accuracy: share of right boxed answers; both_tools: share of responses that call search and python;
+    calls: tool calls per response; format_errors: share of invalid responses; failed_calls: share of calls that
+    failed; tool_use_accuracy: accuracy among the responses that call a tool; efficiency: right answers per call."""
+    out = {}
+    for name, where in [("", slice(None))] + [(f"_{s}", TEST_SPLIT == s) for s in SPLITS]:
+        o = {k: np.asarray(v)[where].astype(float) for k, v in outcomes.items()}
+        used = o["calls"] > 0
+        out[f"accuracy{name}"] = float(o["correct"].mean())
+        out[f"both_tools{name}"] = float(((o["search"] > 0) & (o["python"] > 0)).mean())
+        out[f"calls{name}"] = float(o["calls"].mean())
+        if name == "":
+            out["format_errors"] = float(1 - o["format_ok"].mean())
+            out["failed_calls"] = float(o["failed_calls"].sum() / max(o["calls"].sum(), 1))
+            out["tool_use_accuracy"] = float(o["correct"][used].mean()) if used.any() else float("nan")
+            out["efficiency"] = float(o["correct"].sum() / max(o["calls"].sum(), 1))
+    return out
+
+
+CURVE_METRICS = ("reward", "both_tools", "format_ok", "vanished_groups", "truncated")
+SFT_SUMMARY = summarise(BASE["sft"]["final"])
+
+
+def start_accuracy(method: str) -> float:
+    """Test accuracy at step 0: the cold-start model offered the method's tools."""
+    tools = METHODS[method]["tools"]
+    return SFT_SUMMARY["accuracy"] if len(tools) == 2 else summarise(BASE[f"sft_{tools[0]}_only"])["accuracy"]
+
+
+def runs_rows():
+    for r in RESULTS:
+        key = dict(method=r["method"], seed=r["seed"])
+        for point in r["curve"]:
+            for metric in CURVE_METRICS:
+                yield dict(key, metric=f"train_{metric}", value=point[metric], step=point["step"])
+        for point in r["dpo"]:
+            yield dict(key, metric="dpo_pairs", value=point["pairs"], step=point["step"])
+        yield dict(key, metric="test_accuracy_curve", value=start_accuracy(r["method"]), step=0)
+        for point in r["evals"]:
+            yield dict(key, metric="test_accuracy_curve", value=float(point["correct"].mean()), step=point["step"])
+        for metric, value in summarise(r["final"]).items():
+            yield dict(key, metric=metric, value=value, step=rl_steps)
+        for metric, value in summarise(r["final_inference_tools"]).items():
+            yield dict(key, metric=f"{metric}_inference_tools", value=value, step=rl_steps)
+    for name, outcomes in ((SFT_NAME, BASE["sft"]["final"]), (UNTRAINED_NAME, BASE["untrained"]),
+                           (f"{SFT_NAME} (search only)", BASE["sft_search_only"]),
+                           (f"{SFT_NAME} (python only)", BASE["sft_python_only"])):
+        for metric, value in summarise(outcomes).items():
+            yield dict(method=name, seed=SFT_CONFIG.seed, metric=metric, value=value, step=0)
+    for metric, value in summarise(BASE["sft"]["final_inference_tools"]).items():
+        yield dict(method=SFT_NAME, seed=SFT_CONFIG.seed, metric=f"{metric}_inference_tools", value=value, step=0)
+
+
+RUNS = runs.runs_frame(runs_rows())
+runs.write_runs(RUNS, OUT, missing={"tool_use_accuracy": "no response called a tool",
+                                     "tool_use_accuracy_inference_tools": "no response called a tool"})
+print(f"runs.csv: {len(RUNS)} rows from {len(RESULTS)} RL runs and the models without RL")
+
+
+def per_seed(metric: str, method: str) -> stats.Sample:
+    return runs.per_seed(RUNS, metric, method, step=rl_steps)
+
+
+def fmt_ci(values) -> str:
+    return stats.format_ci(values, spec=".3f")
+
+
+# %% [markdown]
+# ## Tuning and pilot
+#
+# The tuning trials (mean over the tuning seeds), whether each selected step size is interior to the grid, and from
+# the selected configurations a pilot: the spread over tuning seeds of ours minus each baseline (paired). The
+# tolerance of the "not worse" claims is declared here, before the reported runs: `TOLERANCE` = twice the binomial
+# standard error of the cold-start model's accuracy on the test set, the smallest accuracy gap one evaluation can
+# resolve.
+
+# %%
+TOLERANCE = float(2 * np.sqrt(SFT_SUMMARY["accuracy"] * (1 - SFT_SUMMARY["accuracy"]) / len(TEST)))
+print(f"TOLERANCE = 2 × sqrt(p (1 − p) / N) with p = {SFT_SUMMARY['accuracy']:.3f} (cold start), N = {len(TEST)}: "
+      f"{TOLERANCE:.4f}")
+TUNING_TABLE = TUNED.configuration_table([SETUP.metric, "final_validation_accuracy"])
+display(table(TUNING_TABLE.round({SETUP.metric: 4, "final_validation_accuracy": 4}).assign(
+    **{"config.learning_rate": TUNING_TABLE["config.learning_rate"].map("{:g}".format)}).rename(
+    columns={"config.learning_rate": "step size", SETUP.metric: "validation accuracy over the run",
+             "final_validation_accuracy": "final validation accuracy"}),
+    f"Mean over tuning seeds {tuning_seeds}. " + TUNED.summary()))
+display(prose([f"Selected step sizes on the grid {{{', '.join(f'{v:g}' for v in STEP_SIZE_GRID)}}}: "
+               + "; ".join(f"{meth} {CONFIG[meth]['learning_rate']:g} ({TUNED.position(meth, 'learning_rate')})"
+                           for meth in methods) + "."]))
+PILOTS = {b: tune.pilot(TUNED, first=OURS, second=b) for b in methods if b != OURS and OURS in TUNED.selected}
+display(prose([f"- {OURS} − {b}: {p_.describe(TOLERANCE, len(seeds))}" for b, p_ in PILOTS.items()]))
+
+# %% [markdown]
+# ## Results
+#
+# ### Training (the paper's reward and multi-tool curves)
+
+# %%
+def smoothed(metric: str) -> pd.DataFrame:
+    d = RUNS[RUNS["metric"] == metric].sort_values("step").copy()
+    d["value"] = d.groupby(["method", "seed"])["value"].transform(
+        lambda v: v.rolling(smooth_window, min_periods=1).mean())
+    return d
+
+
+fig, axes = plt.subplots(1, 4, figsize=(15, 3.3))
+panels = [("train_reward", "training reward (rolling mean)", True),
+          ("train_both_tools", "rollouts calling both tools", True),
+          ("train_format_ok", "rollouts with a valid format", True),
+          ("test_accuracy_curve", "test accuracy (greedy)", False)]
+for ax, (metric, label, smooth) in zip(axes, panels):
+    data = smoothed(metric) if smooth else RUNS[RUNS["metric"] == metric]
+    sns.lineplot(data=data, x="step", y="value", hue="method", hue_order=methods, ax=ax,
+                 legend=(metric == "test_accuracy_curve"), **figures.SEEDS_BAND)
+    ax.set(xlabel="GRPO step", ylabel=label)
+sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+fig.tight_layout()
+figures.save_figure(fig, "training", "Training reward, share of rollouts calling both tools, share with a valid "
+                    "format (rolling mean over " f"{smooth_window} steps) and greedy test accuracy vs GRPO step, "
+                    "step 0 = the cold-start model offered the method's tools "
+                    f"({figures.band_caption()}).", **SAVE)
+plt.show()
+
+# %% [markdown]
+# ### Accuracy per split (the paper's Table 1 analogue) and tool statistics
+#
+# IQM over seeds for the RL methods; the models without RL are single models (one SFT seed).
+
+# %%
+REFERENCES = [SFT_NAME, UNTRAINED_NAME, f"{SFT_NAME} (search only)", f"{SFT_NAME} (python only)"]
+ROWS = methods + REFERENCES
+
+
+def iqm_of(metric: str, method: str) -> float:
+    values = RUNS[(RUNS["metric"] == metric) & (RUNS["method"] == method)]["value"].to_numpy(dtype=float)
+    return float(stats.iqm(values)) if len(values) > 1 else float(values[0])
+
+
+ACCURACY_TABLE = pd.DataFrame({m: {**{s: iqm_of(f"accuracy_{s}", m) for s in SPLITS},
+                                   "average": iqm_of("accuracy", m)} for m in ROWS}).T
+display(table(ACCURACY_TABLE.round(3), f"Greedy test accuracy ({len(TEST)} questions, {len(TEST) // 3} per split). "
+              "sft-only (search only / python only): the cold-start model offered one tool."))
+TOOL_TABLE = pd.DataFrame({m: {"calls per answer": iqm_of("calls", m), "both tools (hybrid)":
+                               iqm_of("both_tools_hybrid", m), "both tools (single-tool splits)":
+                               (iqm_of("both_tools_knowledge", m) + iqm_of("both_tools_computational", m)) / 2,
+                               "tool-use accuracy": iqm_of("tool_use_accuracy", m),
+                               "right answers per call": iqm_of("efficiency", m),
+                               "failed calls": iqm_of("failed_calls", m), "format errors": iqm_of("format_errors", m)}
+                           for m in methods + [SFT_NAME]}).T
+display(table(TOOL_TABLE.round(3), "Tool statistics on the test set (IQM over seeds). Tool-use accuracy: accuracy "
+              "among responses that call a tool (the paper's exact TE definition was not found)."))
+
+fig, ax = plt.subplots(figsize=(10, 3.4))
+bars = RUNS[RUNS["metric"].isin([f"accuracy_{s}" for s in SPLITS]) & RUNS["method"].isin(methods)].copy()
+bars["split"] = bars["metric"].str.replace("accuracy_", "")
+sns.barplot(data=bars, x="split", y="value", hue="method", hue_order=methods, ax=ax, **figures.SEEDS_BAND)
+for s_i, s in enumerate(SPLITS):
+    ax.hlines(iqm_of(f"accuracy_{s}", SFT_NAME), s_i - 0.45, s_i + 0.45, colors="black", linestyles="--",
+              label=SFT_NAME if s_i == 0 else None)
+ax.set(xlabel="", ylabel="test accuracy (greedy)")
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+fig.tight_layout()
+figures.save_figure(fig, "accuracy_per_split", "Greedy test accuracy per split and method "
+                    f"({figures.band_caption()}); dashed: the cold-start model.", **SAVE)
+plt.show()
+
+# %% [markdown]
+# ### Inference-time tools
+#
+# The same final models, answering again with the code debugger and the tool-use backtracer on.
+
+# %%
+INFERENCE = pd.DataFrame({m: {"without": iqm_of("accuracy", m), "with inference-time tools":
+                              iqm_of("accuracy_inference_tools", m)} for m in methods + [SFT_NAME]}).T
+display(table(INFERENCE.round(3), "Greedy test accuracy without and with the debugger and backtracer (IQM over "
+              "seeds)."))
+fig, ax = plt.subplots(figsize=(7, 3))
+gain = RUNS[RUNS["metric"] == "accuracy_inference_tools"].merge(
+    RUNS[RUNS["metric"] == "accuracy"], on=["method", "seed", "step"], suffixes=("_with", "_without"))
+gain["gain"] = gain["value_with"] - gain["value_without"]
+sns.stripplot(data=gain[gain["method"].isin(methods)], x="method", y="gain", order=methods, ax=ax)
+ax.axhline(0, color="black", lw=0.8)
+ax.set(xlabel="", ylabel="accuracy gain")
+ax.tick_params(axis="x", rotation=20)
+fig.tight_layout()
+figures.save_figure(fig, "inference_tools", "Per-seed accuracy gain from the inference-time tools (debugger and "
+                    "backtracer) on the final models.", **SAVE)
+plt.show()
+
+# %% [markdown]
+# ## Claims
+#
+# For a given seed every RL method sees the same questions and sampling stream and answers the same test
+# questions, so comparisons are **paired**: the statistic is the IQM of per-seed differences with a 95 % bootstrap
+# CI that resamples seeds (conditioning on the fixed test questions). Comparisons with the cold-start model subtract
+# one model's accuracy (one SFT seed) from each seed's: their CI covers RL's seeds, not the SFT stage's.
+#
+# Declared with the first version of this notebook, before its reported runs. Preconditions:
+# - the multi-tool rows (C1a, C1b) need the regime the paper targets: a single tool cannot solve the hybrid split.
+#   The cold-start model offered one tool must solve at most half of the hybrid questions it solves with both.
+#   They also need a test that can fail (added after the tuning trials showed the single-tool systems flat at their
+#   ceiling, before the reported runs were read): a single-tool system's **ceiling** on the union, its own split
+#   solved entirely plus the cold-start model's accuracy with that tool alone on the other two splits, must reach
+#   ours' accuracy. Where it does not, the comparison is decided by the task design (a search-only system cannot run
+#   arithmetic on these numbers; a python-only one cannot look facts up), not by training, and the row is untestable;
+#   the specialist rows C1c and C1d are then the test of the single-tool baselines;
+# - the bonus rows (C2a, C2b) need room for the bonus to act: the cold-start model calls both tools on at most 90 %
+#   of the hybrid questions;
+# - every comparison between RL methods needs RL to move the policy: ours' test accuracy or both-tool rate must
+#   differ from the cold-start model's by more than `TOLERANCE` (IQM over seeds), otherwise the comparisons measure
+#   evaluation noise of nearly identical models.
+
+# %%
+ACC = f"final greedy test accuracy, all three splits ({len(TEST)} questions)"
+CLAIMS = ClaimsTable([
+    Claim("C1a", "Multi-tool RL beats single-tool RL on the union of tasks (vs search only, the Search-R1 analogue)",
+          ACC, "IQM over seeds of acc(tool-star) − acc(search-only)", threshold=0.0, direction=">",
+          precondition="a single tool cannot solve the hybrid split; RL moves the policy; the test can fail (the "
+          "single-tool ceiling reaches ours' accuracy)"),
+    Claim("C1b", "… (vs python only, the ToRL analogue)", ACC, "IQM over seeds of acc(tool-star) − acc(python-only)",
+          threshold=0.0, direction=">", precondition="as C1a"),
+    Claim("C1c", "Single-tool RL is strong only on its own split: search-only RL is not better than Tool-Star on "
+          "knowledge questions", "final greedy test accuracy, knowledge split",
+          "IQM over seeds of acc(search-only) − acc(tool-star)", threshold=TOLERANCE, direction="<",
+          precondition="RL moves the policy"),
+    Claim("C1d", "… python-only RL is not better than Tool-Star on computational questions",
+          "final greedy test accuracy, computational split", "IQM over seeds of acc(python-only) − acc(tool-star)",
+          threshold=TOLERANCE, direction="<", precondition="RL moves the policy"),
+    Claim("C2a", "The multi-tool bonus r_M raises multi-tool use on hybrid questions",
+          "share of hybrid test questions answered with both tools",
+          "IQM over seeds of both(tool-star) − both(no-bonus)", threshold=0.0, direction=">",
+          precondition="room for the bonus: the cold-start model calls both tools on ≤ 90 % of hybrid questions"),
+    Claim("C2b", "The multi-tool bonus raises accuracy on hybrid questions", "final greedy test accuracy, hybrid",
+          "IQM over seeds of acc(tool-star) − acc(no-bonus)", threshold=0.0, direction=">",
+          precondition="as C2a; RL moves the policy"),
+    Claim("C3", "Self-critic DPO improves on plain RL (the paper's ablation)", ACC,
+          "IQM over seeds of acc(tool-star) − acc(no-dpo)", threshold=0.0, direction=">",
+          precondition="RL moves the policy"),
+    Claim("C3-readme", "SFT + vanilla RL almost reproduces Tool-Star (the authors' README): DPO adds less than "
+          "TOLERANCE", ACC, "IQM over seeds of acc(tool-star) − acc(no-dpo)",
+          threshold=TOLERANCE, direction="<", precondition="RL moves the policy"),
+    Claim("C4", "Masking tool results from the loss is needed for stable RL (accuracy)", ACC,
+          "IQM over seeds of acc(tool-star) − acc(no-mask)", threshold=0.0, direction=">",
+          precondition="RL moves the policy"),
+    Claim("C4b", "… (format stays valid during training)", "share of training rollouts with a valid format, mean "
+          "over all GRPO steps", "IQM over seeds of format(tool-star) − format(no-mask)", threshold=0.0,
+          direction=">", precondition="RL moves the policy"),
+    Claim("C5", "The multi-tool self-critic RL stage improves on the cold-start model", ACC,
+          "IQM over seeds of acc(tool-star) − acc(cold-start SFT model)", threshold=0.0, direction=">"),
+    Claim("C6", "Tool-Star uses tools efficiently: more right answers per tool call than the cold-start model",
+          "right answers per tool call on the test set", "IQM over seeds of eff(tool-star) − eff(cold start)",
+          threshold=0.0, direction=">"),
+    Claim("C7", "The inference-time tools (debugger, backtracer) raise Tool-Star's accuracy", ACC,
+          "IQM over seeds of acc(with inference-time tools) − acc(without)", threshold=0.0, direction=">"),
+    Claim("H1", "Tool-Star reaches a 10-benchmark average of 56.6 (7B, third-party reproduction)", "—", "—",
+          threshold=56.6, direction=">"),
+])
+
+
+# %%
+def rl_moves_policy() -> tuple[bool, str]:
+    """RL moves the policy: ours' test accuracy or both-tool rate differs from the cold start by > TOLERANCE."""
+    acc = iqm_of("accuracy", OURS) - SFT_SUMMARY["accuracy"]
+    both = iqm_of("both_tools", OURS) - SFT_SUMMARY["both_tools"]
+    return max(abs(acc), abs(both)) > TOLERANCE, (f"tool-star − cold start: accuracy {acc:+.3g}, both-tool rate "
+                                                  f"{both:+.3g} (IQM over seeds), TOLERANCE {TOLERANCE:.3g}")
+
+
+def single_tool_regime() -> tuple[bool, str]:
+    both = summarise(BASE["sft"]["final"])["accuracy_hybrid"]
+    alone = {t: summarise(BASE[f"sft_{t}_only"])["accuracy_hybrid"] for t in TOOLS}
+    return all(a <= both / 2 for a in alone.values()), (
+        f"cold-start hybrid accuracy with both tools {both:.3g}, " + ", ".join(f"{t} only {a:.3g}"
+                                                                             for t, a in alone.items()))
+
+
+def single_tool_ceiling(tool: str) -> tuple[bool, str]:
+    """Can a single-tool system beat ours on the union? Its ceiling: its own split solved entirely, the others at the
+    cold-start accuracy with that tool alone."""
+    own = {"search": "knowledge", "python": "computational"}[tool]
+    alone = summarise(BASE[f"sft_{tool}_only"])
+    ceiling = float(np.mean([1.0 if s == own else alone[f"accuracy_{s}"] for s in SPLITS]))
+    ours = iqm_of("accuracy", OURS)
+    return ceiling >= ours, (f"the {tool}-only ceiling on the union is {ceiling:.3g} ({own} solved entirely, the "
+                             f"other splits at the cold-start {tool}-only accuracy), below tool-star's accuracy "
+                             f"{ours:.3g} (IQM over seeds): decided by the task design; measured "
+                             f"tool-star − {tool}-only: ")
+
+
+def compare(claim_id: str, first: str, second: str, metric: str) -> None:
+    if first not in methods or second not in methods:
+        CLAIMS[claim_id].untestable(f"needs {first} and {second} in `methods`")
+        return
+    CLAIMS[claim_id].compare(per_seed(metric, first), per_seed(metric, second), (first, second))
+
+
+def train_mean(metric: str, method: str) -> np.ndarray:
+    d = RUNS[(RUNS["metric"] == metric) & (RUNS["method"] == method)]
+    return d.groupby("seed")["value"].mean().sort_index().to_numpy()
+
+
+MOVES = rl_moves_policy()
+REGIME = single_tool_regime()
+ROOM = (SFT_SUMMARY["both_tools_hybrid"] <= 0.9,
+        f"the cold-start model calls both tools on {SFT_SUMMARY['both_tools_hybrid']:.3g} of hybrid questions")
+for cid, tool in (("C1a", "search"), ("C1b", "python")):
+    baseline = f"{tool}-only"
+    if baseline not in methods:
+        CLAIMS[cid].untestable(f"needs {baseline} in `methods`")
+        continue
+    can_fail, why = single_tool_ceiling(tool)
+    why += fmt_ci(np.asarray(per_seed("accuracy", OURS)) - np.asarray(per_seed("accuracy", baseline)))
+    if CLAIMS[cid].require(*REGIME) and CLAIMS[cid].require(*MOVES) and CLAIMS[cid].require(can_fail, why):
+        compare(cid, OURS, baseline, "accuracy")
+for cid, first, second, metric in (("C1c", "search-only", OURS, "accuracy_knowledge"),
+                                   ("C1d", "python-only", OURS, "accuracy_computational"),
+                                   ("C3", OURS, "no-dpo", "accuracy"), ("C3-readme", OURS, "no-dpo", "accuracy"),
+                                   ("C4", OURS, "no-mask", "accuracy")):
+    if CLAIMS[cid].require(*MOVES):
+        compare(cid, first, second, metric)
+if CLAIMS["C2a"].require(*ROOM):
+    compare("C2a", OURS, "no-bonus", "both_tools_hybrid")
+if CLAIMS["C2a"].value is not None:
+    CLAIMS["C2a"].note += (f"; both-tool rate on hybrid questions at the cold start {SFT_SUMMARY['both_tools_hybrid']:.3g}"
+                           f", after RL without the bonus {iqm_of('both_tools_hybrid', 'no-bonus'):.3g}: correctness "
+                           "alone rewards calling both tools where the answer needs both, so the bonus can add only "
+                           "what correctness leaves (see F10 for the single-tool questions)")
+if CLAIMS["C2b"].require(*ROOM) and CLAIMS["C2b"].require(*MOVES):
+    compare("C2b", OURS, "no-bonus", "accuracy_hybrid")
+if "no-mask" in methods and CLAIMS["C4b"].require(*MOVES):
+    CLAIMS["C4b"].compare(train_mean("train_format_ok", OURS), train_mean("train_format_ok", "no-mask"),
+                          (OURS, "no-mask"))
+CLAIMS["C5"].measure_units(np.asarray(per_seed("accuracy", OURS)) - SFT_SUMMARY["accuracy"],
+                           note=f"cold-start accuracy {SFT_SUMMARY['accuracy']:.3g} (one model)")
+CLAIMS["C6"].measure_units(np.asarray(per_seed("efficiency", OURS)) - SFT_SUMMARY["efficiency"],
+                           note=f"cold start {SFT_SUMMARY['efficiency']:.3g} right answers per call (one model)")
+CLAIMS["C7"].compare(per_seed("accuracy_inference_tools", OURS), per_seed("accuracy", OURS),
+                     ("with inference-time tools", "without"))
+_faults = RUNS[(RUNS["method"] == OURS) & RUNS["metric"].isin(["failed_calls", "format_errors"])]
+CLAIMS["C7"].note += ("; what the tools can act on, tool-star's greedy answers without them (max over seeds): "
+                      + ", ".join(f"{m.replace('_', ' ')} {v:.3g}" for m, v in
+                                  _faults.groupby("metric")["value"].max().items())
+                      + " (the debugger acts only on failed python calls, the backtracer on failed calls and "
+                      "invalid formats)")
+CLAIMS["H1"].untestable("the benchmarks need a 7B LLM, web search and an LLM judge; accuracies on the synthetic "
+                        "splits are not comparable")
+display(CLAIMS)
+
+# %% [markdown]
+# ### Facts
+#
+# Numbers the claims rest on that are not tests.
+
+# %%
+STATS = CORPUS["stats"]
+
+
+def paired_fact(values) -> tuple[float, tuple[float, float]]:
+    value, ci = stats.bootstrap_ci(values)
+    return value, ci
+
+
+_gaming = (np.asarray(per_seed("both_tools_knowledge", OURS)) + np.asarray(per_seed("both_tools_computational", OURS))
+           - np.asarray(per_seed("both_tools_knowledge", "no-bonus"))
+           - np.asarray(per_seed("both_tools_computational", "no-bonus"))) / 2 if "no-bonus" in methods else None
+FACTS = FactsTable([f for f in [
+    Fact("F1", "greedy test accuracy of the cold-start model every RL run starts from", SFT_SUMMARY["accuracy"],
+         "descriptive", note=", ".join(f"{s} {SFT_SUMMARY[f'accuracy_{s}']:.3g}" for s in SPLITS)),
+    Fact("F2", "greedy test accuracy of an untrained model of the same size offered both tools (prompting without "
+         "SFT)", summarise(BASE["untrained"])["accuracy"], "descriptive",
+         note="a tiny LM has no pretraining: without the cold start it has no language, let alone the protocol"),
+    Fact("F3", "cold-start hybrid accuracy with search only, with python only (the multi-tool regime)",
+         summarise(BASE["sft_search_only"])["accuracy_hybrid"], "descriptive",
+         note=f"python only: {summarise(BASE['sft_python_only'])['accuracy_hybrid']:.3g}; both: "
+              f"{SFT_SUMMARY['accuracy_hybrid']:.3g}"),
+    Fact("F4", "share of hybrid test questions the cold-start model answers with both tools",
+         SFT_SUMMARY["both_tools_hybrid"], "descriptive",
+         note=f"on the single-tool splits: knowledge {SFT_SUMMARY['both_tools_knowledge']:.3g}, computational "
+              f"{SFT_SUMMARY['both_tools_computational']:.3g}"),
+    Fact("F5", "RL pool: candidates the cold-start model solves sometimes but not always", len(RL_POOL),
+         "descriptive", note=f"of {len(RL_CANDIDATES)} candidates, {pool_samples} samples each"),
+    Fact("F6", "SFT trajectories synthesised (tool-integrated prompting + hint-based sampling)",
+         STATS["sft_trajectories"], "descriptive", note=f"{STATS['hint_based']} of them hint-based"),
+    Fact("F7", "synthesised responses dropped by quality normalisation (call limit, repeated calls, format, wrong)",
+         sum(STATS["normalisation_dropped"].values()), "descriptive",
+         note=", ".join(f"{k}: {v}" for k, v in STATS["normalisation_dropped"].items())),
+    Fact("F8", "hard synthesis questions by the sampler's difficulty-aware split", sum(STATS["hard"].values()),
+         "descriptive", note=f"easy (SFT): {sum(STATS['easy'].values())}; solved without tools (dropped): "
+                             f"{sum(STATS['no_tool_needed'].values())}"),
+    Fact("F9", "parameters of the policy", count_parameters(SFT_MODEL), "by construction"),
+    Fact("F10", "both-tool calls on single-tool questions, tool-star − no-bonus (does r_M buy needless calls?)",
+         *paired_fact(_gaming)[:1], "descriptive", ci95=paired_fact(_gaming)[1],
+         note="mean of the knowledge and computational splits; IQM over seeds, paired 95 % CI")
+    if _gaming is not None else None,
+] if f is not None])
+display(FACTS)
+
+# %% [markdown]
+# ## Deviations from the paper
+
+# %%
+SELECTED_STEP_SIZES = ", ".join(f"{m} {c['learning_rate']:g}" for m, c in CONFIG.items())
+DEVIATIONS = pd.DataFrame([
+    ("Model", "Qwen2.5-3B-Instruct (and 7B)", f"{count_parameters(SFT_MODEL)}-parameter tiny causal LM "
+     f"(d = {SFT_CONFIG.d_model}, {SFT_CONFIG.n_layers} layers), trained from scratch by the cold start",
+     "CPU budget; no weights may be downloaded"),
+    ("Tools", "six: search (Wikipedia retriever / web), web-browser agent, Python interpreter; debugger, "
+     "backtracer, refiner at inference", "search (BM25 over a generated knowledge base), sandboxed arithmetic "
+     "python; a rule-based debugger and a backtracer at inference; no browser agent, no refiner",
+     "offline; responses of at most a few turns leave nothing for a refiner to cut"),
+    ("Debugger and backtracer", "an LLM repairs the code; the backtracer rolls back to before the failed call",
+     "rules repair the expression; the backtracer resamples the whole response", "no second LLM; simpler"),
+    ("Data", "90 K language-only problems + 1 K TIR data, sampled by the LLM with prompts and hints",
+     f"{STATS['sft_trajectories']} trajectories from a noisy scripted sampler (the corpus stage)",
+     "no LLM to sample from; the pipeline's steps are kept"),
+    ("Single-tool answers to hybrid questions", "whatever the sampled LLM does", f"the sampler skips python on a "
+     f"share {CORPUS_CONFIG.skip_python_noise:g} of its hybrid samples and writes the right result", "constructed so "
+     "that the regime the bonus acts on exists (F4); a favourable, built-in case"),
+    ("Hard set for RL", "questions tool-integrated sampling solves less often (difficulty-aware split)",
+     "RL candidates the cold-start model solves sometimes but not always", "the sampler's split gave too few hard "
+     "questions (F8)"),
+    ("Benchmarks", "AIME, MATH, GSM8K, HotpotQA, 2Wiki, Bamboogle, MuSiQue, WebWalker, GAIA, HLE; LLM judge",
+     "three synthetic splits × two levels; exact match of the boxed answer", "offline, deterministic"),
+    ("Math reward", "the code's math branch: 0 (bad format) / 0.1 (wrong) / 1 (right), no bonus",
+     "the paper's hierarchical reward on every split (F1 = exact match for numbers)", "the paper's definition; "
+     "the code's branch contradicts it"),
+    ("RL budget", "batch 128, rollout n = 8, 2 epochs over 10 K questions, lr 1e-6",
+     f"{rl_steps} steps × {prompts_per_step} questions × {samples} rollouts; Adam step size tuned per method "
+     f"({SELECTED_STEP_SIZES})", "CPU budget"),
+    ("DPO phase", "LlamaFactory, LoRA r = 8, lr 5e-6, 3 epochs; \"periodically\"",
+     f"full model, the GRPO optimiser and step size, {dpo_steps} steps on {dpo_prompts} questions every "
+     f"{dpo_every} GRPO steps", "no LoRA at this size; the period is not given"),
+    ("Single-tool baselines", "Search-R1 and ToRL (their own recipes)", "ours minus one tool (DPO and masking "
+     "kept), trained and evaluated with that tool only", "isolates the tool set"),
+    ("Prompting baseline", "the instruct model prompted with the tool protocol", "an untrained tiny LM of the same "
+     "size", "a tiny LM has no pretraining; shown for completeness (F2)"),
+    ("Headline numbers", "third-party 7B: 10-benchmark average 56.6", "not comparable (H1 untestable)",
+     "different model and tasks; only trends are tested"),
+], columns=["what", "paper", "here", "why"])
+display(table(DEVIATIONS))
+
+# %% [markdown]
+# ## Summary
+
+# %%
+metrics_doc = build_metrics(
+    paper=PAPER, profile=profile, seeds=seeds, methods=methods,
+    headline={"accuracy": headline_entry({m: per_seed("accuracy", m) for m in methods}),
+              **{f"accuracy_{s}": headline_entry({m: per_seed(f"accuracy_{s}", m) for m in methods})
+                 for s in SPLITS},
+              "both_tools_hybrid": headline_entry({m: per_seed("both_tools_hybrid", m) for m in methods}),
+              "accuracy_inference_tools": headline_entry({m: per_seed("accuracy_inference_tools", m)
+                                                          for m in methods})},
+    claims=CLAIMS, facts=FACTS, tuning=TUNED.to_json(),
+    extra={"cold_start": {k: stats.round_sig(v) for k, v in SFT_SUMMARY.items()},
+           "tolerance": stats.round_sig(TOLERANCE),
+           "pilot": {f"{OURS} - {b}": {"sd": stats.round_sig(p_.sd), "effect": stats.round_sig(TOLERANCE),
+                                        "seeds_for_effect": p_.seeds_for(TOLERANCE)}
+                     for b, p_ in PILOTS.items() if np.isfinite(p_.sd)}})
+write_metrics(OUT, metrics_doc)
+clock.write(OUT, workers=workers, device=device, profile=profile, training=RUNNER.timing())
+
+
+def verdict_of(cid: str) -> str:
+    c = CLAIMS[cid]
+    return c.verdict + (f" ({c.value:+.3f})" if c.value is not None else "")
+
+
+lines = [f"**In short.** RL from the cold-start model, against the cold start itself: {verdict_of('C5')}. "
+         f"Multi-tool against single-tool RL on all splits: {verdict_of('C1a')} (search only), {verdict_of('C1b')} "
+         f"(python only). The multi-tool bonus: multi-tool use on hybrid questions {verdict_of('C2a')}, hybrid "
+         f"accuracy {verdict_of('C2b')}. Self-critic DPO: {verdict_of('C3')}; the README's \"plain RL almost "
+         f"reproduces it\": {verdict_of('C3-readme')}. Masking tool results: {verdict_of('C4')}. "
+         f"Precondition that RL moves the policy: {MOVES[1]}.", ""]
+lines += CLAIMS.summary_lines()
+lines.append(f"- Cold-start model (no RL): greedy test accuracy {SFT_SUMMARY['accuracy']:.3f} ("
+             + ", ".join(f"{s} {SFT_SUMMARY[f'accuracy_{s}']:.3f}" for s in SPLITS) + ")")
+for m in methods:
+    lines.append(f"- **{m}** (step size {CONFIG[m]['learning_rate']:g}): accuracy {fmt_ci(per_seed('accuracy', m))}"
+                 f"; hybrid {iqm_of('accuracy_hybrid', m):.3f}; both tools on hybrid "
+                 f"{iqm_of('both_tools_hybrid', m):.3f} (IQM over {len(seeds)} seeds [95 % CI])")
+display(prose(lines))
