@@ -82,6 +82,7 @@ BAD_PARAMETERS = {
                   ({"dpo_every": 9}, "dpo_every"),                                    # no DPO phase would run
                   ({"test_per_split_level": 51}, "test_per_split_level"),             # more than the pool holds
                   ({"device": "cuda"}, "device"),
+                  ({"strong_dpo_seeds": [7]}, "strong_dpo_seeds"),                     # not a reported seed
                   ({"methods": ["no-dpo", "tool-star"]}, "methods")],                 # ours must come first
 }
 # one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior,

@@ -10,6 +10,7 @@
 #   device = 'cpu'
 #   dpo_beta = 0.1
 #   dpo_every = 10
+#   dpo_lr_ratio = 1.0
 #   dpo_prompts = 16
 #   dpo_steps = 8
 #   eval_every = 10
@@ -24,13 +25,15 @@
 #   samples = 8
 #   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   sft_checkpoint = 'data/tool_star/sft.pt'
+#   strong_dpo_lr_ratio = 5.0
+#   strong_dpo_seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   temperature = 1.0
 #   test_per_split_level = 50
 #   tuning_budget = 3
 #   tuning_seeds = [100, 101]
 #   validation_per_split_level = 25
 #
-# task enumerators (adding a value runs only the new tasks): methods, seeds
+# task enumerators (adding a value runs only the new tasks): methods, seeds, strong_dpo_lr_ratio, strong_dpo_seeds
 # report-only parameters (never retrain): smooth_window
 # runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/tasks, hrlkit/lm, data/tool_star
@@ -76,6 +79,9 @@ class ToolStarParameters(P.Parameters):
     dpo_prompts: P.Int(ge=1)
     dpo_steps: P.Int(ge=1)
     dpo_beta: P.Number(gt=0)
+    dpo_lr_ratio: P.Number(gt=0, le=100)
+    strong_dpo_lr_ratio: P.Number(gt=0, le=100)
+    strong_dpo_seeds: P.UniqueList(P.Int(ge=0), min_len=0)
     eval_every: P.Int(ge=1)
     backtrace_retries: P.Int(ge=0)
     smooth_window: P.Int(ge=1)
@@ -85,6 +91,8 @@ class ToolStarParameters(P.Parameters):
                   f"must be <= prompts_per_step × samples = {self.prompts_per_step * self.samples}")
         P.require(self.dpo_every <= self.rl_steps, "dpo_every", self.dpo_every,
                   f"must be <= rl_steps = {self.rl_steps} (otherwise no self-critic phase runs)")
+        P.require(set(self.strong_dpo_seeds) <= set(self.seeds), "strong_dpo_seeds", self.strong_dpo_seeds,
+                  f"must be among seeds {self.seeds} (the sensitivity runs are paired with the main runs)")
         P.require(self.eval_every <= self.rl_steps, "eval_every", self.eval_every,
                   f"must be <= rl_steps = {self.rl_steps}")
         for name, pool in (("rl_per_split_level", "rl"), ("test_per_split_level", "test"),
@@ -201,9 +209,13 @@ METHODS = {
     "no-dpo": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=False),
     "no-bonus": dict(tools=TOOLS, bonus=0.0, mask=True, dpo=True),
     "no-mask": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=False, dpo=True),
-    "search-only": dict(tools=("search",), bonus=0.0, mask=True, dpo=True),
-    "python-only": dict(tools=("python",), bonus=0.0, mask=True, dpo=True),
+    "search-only": dict(tools=("search",), bonus=0.0, mask=True, dpo=True, split="knowledge"),
+    "python-only": dict(tools=("python",), bonus=0.0, mask=True, dpo=True, split="computational"),
 }
+def training_pool(method: str) -> list:
+    ...
+    split = METHODS[method].get("split")
+    return [q for q in RL_POOL if split is None or q.split == split]
 def fresh_model() -> TinyCausalLM:
     model = copy.deepcopy(SFT_MODEL)
     model.load_state_dict(SFT_STATE)
@@ -252,11 +264,13 @@ def final_evaluation(model, allowed: tuple[str, ...], python: PythonTool, seed: 
     return {"final": outcome_arrays(plain), "final_inference_tools": outcome_arrays(assisted)}
 
 # %% training cell 7
-def run_training(method: str, seed: int, learning_rate: float, split: str = "test") -> dict:
+def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float, split: str = "test") -> dict:
     ...
     spec = METHODS[method]
     model = fresh_model()
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    critic_optimiser = torch.optim.Adam(model.parameters(), lr=dpo_ratio * learning_rate)
+    questions = training_pool(method)
     config = rl_config(mask_results=spec["mask"])
     reward = reward_function(spec["bonus"], spec["tools"])
     questions_rng = np.random.default_rng(derive_seed(seed, "questions"))
@@ -267,17 +281,18 @@ def run_training(method: str, seed: int, learning_rate: float, split: str = "tes
     with PythonTool() as python:
         tools = make_tools(spec["tools"], python)
         for step in range(1, rl_steps + 1):
-            batch = [RL_POOL[i] for i in questions_rng.integers(0, len(RL_POOL), prompts_per_step)]
+            batch = [questions[i] for i in questions_rng.integers(0, len(questions), prompts_per_step)]
             curve.append({"step": step, **grpo_step(model, optimiser, VOCAB, batch, tools, reward, config,
                                                     generator)})
             if spec["dpo"] and step % dpo_every == 0:
-                critic = [RL_POOL[i] for i in dpo_rng.integers(0, len(RL_POOL), dpo_prompts)]
-                dpo.append({"step": step, **dpo_phase(model, optimiser, VOCAB, critic, tools, reward, config,
+                critic = [questions[i] for i in dpo_rng.integers(0, len(questions), dpo_prompts)]
+                dpo.append({"step": step, **dpo_phase(model, critic_optimiser, VOCAB, critic, tools, reward, config,
                                                       generator)})
             if step % eval_every == 0 or step == rl_steps:
                 evals.append({"step": step, "correct": outcome_arrays(evaluate(model, watched, tools))["correct"]})
         final = final_evaluation(model, spec["tools"], python, seed) if split == "test" else {}
-    return dict(method=method, seed=seed, learning_rate=learning_rate, curve=curve, dpo=dpo, evals=evals, **final)
+    return dict(method=method, seed=seed, learning_rate=learning_rate, dpo_ratio=dpo_ratio, curve=curve, dpo=dpo,
+                evals=evals, **final)
 def base_evaluation() -> dict:
     ...
     torch.manual_seed(derive_seed("untrained"))
@@ -296,7 +311,7 @@ SETUP = tune.Setup(metric="validation_accuracy", direction="maximize", budget=tu
                    sampler="grid")
 def trial(method: str, config: dict, seed: int) -> dict:
     ...
-    result = run_training(method, seed, config["learning_rate"], split="validation")
+    result = run_training(method, seed, config["learning_rate"], dpo_lr_ratio, split="validation")
     return {"validation_accuracy": float(np.mean([e["correct"].mean() for e in result["evals"]])),
             "final_validation_accuracy": float(result["evals"][-1]["correct"].mean())}
 
@@ -308,7 +323,9 @@ print(TUNED.summary())
 
 # %% training cell 10
 CONFIG = {meth: TUNED.selected[meth] for meth in methods}
-TASKS = [dict(method=meth, seed=s, **CONFIG[meth]) for meth in methods for s in seeds]
+TASKS = ([dict(method=meth, seed=s, dpo_ratio=dpo_lr_ratio, **CONFIG[meth]) for meth in methods for s in seeds]
+         + [dict(method=OURS, seed=s, dpo_ratio=strong_dpo_lr_ratio, **CONFIG[OURS]) for s in strong_dpo_seeds
+            if strong_dpo_lr_ratio != dpo_lr_ratio])
 RUNNER = Runner(SLUG, PARAMS, runs_dir=runs_dir, workers=workers)
 RESULTS = RUNNER.run("rl", run_training, TASKS, desc="RL runs")
 BASE = RUNNER.run("base", base_evaluation, [{}])[0]

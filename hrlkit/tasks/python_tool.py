@@ -33,6 +33,7 @@ from typing import Any
 __all__ = ["Limits", "ToolResult", "ToolError", "check", "evaluate_tree", "evaluate_here", "PythonTool"]
 
 _ROOT = str(Path(__file__).resolve().parents[2])      # the repository, for the worker's imports
+READY = "ready"
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,9 @@ def evaluate_here(code: str, limits: Limits = Limits()) -> ToolResult:
 
 def _serve_lines(limits: Limits) -> None:
     """The worker loop (``python -m hrlkit.tasks.python_tool <limits as JSON>``): one JSON-encoded expression per line
-    on stdin, one ``[ok, output]`` line on stdout, until stdin closes."""
+    on stdin, one ``[ok, output]`` line on stdout, until stdin closes. The first line out says it is ready."""
+    sys.stdout.write(READY + "\n")
+    sys.stdout.flush()
     for line in sys.stdin:
         result = evaluate_here(json.loads(line), limits)
         sys.stdout.write(json.dumps([result.ok, result.output]) + "\n")
@@ -186,8 +189,9 @@ class PythonTool:
 
     The worker is a fresh interpreter started with :mod:`subprocess` (no state inherited from the caller, and
     independent of the caller's multiprocessing setup, so it also runs inside a process-pool worker), talking one
-    JSON line per call each way. Each call waits at most ``limits.timeout_s`` for the worker's answer; a late worker
-    is killed and a fresh one started, and the call answers ``error: timed out``."""
+    JSON line per call each way. Each call waits at most ``limits.timeout_s`` for the worker's answer (its start-up
+    is waited for apart, so a busy machine does not turn answers into timeouts); a late worker is killed and a fresh
+    one started, and the call answers ``error: timed out``."""
 
     def __init__(self, limits: Limits = Limits()) -> None:
         self.limits = limits
@@ -199,6 +203,9 @@ class PythonTool:
         self._process = subprocess.Popen([sys.executable, "-m", "hrlkit.tasks.python_tool",
                                           json.dumps(asdict(self.limits))], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
+        # wait for the worker to start (not counted in a call's timeout, so a busy machine cannot change answers)
+        if self._process.stdout.readline().decode().strip() != READY:
+            raise RuntimeError("the python tool's worker did not start")
 
     def _restart(self) -> None:
         self._stop()
