@@ -209,12 +209,13 @@ print(f"profile={profile} workers={workers} device={device} out_dir={out_dir}")
 # The protocol: `<think> question </think>`, tool calls `<search> query </search>` and `<python> expression </python>`,
 # each answered by the environment with `<result> … </result>`, and one `<answer> \boxed{…} </answer>`.
 #
-# **The regime the bonus acts on is built in.** The multi-tool bonus can only change something where the model
-# answers a two-tool question with one tool. The corpus's sampler therefore does the arithmetic of a share
+# **One-tool answers to hybrid questions are built in.** The corpus's sampler does the arithmetic of a share
 # `skip_python_noise` of its hybrid samples in its head (right, so they survive normalisation; the corpus stage's
 # setting is printed below), as a sampled LLM often does; the cold-start model learns to skip python on some hybrid
-# questions, and cannot do their arithmetic itself. The precondition of the bonus claims checks that the regime is
-# there (see the facts).
+# questions, and cannot do their arithmetic itself, so those answers are wrong. This was meant to give the
+# multi-tool bonus something to act on; it does not (see C2): a one-tool answer to a hybrid question is never
+# right here, so correctness alone already rewards calling both tools. What it does create is most of the room RL
+# has to improve (see C5).
 
 # %%
 CORPUS = read_corpus(corpus_path)
@@ -500,7 +501,7 @@ def base_evaluation() -> dict:
 # ## Tuning: the same budget for every method
 #
 # Declared before tuning: every RL method gets `tuning_budget` Adam step sizes from the grid below (the DPO phases
-# use the same optimiser), each trained for the full run on each tuning seed (disjoint from the reported seeds), and
+# run at the same step size, `dpo_lr_ratio` = 1, with an Adam of their own), each trained for the full run on each tuning seed (disjoint from the reported seeds), and
 # is selected by the highest **mean greedy accuracy on the validation questions over the evaluations after step 0**.
 # History of the grid (pilots of ours on one seed, not kept): from an earlier cold-start model (and evaluated on the
 # test questions, a mistake the later pilots avoid), 1e-4 lost a third of the cold-start accuracy within 80 steps, and
@@ -759,7 +760,7 @@ plt.show()
 # the SFT stage's seed.
 #
 # **Declared and post hoc.** The statements, statistics and thresholds were declared with the first version of this
-# notebook, before its reported runs. A referee's review of that version's results found tests that could not fail
+# notebook, before its reported runs. A review of that version's results found tests that could not fail
 # or could not pass; the preconditions marked *(added)* below were written then, before this version's reported
 # runs, and make such a row untestable instead of letting the setup decide it. Preconditions:
 # - C1a, C1b (multi-tool against single-tool RL on the union) need the regime the paper targets: the cold-start
@@ -775,8 +776,12 @@ plt.show()
 #   (the cold-start model offered one tool solves some hybrid question). Where none can, correctness alone already
 #   rewards calling both tools and r_M only raises rewards that are already the highest.
 # - C3, C3-readme (self-critic DPO) test the DPO phase at the GRPO step size. Whether it acts at all is shown beside
-#   them (fact F12: its loss at the end of a phase, against ln 2 where the policy equals its reference); C3-strong
-#   *(added)* repeats C3 with the authors' step-size ratio (a larger DPO step) on `strong_dpo_seeds`.
+#   them (fact F12: its loss at the end of a phase, against ln 2 where the policy equals its reference). Runs of ours
+#   at the authors' step-size ratio (a DPO step 5 × larger, above the grid's top GRPO step size) are a sensitivity
+#   fact (F13), not a test: that step size was never a candidate for any method.
+# - C4's wording was narrowed after the first version's results to what its statistic measures (accuracy at the end
+#   of the budget, while no-mask is still improving); C5-other *(post hoc)* asks whether RL gains anything on the
+#   splits the corpus's python-skipping does not touch.
 # - C7 (inference-time tools) needs *(added)* something for them to act on: failed calls or invalid formats in at
 #   least 1 % of ours' greedy answers without them.
 # - Every comparison between RL methods needs RL to move the policy: ours' test accuracy or both-tool rate differs
@@ -811,10 +816,8 @@ CLAIMS = ClaimsTable([
     Claim("C3-readme", "SFT + vanilla RL almost reproduces Tool-Star (the authors' README): DPO adds less than "
           "TOLERANCE", ACC, "IQM over seeds of acc(tool-star) − acc(no-dpo)", threshold=TOLERANCE, direction="<",
           precondition="as C3"),
-    Claim("C3-strong", "… self-critic DPO improves on plain RL, at the authors' DPO/GRPO step-size ratio", ACC,
-          "IQM over the sensitivity seeds of acc(tool-star, DPO at the ratio) − acc(no-dpo)", threshold=0.0,
-          direction=">", precondition="RL moves the policy", post_hoc=True),
-    Claim("C4", "Masking tool results from the loss is needed for stable RL (accuracy at the end of the budget)", ACC,
+    Claim("C4", "Masking tool results from the loss helps RL within the budget (the paper: needed for stable RL)",
+          ACC,
           "IQM over seeds of acc(tool-star) − acc(no-mask)", threshold=0.0, direction=">",
           precondition="RL moves the policy"),
     Claim("C4b", "… (format stays valid during training)", "share of training rollouts with a valid format, mean "
@@ -822,6 +825,9 @@ CLAIMS = ClaimsTable([
           direction=">", precondition="RL moves the policy"),
     Claim("C5", "The multi-tool self-critic RL stage improves on the cold-start model", ACC,
           "IQM over seeds of acc(tool-star) − acc(cold-start SFT model)", threshold=0.0, direction=">"),
+    Claim("C5-other", "… on the splits the corpus's python-skipping does not touch", "final greedy test accuracy, "
+          "knowledge and computational splits", "IQM over seeds of acc(tool-star) − acc(cold start)", threshold=0.0,
+          direction=">", post_hoc=True),
     Claim("C6", "Tool-Star uses tools efficiently: more right answers per tool call than the cold-start model",
           "right answers per tool call on the test set", "IQM over seeds of eff(tool-star) − eff(cold start)",
           threshold=0.0, direction=">"),
@@ -922,6 +928,13 @@ def compare_accuracy(claim_id: str, first: str, second: str, split: str | None =
     CLAIMS[claim_id].compare_items(items(first, split=split), items(second, split=split), (first, second))
 
 
+def as_declared(claim_id: str, first: np.ndarray, second: np.ndarray, names: tuple[str, str]) -> str:
+    """The verdict the row would have had under its preconditions as first declared (without the added ones)."""
+    twin = copy.copy(CLAIMS[claim_id]).compare_items(first, second, names)
+    return (f"as first declared, without the added precondition: {twin.verdict}, {twin.value:.3g} "
+            f"[{twin.ci95[0]:.3g}, {twin.ci95[1]:.3g}]")
+
+
 def train_mean(metric: str, method: str) -> np.ndarray:
     d = RUNS[(RUNS["metric"] == metric) & (RUNS["method"] == method)]
     return d.groupby("seed")["value"].mean().sort_index().to_numpy()
@@ -952,12 +965,6 @@ for cid in ("C2a", "C2b"):
 for cid in ("C3", "C3-readme"):
     if CLAIMS[cid].require(*MOVES):
         compare_accuracy(cid, OURS, "no-dpo")
-if not any(run_name(r) == STRONG for r in RESULTS) or "no-dpo" not in methods:
-    CLAIMS["C3-strong"].untestable("needs sensitivity runs (strong_dpo_seeds, strong_dpo_lr_ratio ≠ dpo_lr_ratio) and "
-                                   "no-dpo in `methods`")
-elif CLAIMS["C3-strong"].require(*MOVES):
-    _paired = np.isin(sorted(r["seed"] for r in RESULTS if run_name(r) == "no-dpo"), strong_dpo_seeds)
-    CLAIMS["C3-strong"].compare_items(items(STRONG), items("no-dpo")[_paired], (STRONG, "no-dpo"))
 if CLAIMS["C4"].require(*MOVES):
     compare_accuracy("C4", OURS, "no-mask")
     _curve = RUNS[(RUNS["metric"] == "test_accuracy_curve") & RUNS["method"].isin([OURS, "no-mask"])]
@@ -973,13 +980,35 @@ if "no-mask" in methods and CLAIMS["C4b"].require(*MOVES):
 CLAIMS["C5"].compare_items(items(OURS), cold_start_items(items(OURS)), (OURS, "cold start"))
 CLAIMS["C5"].note += "; per split, IQM over seeds: " + ", ".join(
     f"{s} {SFT_SUMMARY[f'accuracy_{s}']:.3g} → {iqm_of(f'accuracy_{s}', OURS):.3g}" for s in SPLITS) + (
-    "; the hybrid gain repairs the python-skipping the corpus put into the cold start (the deviations table)")
+    "; the hybrid gain repairs the python-skipping the corpus put into the cold start (the deviations table): see "
+    "C5-other")
+UNTOUCHED = np.isin(TEST_SPLIT, ["knowledge", "computational"])
+CLAIMS["C5-other"].compare_items(items(OURS)[:, UNTOUCHED], cold_start_items(items(OURS))[:, UNTOUCHED],
+                                 (OURS, "cold start"))
 CLAIMS["C6"].measure_units(np.asarray(per_seed("efficiency", OURS)) - SFT_SUMMARY["efficiency"],
-                           note=f"cold start {SFT_SUMMARY['efficiency']:.3g} right answers per call (one model); "
-                                "more right answers at about the same number of calls, so largely C5 again")
+                           note=f"cold start {SFT_SUMMARY['efficiency']:.3g} right answers per call (one model); calls "
+                                f"per answer {SFT_SUMMARY['calls']:.3g} → {iqm_of('calls', OURS):.3g}: the extra right "
+                                "answers are C5's hybrid gain, so this row restates C5; CI over seeds only")
 if CLAIMS["C7"].require(*tools_have_faults()):
     CLAIMS["C7"].compare_items(items(OURS, "final_inference_tools"), items(OURS), ("with inference-time tools",
                                                                                   "without"))
+else:
+    CLAIMS["C7"].reason += ("; where calls do fail (python-only, F11), the tools gain about nothing either: the "
+                            "rule-based repairs cannot fix a call that should have been a search")
+for cid, first, second, names, declared in (
+        ("C1a", items(OURS), items("search-only"), (OURS, "search-only"), REGIME[0] and MOVES[0]),
+        ("C1b", items(OURS), items("python-only"), (OURS, "python-only"), REGIME[0] and MOVES[0]),
+        ("C1c", items("search-only", split="knowledge"), items(OURS, split="knowledge"), ("search-only", OURS),
+         MOVES[0]),
+        ("C1d", items("python-only", split="computational"), items(OURS, split="computational"),
+         ("python-only", OURS), MOVES[0]),
+        ("C2a", both_tool_items(OURS, "hybrid"), both_tool_items("no-bonus", "hybrid"), (OURS, "no-bonus"),
+         ROOM[0] and MOVES[0]),
+        ("C2b", items(OURS, split="hybrid"), items("no-bonus", split="hybrid"), (OURS, "no-bonus"),
+         ROOM[0] and MOVES[0]),
+        ("C7", items(OURS, "final_inference_tools"), items(OURS), ("with the tools", "without"), True)):
+    if CLAIMS[cid].verdict == "untestable" and declared and len(first) and len(second):
+        CLAIMS[cid].reason += "; " + as_declared(cid, first, second, names)
 CLAIMS["C8"].untestable("the sampler is a scripted teacher with a noise model (no LLM to sample from), so what the "
                         "pipeline yields is by construction; its counts are facts F6–F8")
 CLAIMS["C9"].untestable("RL without the cold start needs a pretrained LLM; an untrained tiny LM has no language at "
@@ -1009,6 +1038,11 @@ def dpo_end_loss(name: str) -> float:
     return float(np.mean(losses)) if losses else float("nan")
 
 
+_strong_seeds = sorted(r["seed"] for r in RESULTS if run_name(r) == STRONG)
+_strong_gap = (items(STRONG).mean(axis=1)
+               - items("no-dpo")[np.isin(sorted(r["seed"] for r in RESULTS if run_name(r) == "no-dpo"),
+                                         _strong_seeds)].mean(axis=1)) if _strong_seeds and "no-dpo" in methods \
+    else np.array([])
 _gaming = (np.asarray(per_seed("both_tools_knowledge", OURS)) + np.asarray(per_seed("both_tools_computational", OURS))
            - np.asarray(per_seed("both_tools_knowledge", "no-bonus"))
            - np.asarray(per_seed("both_tools_computational", "no-bonus"))) / 2 if "no-bonus" in methods else None
@@ -1048,6 +1082,11 @@ FACTS = FactsTable([f for f in [
                           - np.asarray(per_seed("accuracy", "python-only")))[1],
          note=f"its failed calls: {iqm_of('failed_calls', 'python-only'):.3g} of calls (IQM over seeds)")
     if "python-only" in methods else None,
+    Fact("F13", f"sensitivity: accuracy of tool-star at the authors' DPO/GRPO step-size ratio "
+         f"({strong_dpo_lr_ratio:g}) minus no-dpo's", *paired_fact(_strong_gap)[:1], "descriptive",
+         ci95=paired_fact(_strong_gap)[1], note=f"paired over the {len(_strong_gap)} sensitivity seeds (CI over seeds "
+         "only); its DPO step is above every step size the tuning tried, where GRPO itself degraded in the pilots")
+    if len(_strong_gap) else None,
     Fact("F12", "tool-star's DPO loss at the end of a self-critic phase (ln 2 where the policy equals its reference)",
          dpo_end_loss(OURS), "descriptive",
          note=f"ln 2 = {np.log(2):.3g}; at the authors' step-size ratio ({STRONG}): {dpo_end_loss(STRONG):.3g}; "
@@ -1075,7 +1114,8 @@ DEVIATIONS = pd.DataFrame([
      "no LLM to sample from; the pipeline's steps are kept"),
     ("Single-tool answers to hybrid questions", "whatever the sampled LLM does", f"the sampler skips python on a "
      f"share {CORPUS_CONFIG.skip_python_noise:g} of its hybrid samples and writes the right result", "constructed so "
-     "that the regime the bonus acts on exists (F4); a favourable, built-in case"),
+     "that the bonus would have one-tool hybrid answers to act on (F4); they are never right, so it has none (C2), "
+     "and they make most of RL's room (C5)"),
     ("Hard set for RL", "questions tool-integrated sampling solves less often (difficulty-aware split)",
      "RL candidates the cold-start model solves sometimes but not always", "the sampler's split gave too few hard "
      "questions (F8)"),
@@ -1135,11 +1175,21 @@ def verdict_of(cid: str) -> str:
     return c.verdict + (f" ({c.value:+.3f})" if c.value is not None else "")
 
 
-lines = [f"**In short.** RL from the cold-start model, against the cold start itself: {verdict_of('C5')}. "
+_counts = pd.Series([c.verdict for c in CLAIMS if not c.post_hoc]).value_counts()
+lines = [f"**In short.** Of the {int(_counts.sum())} declared rows: "
+         + ", ".join(f"{n} {v}" for v, n in _counts.items()) + "; the untestable ones ("
+         + ", ".join(c.id for c in CLAIMS if c.verdict == "untestable") + ") say in their reason what decides them. "
+         f"RL from the cold-start model, against the cold start itself: {verdict_of('C5')} (per split: "
+         + ", ".join(f"{s_} {iqm_of(f'accuracy_{s_}', OURS) - SFT_SUMMARY[f'accuracy_{s_}']:+.3f}" for s_ in SPLITS)
+         + f"; the hybrid split's room was built into the corpus); on the knowledge and computational splits "
+         f"{verdict_of('C5-other')} (post hoc). "
          f"Multi-tool against single-tool RL on all splits: {verdict_of('C1a')} (search only), {verdict_of('C1b')} "
          f"(python only). The multi-tool bonus: multi-tool use on hybrid questions {verdict_of('C2a')}, hybrid "
          f"accuracy {verdict_of('C2b')}. Self-critic DPO: {verdict_of('C3')}; the README's \"plain RL almost "
-         f"reproduces it\": {verdict_of('C3-readme')}. Masking tool results: {verdict_of('C4')}. "
+         f"reproduces it\": {verdict_of('C3-readme')}; at the authors' DPO step-size ratio, ours minus plain RL: "
+         + (fmt_ci(_strong_gap) if len(_strong_gap) else "not run") + " (F13, a sensitivity run). "
+         f"Masking tool results: {verdict_of('C4')} (accuracy at the end of the budget; see C4's note for the "
+         "curves). Nothing here tests the reward's format gate (C10). "
          f"Precondition that RL moves the policy: {MOVES[1]}.", ""]
 lines += CLAIMS.summary_lines()
 lines.append(f"- Cold-start model (no RL): greedy test accuracy {SFT_SUMMARY['accuracy']:.3f} ("
