@@ -573,6 +573,7 @@ def summarise(outcomes: dict) -> dict:
 
 CURVE_METRICS = ("reward", "both_tools", "format_ok", "vanished_groups", "truncated")
 SFT_SUMMARY = summarise(BASE["sft"]["final"])
+ONE_TOOL = {tool: summarise(BASE[f"sft_{tool}_only"]) for tool in TOOLS}   # the cold start offered one tool
 
 
 STRONG = f"{OURS} (DPO ×{strong_dpo_lr_ratio:g})"     # the sensitivity runs' name in runs.csv
@@ -586,7 +587,7 @@ def run_name(result: dict) -> str:
 def start_accuracy(method: str) -> float:
     """Test accuracy at step 0: the cold-start model offered the method's tools."""
     tools = METHODS[method]["tools"]
-    return SFT_SUMMARY["accuracy"] if len(tools) == 2 else summarise(BASE[f"sft_{tools[0]}_only"])["accuracy"]
+    return SFT_SUMMARY["accuracy"] if len(tools) == 2 else ONE_TOOL[tools[0]]["accuracy"]
 
 
 def runs_rows():
@@ -874,7 +875,7 @@ def rl_moves_policy() -> tuple[bool, str]:
 
 def single_tool_regime() -> tuple[bool, str]:
     both = SFT_SUMMARY["accuracy_hybrid"]
-    alone = {t: summarise(BASE[f"sft_{t}_only"])["accuracy_hybrid"] for t in TOOLS}
+    alone = {t: ONE_TOOL[t]["accuracy_hybrid"] for t in TOOLS}
     return all(a <= both / 2 for a in alone.values()), (
         f"cold-start hybrid accuracy with both tools {both:.3g}, " + ", ".join(f"{t} only {a:.3g}"
                                                                              for t, a in alone.items()))
@@ -887,7 +888,7 @@ def single_tool_ceiling(baseline: str) -> tuple[bool, str]:
     """Can a single-tool system beat ours on the union? Its ceiling: its own split solved entirely, the others at the
     cold-start accuracy with that tool alone."""
     tool, own = METHODS[baseline]["tools"][0], OWN_SPLIT[baseline]
-    alone = summarise(BASE[f"sft_{tool}_only"])
+    alone = ONE_TOOL[tool]
     ceiling = float(np.mean([1.0 if s == own else alone[f"accuracy_{s}"] for s in SPLITS]))
     ours = iqm_of("accuracy", OURS)
     return ceiling >= ours, (f"the {baseline} ceiling on the union is {ceiling:.3g} ({own} solved entirely, the "
@@ -900,7 +901,7 @@ def single_tool_ceiling(baseline: str) -> tuple[bool, str]:
 def specialist_can_decide(baseline: str) -> tuple[bool, str]:
     """The specialist learns on its split, and ours leaves room there for it to be better."""
     own = OWN_SPLIT[baseline]
-    start = summarise(BASE[f"sft_{METHODS[baseline]['tools'][0]}_only"])[f"accuracy_{own}"]
+    start = ONE_TOOL[METHODS[baseline]["tools"][0]][f"accuracy_{own}"]
     learned = iqm_of(f"accuracy_{own}", baseline) - start
     room = 1 - iqm_of(f"accuracy_{own}", OURS)
     return abs(learned) > TOLERANCE and room > TOLERANCE, (
@@ -909,7 +910,7 @@ def specialist_can_decide(baseline: str) -> tuple[bool, str]:
 
 
 def bonus_can_act() -> tuple[bool, str]:
-    alone = {t: summarise(BASE[f"sft_{t}_only"])["accuracy_hybrid"] for t in TOOLS}
+    alone = {t: ONE_TOOL[t]["accuracy_hybrid"] for t in TOOLS}
     return max(alone.values()) > 0, ("cold-start accuracy on hybrid questions with one tool: "
                                      + ", ".join(f"{t} only {a:.3g}" for t, a in alone.items())
                                      + "; no one-tool answer is ever right, so correctness alone rewards both tools "
@@ -955,13 +956,13 @@ for cid, baseline in (("C1c", "search-only"), ("C1d", "python-only")):
         CLAIMS[cid].untestable(f"needs {baseline} in `methods`")
     elif CLAIMS[cid].require(*MOVES) and CLAIMS[cid].require(*specialist_can_decide(baseline)):
         compare_accuracy(cid, baseline, OURS, OWN_SPLIT[baseline])
-for cid in ("C2a", "C2b"):
-    if CLAIMS[cid].require(*ROOM) and CLAIMS[cid].require(*bonus_can_act()) and CLAIMS[cid].require(*MOVES):
-        if cid == "C2a":
-            CLAIMS[cid].compare_items(both_tool_items(OURS, "hybrid"), both_tool_items("no-bonus", "hybrid"),
-                                      (OURS, "no-bonus"))
-        else:
-            compare_accuracy(cid, OURS, "no-bonus", "hybrid")
+BONUS_TESTABLE = {cid: CLAIMS[cid].require(*ROOM) and CLAIMS[cid].require(*bonus_can_act())
+                  and CLAIMS[cid].require(*MOVES) for cid in ("C2a", "C2b")}
+if BONUS_TESTABLE["C2a"]:
+    CLAIMS["C2a"].compare_items(both_tool_items(OURS, "hybrid"), both_tool_items("no-bonus", "hybrid"),
+                                (OURS, "no-bonus"))
+if BONUS_TESTABLE["C2b"]:
+    compare_accuracy("C2b", OURS, "no-bonus", "hybrid")
 for cid in ("C3", "C3-readme"):
     if CLAIMS[cid].require(*MOVES):
         compare_accuracy(cid, OURS, "no-dpo")
@@ -1028,9 +1029,10 @@ display(CLAIMS)
 STATS = CORPUS["stats"]
 
 
-def paired_fact(values) -> tuple[float, tuple[float, float]]:
+def bootstrap_fact(fact_id: str, fact: str, values, note: str) -> Fact:
+    """A descriptive fact: the IQM over seeds of per-seed values, with its 95 % bootstrap CI over seeds."""
     value, ci = stats.bootstrap_ci(values)
-    return value, ci
+    return Fact(fact_id, fact, value, "descriptive", ci95=ci, note=note)
 
 
 def dpo_end_loss(name: str) -> float:
@@ -1053,8 +1055,8 @@ FACTS = FactsTable([f for f in [
          "SFT)", summarise(BASE["untrained"])["accuracy"], "descriptive",
          note="a tiny LM has no pretraining: without the cold start it has no language, let alone the protocol"),
     Fact("F3", "cold-start hybrid accuracy with search only, with python only (the multi-tool regime)",
-         summarise(BASE["sft_search_only"])["accuracy_hybrid"], "descriptive",
-         note=f"python only: {summarise(BASE['sft_python_only'])['accuracy_hybrid']:.3g}; both: "
+         ONE_TOOL["search"]["accuracy_hybrid"], "descriptive",
+         note=f"python only: {ONE_TOOL['python']['accuracy_hybrid']:.3g}; both: "
               f"{SFT_SUMMARY['accuracy_hybrid']:.3g}"),
     Fact("F4", "share of hybrid test questions the cold-start model answers with both tools",
          SFT_SUMMARY["both_tools_hybrid"], "descriptive",
@@ -1071,21 +1073,18 @@ FACTS = FactsTable([f for f in [
          "descriptive", note=f"easy (SFT): {sum(STATS['easy'].values())}; solved without tools (dropped): "
                              f"{sum(STATS['no_tool_needed'].values())}"),
     Fact("F9", "parameters of the policy", count_parameters(SFT_MODEL), "by construction"),
-    Fact("F10", "both-tool calls on single-tool questions, tool-star − no-bonus (does r_M buy needless calls?)",
-         *paired_fact(_gaming)[:1], "descriptive", ci95=paired_fact(_gaming)[1],
-         note="mean of the knowledge and computational splits; IQM over seeds, paired 95 % CI")
+    bootstrap_fact("F10", "both-tool calls on single-tool questions, tool-star − no-bonus (does r_M buy needless "
+                   "calls?)", _gaming, "mean of the knowledge and computational splits; IQM over seeds, paired 95 % CI")
     if _gaming is not None else None,
-    Fact("F11", "accuracy gain from the inference-time tools for python-only RL, whose calls fail most",
-         *paired_fact(np.asarray(per_seed("accuracy_inference_tools", "python-only"))
-                      - np.asarray(per_seed("accuracy", "python-only")))[:1], "descriptive",
-         ci95=paired_fact(np.asarray(per_seed("accuracy_inference_tools", "python-only"))
-                          - np.asarray(per_seed("accuracy", "python-only")))[1],
-         note=f"its failed calls: {iqm_of('failed_calls', 'python-only'):.3g} of calls (IQM over seeds)")
+    bootstrap_fact("F11", "accuracy gain from the inference-time tools for python-only RL, whose calls fail most",
+                   np.asarray(per_seed("accuracy_inference_tools", "python-only"))
+                   - np.asarray(per_seed("accuracy", "python-only")),
+                   f"its failed calls: {iqm_of('failed_calls', 'python-only'):.3g} of calls (IQM over seeds)")
     if "python-only" in methods else None,
-    Fact("F13", f"sensitivity: accuracy of tool-star at the authors' DPO/GRPO step-size ratio "
-         f"({strong_dpo_lr_ratio:g}) minus no-dpo's", *paired_fact(_strong_gap)[:1], "descriptive",
-         ci95=paired_fact(_strong_gap)[1], note=f"paired over the {len(_strong_gap)} sensitivity seeds (CI over seeds "
-         "only); its DPO step is above every step size the tuning tried, where GRPO itself degraded in the pilots")
+    bootstrap_fact("F13", f"sensitivity: accuracy of tool-star at the authors' DPO/GRPO step-size ratio "
+                   f"({strong_dpo_lr_ratio:g}) minus no-dpo's", _strong_gap,
+                   f"paired over the {len(_strong_gap)} sensitivity seeds (CI over seeds only); its DPO step is above "
+                   "every step size the tuning tried, where GRPO itself degraded in the pilots")
     if len(_strong_gap) else None,
     Fact("F12", "tool-star's DPO loss at the end of a self-critic phase (ln 2 where the policy equals its reference)",
          dpo_end_loss(OURS), "descriptive",
