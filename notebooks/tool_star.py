@@ -40,12 +40,14 @@
 #   loss, chosen reward ≥ 1 against rejected < 1).
 # - The paper's baselines and ablations: SFT only; prompting without SFT; single-tool RL (search only, the Search-R1
 #   analogue; python only, the ToRL analogue); without the multi-tool bonus; without self-critic DPO; without result
-#   masking. Two inference-time tools (code debugger, tool-use backtracer).
+#   masking; and the reward ladder's own ablation, without its format gate. Two inference-time tools (code debugger,
+#   tool-use backtracer).
 #
 # **Scaled or reconstructed.**
 # - The LLM (Qwen2.5-3B) is a tiny causal transformer trained from scratch by the cold-start stage; the ten
-#   benchmarks are three synthetic splits (knowledge: needs search; computational: needs python; hybrid: needs both),
-#   two difficulty levels each; accuracy is exact match of the boxed answer, not an LLM judge.
+#   benchmarks are three synthetic splits (knowledge: needs search; computational: needs python; hybrid: needs both,
+#   unless the knowledge base states the answer), two or three difficulty levels each; accuracy is exact match of the
+#   boxed answer, not an LLM judge.
 # - RL runs `rl_steps` GRPO steps, not two epochs over 10 K questions; the reasoning-chain refiner is not built (see
 #   the deviations table).
 
@@ -59,7 +61,7 @@ runs_dir = "scratch/tool_star/runs"  # raw per-task results: stored once, loaded
 tuning_dir = "scratch/tool_star/tuning"  # raw tuning trials, stored the same way
 device = "cpu"                    # only "cpu": the rollout alternates a tiny LM with Python tools on the CPU
 tuning_budget = 1                 # step sizes tried per RL method (the same for every method)
-methods = ["tool-star", "no-dpo", "no-bonus", "no-mask", "search-only", "python-only"]  # RL methods; first is ours
+methods = ["tool-star", "no-dpo", "no-bonus", "no-mask", "no-gate", "search-only", "python-only"]  # first is ours
 corpus_path = "data/tool_star/corpus.json"   # knowledge base, SFT trajectories and question pools (DVC stage)
 sft_checkpoint = "data/tool_star/sft.pt"     # the cold-start model (DVC stage)
 rl_per_split_level = 8            # RL-pool candidates screened per split and level (at most the corpus's pool)
@@ -100,7 +102,7 @@ from hrlkit import params as P
 from hrlkit.provenance import repo_root
 
 SLUG = "tool_star"
-ALL_METHODS = ("tool-star", "no-dpo", "no-bonus", "no-mask", "search-only", "python-only")
+ALL_METHODS = ("tool-star", "no-dpo", "no-bonus", "no-mask", "no-gate", "search-only", "python-only")
 OURS = "tool-star"
 
 
@@ -204,18 +206,22 @@ print(f"profile={profile} workers={workers} device={device} out_dir={out_dir}")
 # neighbours) and four disjoint question pools. A **knowledge** question asks a fact (it needs `search`); a
 # **computational** question is arithmetic on numbers too large for the tiny LM to compute in its head (it needs
 # `python`); a **hybrid** question computes with facts (it needs both). Level 2 chains more facts or operations than
-# level 1.
+# level 1. Hybrid level 3 asks a **derived fact**, the population density ⌊population / area⌋: two searches and the
+# calculator, or one search for the places whose density the knowledge base states in a passage of its own (a share
+# `derived_share` of them, drawn by the corpus stage; these questions are *stated*). On a stated question a one-tool
+# answer and a two-tool answer can both be right, and only the multi-tool bonus r_M prefers one of them: the regime
+# the paper's bonus is for.
 #
 # The protocol: `<think> question </think>`, tool calls `<search> query </search>` and `<python> expression </python>`,
 # each answered by the environment with `<result> … </result>`, and one `<answer> \boxed{…} </answer>`.
 #
 # **One-tool answers to hybrid questions are built in.** The corpus's sampler does the arithmetic of a share
 # `skip_python_noise` of its hybrid samples in its head (right, so they survive normalisation; the corpus stage's
-# setting is printed below), as a sampled LLM often does; the cold-start model learns to skip python on some hybrid
-# questions, and cannot do their arithmetic itself, so those answers are wrong. This was meant to give the
-# multi-tool bonus something to act on; it does not (see C2): a one-tool answer to a hybrid question is never
-# right here, so correctness alone already rewards calling both tools. What it does create is most of the room RL
-# has to improve (see C5).
+# setting is printed below), as a sampled LLM often does; on a level-3 question it searches the density itself, which
+# is right where the base states it. The cold-start model learns to skip python on some hybrid questions; where the
+# answer needs arithmetic it cannot do in its head, those answers are wrong, which creates most of the room RL has to
+# improve (see C5). The previous version of this notebook had no stated questions, so no one-tool answer to a
+# hybrid question was ever right and the bonus could not change a choice (C2 was untestable); level 3 is the fix.
 
 # %%
 CORPUS = read_corpus(corpus_path)
@@ -240,6 +246,7 @@ TEST = pool("test", test_per_split_level)
 VALIDATION = pool("validation", validation_per_split_level)
 RL_CANDIDATES = pool("rl", rl_per_split_level)
 TEST_SPLIT = np.array([q.split for q in TEST])
+TEST_STATED = np.array([q.stated for q in TEST])     # level-3 hybrid questions whose answer one passage states
 
 
 def search_tool(query: str) -> tuple[bool, str]:
@@ -255,6 +262,24 @@ def python_call(python: PythonTool):
     return call
 
 
+def debugged(call):
+    """The code debugger (inference time): a python call that fails is repaired (characters outside arithmetic
+    dropped, unbalanced parentheses closed or removed) and run again; the repaired result is shown if it runs."""
+    def repaired(code: str) -> tuple[bool, str]:
+        ok, output = call(code)
+        if ok:
+            return ok, output
+        kept, depth = [], 0
+        for ch in "".join(ch for ch in code if ch in "0123456789+-*/(). "):
+            if ch == ")" and depth == 0:
+                continue
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            kept.append(ch)
+        fixed = "".join(kept) + ")" * depth
+        return call(fixed) if fixed.strip() and fixed != code else (ok, output)
+    return repaired
+
+
 def make_tools(allowed: tuple[str, ...], python: PythonTool, debugger: bool = False) -> dict:
     """The tools a system offers. A call to a tool it does not offer is not a stop token: the response goes on with
     no result inserted, an invalid format."""
@@ -264,6 +289,9 @@ def make_tools(allowed: tuple[str, ...], python: PythonTool, debugger: bool = Fa
 
 print(f"knowledge base: {len(KB.entities)} places; test {len(TEST)}, validation {len(VALIDATION)}, "
       f"RL candidates {len(RL_CANDIDATES)} questions; sampler's skip_python_noise {CORPUS_CONFIG.skip_python_noise:g}")
+print(f"densities stated for {len(KB.stated)} of {len(KB.entities)} places (derived_share "
+      f"{CORPUS_CONFIG.derived_share:g}); stated test questions: {int(TEST_STATED.sum())} of "
+      f"{int(sum(q.level == 3 for q in TEST))} level-3 ones")
 print("example:", TEST[-1].text, "→", TEST[-1].answer, "| tools an expert needs:", TEST[-1].tools)
 print("search('" + " ".join(TEST[0].text.split()[-3:]) + "') →", search_tool(" ".join(TEST[0].text.split()[-3:]))[1])
 
@@ -277,14 +305,16 @@ print("search('" + " ".join(TEST[0].text.split()[-3:]) + "') →", search_tool("
 # valid and Acc} = 0\\ -1 & \text{otherwise}\end{cases}\qquad r_M = 0.1 \text{ if both `<search>` and `<python>` are
 # used.}$$
 #
-# The baselines' rewards change one rung: without the bonus $r_M = 0$; a single-tool system also counts a call tag
-# of the tool it lacks as a format error (its protocol has no such tag), and can never earn $r_M$.
+# The baselines' rewards change one rung: without the bonus $r_M = 0$; without the format gate (the ladder's
+# ablation, `no-gate`) an invalid response is scored on its boxed answer like any other, so a bad format costs
+# nothing; a single-tool system also counts a call tag of the tool it lacks as a format error (its protocol has no
+# such tag), and can never earn $r_M$.
 
 # %%
-def reward_function(bonus: float, tools: tuple[str, ...]):
+def reward_function(bonus: float, tools: tuple[str, ...], gate: bool = True):
     def reward(question, response: str) -> float:
-        # R = −1 if the format is invalid; F1 + r_M if F1 > 0 and both tools were called; F1 otherwise
-        return hierarchical_reward(response, question.answer, bonus=bonus, tools=tools)
+        # R = −1 if the format is invalid (gate); F1 + r_M if F1 > 0 and both tools were called; F1 otherwise
+        return hierarchical_reward(response, question.answer, bonus=bonus, tools=tools, gate=gate)
     return reward
 
 
@@ -294,7 +324,9 @@ _example = ("<think> population of vorlan plus 3 </think> <search> vorlan popula
 print("R(both tools, right) =", hierarchical_reward(_example, "737"),
       "| without r_M:", hierarchical_reward(_example, "737", bonus=0.0),
       "| search-only system:", hierarchical_reward(_example, "737", tools=("search",)),
-      "| wrong:", hierarchical_reward(_example, "738"))
+      "| wrong:", hierarchical_reward(_example, "738"),
+      "| format broken (no </think>):", hierarchical_reward(_example.replace("</think>", ""), "737"),
+      "| … without the gate:", hierarchical_reward(_example.replace("</think>", ""), "737", gate=False))
 
 # %% [markdown]
 # ## The cold-start model and the RL pool
@@ -369,6 +401,7 @@ METHODS = {
     "no-dpo": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=False),        # "SFT + vanilla RL"
     "no-bonus": dict(tools=TOOLS, bonus=0.0, mask=True, dpo=True),                    # r_M = 0
     "no-mask": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=False, dpo=True),       # tool results in the loss
+    "no-gate": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=True, gate=False),  # no −1 for bad format
     "search-only": dict(tools=("search",), bonus=0.0, mask=True, dpo=True, split="knowledge"),   # Search-R1
     "python-only": dict(tools=("python",), bonus=0.0, mask=True, dpo=True, split="computational"),  # ToRL
 }
@@ -380,28 +413,16 @@ def training_pool(method: str) -> list:
     return [q for q in RL_POOL if split is None or q.split == split]
 
 
+for _method in methods:
+    if not training_pool(_method):
+        raise RuntimeError(f"the RL pool holds no {METHODS[_method]['split']} question for {_method}: raise "
+                           f"rl_per_split_level (now {rl_per_split_level}) or drop {_method} from `methods`")
+
+
 def fresh_model() -> TinyCausalLM:
     model = copy.deepcopy(SFT_MODEL)
     model.load_state_dict(SFT_STATE)
     return model
-
-
-def debugged(call):
-    """The code debugger (inference time): a python call that fails is repaired (characters outside arithmetic
-    dropped, unbalanced parentheses closed or removed) and run again; the repaired result is shown if it runs."""
-    def repaired(code: str) -> tuple[bool, str]:
-        ok, output = call(code)
-        if ok:
-            return ok, output
-        kept, depth = [], 0
-        for ch in "".join(ch for ch in code if ch in "0123456789+-*/(). "):
-            if ch == ")" and depth == 0:
-                continue
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            kept.append(ch)
-        fixed = "".join(kept) + ")" * depth
-        return call(fixed) if fixed.strip() and fixed != code else (ok, output)
-    return repaired
 
 
 def outcome_arrays(rows: list[dict]) -> dict:
@@ -459,11 +480,12 @@ def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float,
     critic_optimiser = torch.optim.Adam(model.parameters(), lr=dpo_ratio * learning_rate)
     questions = training_pool(method)
     config = rl_config(mask_results=spec["mask"])
-    reward = reward_function(spec["bonus"], spec["tools"])
+    reward = reward_function(spec["bonus"], spec["tools"], spec.get("gate", True))
     questions_rng = np.random.default_rng(derive_seed(seed, "questions"))
     dpo_rng = np.random.default_rng(derive_seed(seed, "dpo-questions"))
     generator = torch.Generator().manual_seed(derive_seed(seed, "sampling"))
-    watched = TEST if split == "test" else VALIDATION
+    # tuning watches the validation questions the method trains for (a specialist: its own split)
+    watched = TEST if split == "test" else [q for q in VALIDATION if spec.get("split") in (None, q.split)]
     curve, dpo, evals = [], [], []
     with PythonTool() as python:
         tools = make_tools(spec["tools"], python)
@@ -486,14 +508,20 @@ def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float,
 
 def base_evaluation() -> dict:
     """The models without RL on the test set: the cold-start model with both tools, with each tool alone and with the
-    inference-time tools, and an untrained model of the same size ("prompting without SFT")."""
+    inference-time tools, and an untrained model of the same size ("prompting without SFT"); and ``pool_samples``
+    sampled answers of the cold-start model with both tools (what RL's first rollouts look like: whether a right
+    answer ever uses one tool, the choice r_M acts on)."""
     torch.manual_seed(derive_seed("untrained"))
     untrained = TinyCausalLM(SFT_MODEL.cfg).eval()
+    generator = torch.Generator().manual_seed(derive_seed("cold-start samples"))
     with PythonTool() as python:
         out = {"sft": final_evaluation(SFT_MODEL, TOOLS, python, seed=0)}
         for tool in TOOLS:
             out[f"sft_{tool}_only"] = outcome_arrays(evaluate(SFT_MODEL, TEST, make_tools((tool,), python)))
         out["untrained"] = outcome_arrays(evaluate(untrained, TEST, make_tools(TOOLS, python)))
+        out["sft_sampled"] = [outcome_arrays(evaluate_responses(SFT_MODEL, VOCAB, TEST, make_tools(TOOLS, python),
+                                                                rl_config(), temperature=temperature,
+                                                                generator=generator)) for _ in range(pool_samples)]
     return out
 
 
@@ -502,7 +530,8 @@ def base_evaluation() -> dict:
 #
 # Declared before tuning: every RL method gets `tuning_budget` Adam step sizes from the grid below (the DPO phases
 # run at the same step size, `dpo_lr_ratio` = 1, with an Adam of their own), each trained for the full run on each tuning seed (disjoint from the reported seeds), and
-# is selected by the highest **mean greedy accuracy on the validation questions over the evaluations after step 0**.
+# is selected by the highest **mean greedy accuracy on the validation questions over the evaluations after step 0**
+# (a specialist's on the validation questions of its own split, the ones it trains for).
 # History of the grid (pilots of ours on one seed, not kept): from an earlier cold-start model (and evaluated on the
 # test questions, a mistake the later pilots avoid), 1e-4 lost a third of the cold-start accuracy within 80 steps, and
 # an earlier pilot of plain GRPO at 3e-4 collapsed; from this cold-start model, on tuning seed 100 and the validation
@@ -555,9 +584,14 @@ def summarise(outcomes: dict) -> dict:
 
     accuracy: share of right boxed answers; both_tools: share of responses that call search and python;
     calls: tool calls per response; format_errors: share of invalid responses; failed_calls: share of calls that
-    failed; tool_use_accuracy: accuracy among the responses that call a tool; efficiency: right answers per call."""
+    failed; tool_use_accuracy: accuracy among the responses that call a tool; efficiency: right answers per call. The
+    "_stated" group: the level-3 hybrid questions whose answer one passage states (where r_M can decide)."""
     out = {}
-    for name, where in [("", slice(None))] + [(f"_{s}", TEST_SPLIT == s) for s in SPLITS]:
+    groups = [("", np.ones(len(TEST), bool))] + [(f"_{s}", TEST_SPLIT == s) for s in SPLITS] + [
+        ("_stated", TEST_STATED)]
+    for name, where in groups:
+        if not where.any():
+            continue
         o = {k: np.asarray(v)[where].astype(float) for k, v in outcomes.items()}
         used = o["calls"] > 0
         out[f"accuracy{name}"] = float(o["correct"].mean())
@@ -696,15 +730,20 @@ ROWS = methods + [STRONG] * any(run_name(r) == STRONG for r in RESULTS) + REFERE
 
 def iqm_of(metric: str, method: str) -> float:
     values = RUNS[(RUNS["metric"] == metric) & (RUNS["method"] == method)]["value"].to_numpy(dtype=float)
+    if len(values) == 0:               # a group the test set does not hold (no stated question in a small smoke set)
+        return float("nan")
     return float(stats.iqm(values)) if len(values) > 1 else float(values[0])
 
 
 ACCURACY_TABLE = pd.DataFrame({m: {**{s: iqm_of(f"accuracy_{s}", m) for s in SPLITS},
                                    "average": iqm_of("accuracy", m)} for m in ROWS}).T
-display(table(ACCURACY_TABLE.round(3).rename_axis("method").reset_index(), f"Greedy test accuracy ({len(TEST)} questions, {len(TEST) // 3} per split). "
-              "sft-only (search only / python only): the cold-start model offered one tool."))
+display(table(ACCURACY_TABLE.round(3).rename_axis("method").reset_index(),
+              f"Greedy test accuracy ({len(TEST)} questions: "
+              + ", ".join(f"{s} {int((TEST_SPLIT == s).sum())}" for s in SPLITS)
+              + "). sft-only (search only / python only): the cold-start model offered one tool."))
 TOOL_TABLE = pd.DataFrame({m: {"calls per answer": iqm_of("calls", m), "both tools (hybrid)":
-                               iqm_of("both_tools_hybrid", m), "both tools (single-tool splits)":
+                               iqm_of("both_tools_hybrid", m), "both tools (stated density questions)":
+                               iqm_of("both_tools_stated", m), "both tools (single-tool splits)":
                                (iqm_of("both_tools_knowledge", m) + iqm_of("both_tools_computational", m)) / 2,
                                "tool-use accuracy": iqm_of("tool_use_accuracy", m),
                                "right answers per call": iqm_of("efficiency", m),
@@ -762,8 +801,11 @@ plt.show()
 #
 # **Declared and post hoc.** The statements, statistics and thresholds were declared with the first version of this
 # notebook, before its reported runs. A review of that version's results found tests that could not fail
-# or could not pass; the preconditions marked *(added)* below were written then, before this version's reported
-# runs, and make such a row untestable instead of letting the setup decide it. Preconditions:
+# or could not pass; the preconditions marked *(added)* below were written then, before the second version's reported
+# runs, and make such a row untestable instead of letting the setup decide it. A review of the second version found
+# that the bonus still had no choice to make and that nothing tested the format gate; this third version changed the
+# task (stated density questions) and added the no-gate arm, and its new rows C2c, C10 and C10b, with their
+# preconditions, were declared before its reported runs. Preconditions:
 # - C1a, C1b (multi-tool against single-tool RL on the union) need the regime the paper targets: the cold-start
 #   model offered one tool solves at most half of the hybrid questions it solves with both; and *(added)* a test that
 #   can fail: a single-tool system's **ceiling** on the union (its own split solved entirely, the other splits at the
@@ -773,9 +815,15 @@ plt.show()
 #   own-split accuracy moves from the cold start's by more than `TOLERANCE`) and a test that can fail (ours leaves
 #   more than `TOLERANCE` of room on that split).
 # - C2a, C2b (the bonus) need room for it: the cold-start model calls both tools on at most 90 % of the hybrid
-#   questions; and *(added)* a bonus that can change a choice: some one-tool answer to a hybrid question can be right
-#   (the cold-start model offered one tool solves some hybrid question). Where none can, correctness alone already
-#   rewards calling both tools and r_M only raises rewards that are already the highest.
+#   questions; and *(added)* a bonus that can change a choice: some one-tool answer to a hybrid question can be right.
+#   Where none can, correctness alone already rewards calling both tools and r_M only raises rewards that are already
+#   the highest. The second version measured this with the cold-start model offered one tool; this version measures
+#   it where RL meets it, in the cold-start model's sampled answers with both tools offered (a model offered search
+#   alone still writes python tags, format errors, so that measure could stay at 0 when RL's rollouts do hold right
+#   one-tool answers). The change was made before this version's runs.
+# - C2c (the bonus where one tool suffices) needs the same on the stated density questions: right one-tool answers
+#   among the cold-start model's sampled answers, and greedy answers that call both tools on at most 90 % of them.
+# - C10, C10b (the format gate) need invalid formats for the gate to punish: at least 1 % of ours' step-1 rollouts.
 # - C3, C3-readme (self-critic DPO) test the DPO phase at the GRPO step size. Whether it acts at all is shown beside
 #   them (fact F12: its loss at the end of a phase, against ln 2 where the policy equals its reference). Runs of ours
 #   at the authors' step-size ratio (a DPO step 5 × larger, above the grid's top GRPO step size) are a sensitivity
@@ -811,6 +859,11 @@ CLAIMS = ClaimsTable([
           "(added) a one-tool answer to a hybrid question can be right"),
     Claim("C2b", "The multi-tool bonus raises accuracy on hybrid questions", "final greedy test accuracy, hybrid",
           "IQM acc(tool-star) − acc(no-bonus)", threshold=0.0, direction=">", precondition="as C2a; RL moves the policy"),
+    Claim("C2c", "… where one tool suffices: the bonus raises multi-tool use on the stated density questions",
+          "share of stated level-3 hybrid test questions answered with both tools",
+          "IQM over seeds of both(tool-star) − both(no-bonus)", threshold=0.0, direction=">",
+          precondition="right one-tool answers among the cold-start model's sampled answers to stated questions; its "
+          "greedy answers call both tools on ≤ 90 % of them; RL moves the policy"),
     Claim("C3", "Self-critic DPO improves on plain RL (the paper's ablation)", ACC,
           "IQM over seeds of acc(tool-star) − acc(no-dpo)", threshold=0.0, direction=">",
           precondition="RL moves the policy"),
@@ -839,8 +892,14 @@ CLAIMS = ClaimsTable([
           "difficulty-aware split, produce the training data", "—", "—", threshold=0.0, direction=">"),
     Claim("C9", "The cold-start fine-tuning is what lets RL explore tool use", "—", "—", threshold=0.0,
           direction=">"),
-    Claim("C10", "The hierarchical reward (format gate, correctness, bonus) reinforces reward understanding", "—", "—",
-          threshold=0.0, direction=">"),
+    Claim("C10", "The hierarchical reward (format gate, correctness, bonus) reinforces reward understanding: RL with "
+          "its format gate ends more accurate than without it", ACC, "IQM over seeds of acc(tool-star) − "
+          "acc(no-gate)", threshold=0.0, direction=">",
+          precondition="invalid formats for the gate to punish: ≥ 1 % of ours' step-1 rollouts (sampled from the "
+          "cold-start model) are invalid; RL moves the policy"),
+    Claim("C10b", "… and keeps the format valid during training", "share of training rollouts with a valid format, "
+          "mean over all GRPO steps", "IQM over seeds of format(tool-star) − format(no-gate)", threshold=0.0,
+          direction=">", precondition="as C10"),
     Claim("H1", "Tool-Star reaches a 10-benchmark average of 56.6 (7B, third-party reproduction)", "—", "—",
           threshold=56.6, direction=">"),
 ])
@@ -850,11 +909,12 @@ CLAIMS = ClaimsTable([
 def items(method: str, key: str = "final", split: str | None = None, outcome: str = "correct") -> np.ndarray:
     """(seeds × test questions) outcomes of one method's final greedy answers, seeds in order."""
     rows = sorted((r for r in RESULTS if run_name(r) == method), key=lambda r: r["seed"])
-    where = slice(None) if split is None else TEST_SPLIT == split
+    where = slice(None) if split is None else TEST_STATED if split == "stated" else TEST_SPLIT == split
     return np.array([np.asarray(r[key][outcome])[where] for r in rows], dtype=float)
 
 
 def both_tool_items(method: str, split: str) -> np.ndarray:
+    """(seeds × questions) 1 where the answer called both tools; ``split`` may be "stated" (the stated questions)."""
     return np.minimum(items(method, split=split, outcome="search"), 1) * np.minimum(
         items(method, split=split, outcome="python"), 1)
 
@@ -909,12 +969,31 @@ def specialist_can_decide(baseline: str) -> tuple[bool, str]:
         f"of room there (IQM over seeds; each must exceed TOLERANCE {TOLERANCE:.3g})")
 
 
-def bonus_can_act() -> tuple[bool, str]:
-    alone = {t: ONE_TOOL[t]["accuracy_hybrid"] for t in TOOLS}
-    return max(alone.values()) > 0, ("cold-start accuracy on hybrid questions with one tool: "
-                                     + ", ".join(f"{t} only {a:.3g}" for t, a in alone.items())
-                                     + "; no one-tool answer is ever right, so correctness alone rewards both tools "
-                                     "and r_M never changes which of two right answers is preferred")
+def one_tool_right(group: str) -> float:
+    """Share of the cold-start model's sampled answers (both tools offered, RL's sampling temperature) to the ``group``
+    questions ("hybrid" or "stated") that are right and call exactly one tool."""
+    where = TEST_STATED if group == "stated" else TEST_SPLIT == group
+    right_alone = [(o["correct"] > 0) & ((o["search"] > 0) != (o["python"] > 0)) for o in BASE["sft_sampled"]]
+    return float(np.mean([r[where].mean() for r in right_alone])) if where.any() else 0.0
+
+
+def bonus_can_act(group: str = "hybrid") -> tuple[bool, str]:
+    """A one-tool answer in ``group`` can be right in RL's rollouts: only then does r_M decide between two right
+    answers. Measured on the cold-start model's sampled answers with both tools offered (this version; the second
+    measured it with one tool offered, where the model also writes the other tool's tag, a format error)."""
+    share = one_tool_right(group)
+    alone = {t: ONE_TOOL[t].get(f"accuracy_{group}", 0.0) for t in TOOLS}
+    return share > 0, (f"right one-tool answers among the cold-start model's sampled answers to the {group} questions "
+                       f"(both tools offered, {pool_samples} samples each): {share:.3g}; greedy accuracy offered one "
+                       "tool: " + ", ".join(f"{t} only {a:.3g}" for t, a in alone.items())
+                       + " (with no right one-tool answer, correctness alone rewards both tools and r_M never changes "
+                       "which of two right answers is preferred)")
+
+
+def gate_can_act() -> tuple[bool, str]:
+    start = RUNS[(RUNS["metric"] == "train_format_ok") & (RUNS["method"] == OURS) & (RUNS["step"] == 1)]["value"]
+    invalid = 1 - float(start.mean())
+    return invalid >= 0.01, f"invalid step-1 rollouts of tool-star (mean over seeds): {invalid:.3g}"
 
 
 def tools_have_faults() -> tuple[bool, str]:
@@ -963,6 +1042,30 @@ if BONUS_TESTABLE["C2a"]:
                                 (OURS, "no-bonus"))
 if BONUS_TESTABLE["C2b"]:
     compare_accuracy("C2b", OURS, "no-bonus", "hybrid")
+STATED_ROOM = (SFT_SUMMARY.get("both_tools_stated", 1.0) <= 0.9,
+               f"the cold-start model calls both tools on {SFT_SUMMARY.get('both_tools_stated', float('nan')):.3g} of "
+               f"the {int(TEST_STATED.sum())} stated questions")
+if "no-bonus" not in methods:
+    CLAIMS["C2c"].untestable("needs no-bonus in `methods`")
+elif (CLAIMS["C2c"].require(*bonus_can_act("stated")) and CLAIMS["C2c"].require(*STATED_ROOM)
+      and CLAIMS["C2c"].require(*MOVES)):
+    CLAIMS["C2c"].compare_items(both_tool_items(OURS, "stated"), both_tool_items("no-bonus", "stated"),
+                                (OURS, "no-bonus"))
+    CLAIMS["C2c"].note += (f"; accuracy on these questions: tool-star {iqm_of('accuracy_stated', OURS):.3g}, no-bonus "
+                           f"{iqm_of('accuracy_stated', 'no-bonus'):.3g}, cold start "
+                           f"{SFT_SUMMARY['accuracy_stated']:.3g} (IQM over seeds)")
+if "no-gate" not in methods:
+    for cid in ("C10", "C10b"):
+        CLAIMS[cid].untestable("needs no-gate in `methods`")
+elif CLAIMS["C10"].require(*gate_can_act()) and CLAIMS["C10"].require(*MOVES):
+    compare_accuracy("C10", OURS, "no-gate")
+    CLAIMS["C10"].note += (f"; format errors of the final greedy answers: tool-star {iqm_of('format_errors', OURS):.3g}"
+                           f", no-gate {iqm_of('format_errors', 'no-gate'):.3g} (IQM over seeds)")
+    CLAIMS["C10b"].compare(train_mean("train_format_ok", OURS), train_mean("train_format_ok", "no-gate"),
+                           (OURS, "no-gate"))
+    CLAIMS["C10b"].note += "; the threshold is 0: compare the size of the difference with the rates themselves"
+else:
+    CLAIMS["C10b"].untestable(CLAIMS["C10"].reason)
 for cid in ("C3", "C3-readme"):
     if CLAIMS[cid].require(*MOVES):
         compare_accuracy(cid, OURS, "no-dpo")
@@ -1014,8 +1117,6 @@ CLAIMS["C8"].untestable("the sampler is a scripted teacher with a noise model (n
                         "pipeline yields is by construction; its counts are facts F6–F8")
 CLAIMS["C9"].untestable("RL without the cold start needs a pretrained LLM; an untrained tiny LM has no language at "
                         "all (F2)")
-CLAIMS["C10"].untestable("not built in this version: a reward without the format rung or with correctness alone "
-                         "would be the ablation; the no-bonus run ablates only the top rung (C2)")
 CLAIMS["H1"].untestable("the benchmarks need a 7B LLM, web search and an LLM judge; accuracies on the synthetic "
                         "splits are not comparable")
 display(CLAIMS)
@@ -1062,6 +1163,12 @@ FACTS = FactsTable([f for f in [
          SFT_SUMMARY["both_tools_hybrid"], "descriptive",
          note=f"on the single-tool splits: knowledge {SFT_SUMMARY['both_tools_knowledge']:.3g}, computational "
               f"{SFT_SUMMARY['both_tools_computational']:.3g}"),
+    Fact("F14", "cold-start share of the stated density questions answered with both tools (where r_M decides)",
+         SFT_SUMMARY.get("both_tools_stated", float("nan")), "descriptive",
+         note=f"{int(TEST_STATED.sum())} stated test questions; cold-start accuracy on them "
+              f"{SFT_SUMMARY.get('accuracy_stated', float('nan')):.3g} with both tools (greedy), "
+              f"{ONE_TOOL['search'].get('accuracy_stated', float('nan')):.3g} offered search alone; right one-tool "
+              f"answers among its sampled answers: {one_tool_right('stated'):.3g}"),
     Fact("F5", "RL pool: candidates the cold-start model solves sometimes but not always", len(RL_POOL),
          "descriptive", note=f"of {len(RL_CANDIDATES)} candidates, {pool_samples} samples each"),
     Fact("F6", "SFT trajectories synthesised (tool-integrated prompting + hint-based sampling)",
@@ -1112,14 +1219,22 @@ DEVIATIONS = pd.DataFrame([
      f"{STATS['sft_trajectories']} trajectories from a noisy scripted sampler (the corpus stage)",
      "no LLM to sample from; the pipeline's steps are kept"),
     ("Single-tool answers to hybrid questions", "whatever the sampled LLM does", f"the sampler skips python on a "
-     f"share {CORPUS_CONFIG.skip_python_noise:g} of its hybrid samples and writes the right result", "constructed so "
-     "that the bonus would have one-tool hybrid answers to act on (F4); they are never right, so it has none (C2), "
-     "and they make most of RL's room (C5)"),
+     f"share {CORPUS_CONFIG.skip_python_noise:g} of its hybrid samples and writes the right result (on a density "
+     "question it searches the density)", "constructed: they make most of RL's room (C5); C5's size depends on this "
+     "share, which has no sensitivity run"),
+    ("Questions one tool can answer", "open-domain questions where a retrieved page may already state a derived "
+     "fact", f"hybrid level 3 (population density); the knowledge base states it for a share "
+     f"{CORPUS_CONFIG.derived_share:g} of the {CORPUS_CONFIG.n_entities} places ({int(TEST_STATED.sum())} stated test "
+     "questions)", "without them no one-tool hybrid answer is right and r_M cannot change a choice (the previous "
+     "version's C2)"),
+    ("Reward ablation", "none in the paper (the format gate, correctness and bonus are one design)", "no-gate: "
+     "R = F1 (+ r_M), an invalid response scored on its boxed answer like any other", "the ladder's bottom rung is "
+     "the part a claim about the hierarchy can test (C10); the top rung is no-bonus (C2)"),
     ("Hard set for RL", "questions tool-integrated sampling solves less often (difficulty-aware split)",
      "RL candidates the cold-start model solves sometimes but not always", "the sampler's split gave too few hard "
      "questions (F8)"),
     ("Benchmarks", "AIME, MATH, GSM8K, HotpotQA, 2Wiki, Bamboogle, MuSiQue, WebWalker, GAIA, HLE; LLM judge",
-     "three synthetic splits × two levels; exact match of the boxed answer", "offline, deterministic"),
+     "three synthetic splits × two or three levels; exact match of the boxed answer", "offline, deterministic"),
     ("Math reward", "the code's math branch: 0 (bad format) / 0.1 (wrong) / 1 (right), no bonus",
      "the paper's hierarchical reward on every split (F1 = exact match for numbers)", "the paper's definition; "
      "the code's branch contradicts it"),
@@ -1130,8 +1245,10 @@ DEVIATIONS = pd.DataFrame([
      f"full model, an Adam of its own at {dpo_lr_ratio:g} × the GRPO step size ({strong_dpo_lr_ratio:g} × in the "
      f"sensitivity runs), {dpo_steps} steps on the pairs of {dpo_prompts} questions every {dpo_every} GRPO steps",
      "no LoRA at this size (a LoRA step size does not transfer to a full fine-tune); the period and the number of "
-     "steps are not given (chosen, not tuned). In a first attempt at this version the tuning ran every DPO method at "
-     "the authors' ratio: they lost accuracy at every step size (not kept)"),
+     "steps are not given (chosen, not tuned). In a first attempt at the second version the tuning ran every DPO "
+     "method at the authors' ratio: they lost accuracy at every step size (not kept). The sensitivity runs use "
+     f"{len(strong_dpo_seeds)} seeds (the second version's 10 showed an effect many times its CI; the budget went to "
+     "the no-gate arm)"),
     ("Sampling budget of the ablations", "the paper's ablation removes the DPO phases",
      f"the same: the DPO methods sample {dpo_prompts * samples * (rl_steps // dpo_every)} more rollouts and take "
      f"{dpo_steps * (rl_steps // dpo_every)} more gradient steps than no-dpo (of "
@@ -1184,11 +1301,13 @@ lines = [f"**In short.** Of the {int(_counts.sum())} declared rows: "
          f"{verdict_of('C5-other')} (post hoc). "
          f"Multi-tool against single-tool RL on all splits: {verdict_of('C1a')} (search only), {verdict_of('C1b')} "
          f"(python only). The multi-tool bonus: multi-tool use on hybrid questions {verdict_of('C2a')}, hybrid "
-         f"accuracy {verdict_of('C2b')}. Self-critic DPO: {verdict_of('C3')}; the README's \"plain RL almost "
+         f"accuracy {verdict_of('C2b')}; on the stated density questions, where one tool suffices and only r_M "
+         f"prefers two: {verdict_of('C2c')}. Self-critic DPO: {verdict_of('C3')}; the README's \"plain RL almost "
          f"reproduces it\": {verdict_of('C3-readme')}; at the authors' DPO step-size ratio, ours minus plain RL: "
          + (fmt_ci(_strong_gap) if len(_strong_gap) else "not run") + " (F13, a sensitivity run). "
          f"Masking tool results: {verdict_of('C4')} (accuracy at the end of the budget; see C4's note for the "
-         "curves). Nothing here tests the reward's format gate (C10). "
+         f"curves). The reward's format gate: accuracy {verdict_of('C10')}, valid formats during training "
+         f"{verdict_of('C10b')}. "
          f"Precondition that RL moves the policy: {MOVES[1]}.", ""]
 lines += CLAIMS.summary_lines()
 lines.append(f"- Cold-start model (no RL): greedy test accuracy {SFT_SUMMARY['accuracy']:.3f} ("

@@ -54,3 +54,20 @@ def test_value_ranges_are_respected_and_checked():
     assert all(1_000 <= e.population < 2_000 and 10 <= e.area < 20 for e in kb.entities.values())
     with pytest.raises(ValueError, match="population range"):
         make_knowledge_base(seed=5, n_entities=80, population=(5, 5))
+
+
+def test_the_derived_share_states_densities_without_changing_the_facts():
+    plain = make_knowledge_base(seed=5, n_entities=200)
+    half = make_knowledge_base(seed=5, n_entities=200, derived_share=0.5)
+    assert plain.entities == half.entities and plain.stated == frozenset()
+    assert 70 <= len(half.stated) <= 130                 # Binomial(200, 0.5): far outside 4 SD would be a bug
+    assert len(half.passages) == len(plain.passages) + len(half.stated)
+    place = sorted(half.stated)[0]
+    e = half.entities[place]
+    assert e.density == e.population // e.area
+    assert half.search(f"population density of {place}", k=1) == [
+        f"the population density of {place} is {e.density} people per square kilometre ."]
+    # the plain fact still ranks first for its own query (the shorter passage)
+    assert half.search(f"population of {place}", k=1) == [f"the population of {place} is {e.population} ."]
+    with pytest.raises(ValueError, match="derived_share"):
+        make_knowledge_base(seed=5, n_entities=10, derived_share=1.5)

@@ -31,7 +31,7 @@ def test_pools_are_disjoint_and_sized(corpus):
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             assert not texts[a] & texts[b], (a, b)
-    assert len(corpus["pools"]["test"]) == 6 * 3 and len(corpus["synthesis"]) == 6 * 6
+    assert len(corpus["pools"]["test"]) == 7 * 3 and len(corpus["synthesis"]) == 7 * 6     # 7 (split, level) pairs
 
 
 def test_sft_data_are_normalised_right_trajectories_of_easy_questions(corpus):
@@ -50,11 +50,26 @@ def test_fresh_questions_refuses_an_impossible_request():
         fresh_questions(kb, seed=0, per_split_level=20, used=set())
 
 
+def test_at_most_keeps_the_density_questions_that_are_left():
+    kb = CorpusConfig(n_entities=30).knowledge_base()
+    used: set[str] = set()
+    first = fresh_questions(kb, seed=0, per_split_level=20, used=used)      # 20 of the 30 places' density questions
+    rest = fresh_questions(kb, seed=1, per_split_level=20, used=used, at_most=True)
+    density = [q for q in rest if q.level == 3]
+    assert len(density) == 10 and not {q.text for q in density} & {q.text for q in first}
+    assert all(sum(q.split == s and q.level == lv for q in rest) == 20 for s, lv in
+               [("knowledge", 1), ("computational", 1), ("hybrid", 1)])
+    with pytest.raises(ValueError, match="too few places"):
+        fresh_questions(kb, seed=2, per_split_level=20, used=used)             # without at_most: refused
+
+
 def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="samples"):
         CorpusConfig(samples=0)
     with pytest.raises(ValueError, match="probability"):
         CorpusConfig(copy_noise=2.0)
+    with pytest.raises(ValueError, match="derived_share"):
+        CorpusConfig(derived_share=-0.1)
     with pytest.raises(ValueError, match="disjoint"):
         CorpusConfig(test_seed=1)
     with pytest.raises(ValueError, match="unknown CorpusConfig field"):

@@ -58,3 +58,11 @@ def test_hierarchical_reward_options_of_the_baselines():
     assert math_branch_reward(BOTH_TOOLS, "2202657") == 1.0                    # the code's math branch
     assert math_branch_reward(BOTH_TOOLS, "17") == pytest.approx(0.1)
     assert math_branch_reward("<answer> \\boxed{17} </answer>", "17") == 0.0
+
+
+def test_the_reward_without_its_format_gate():
+    broken = "<answer> \\boxed{17} </answer>"                                       # no think block: bad format
+    assert hierarchical_reward(broken, "17", gate=False) == 1.0                    # scored on its answer alone
+    assert hierarchical_reward(broken, "18", gate=False) == 0.0                    # a bad format costs nothing
+    assert hierarchical_reward(BOTH_TOOLS, "2202657", gate=False) == pytest.approx(1.1)   # the rest is unchanged
+    assert hierarchical_reward(BOTH_TOOLS, "17", gate=False) == 0.0

@@ -5,12 +5,12 @@ import pytest
 
 from hrlkit.tasks.knowledge import make_knowledge_base
 from hrlkit.tasks.tool_protocol import hierarchical_reward, validate_format
-from hrlkit.tasks.tool_tasks import SPLITS, make_questions, teacher_trajectory
+from hrlkit.tasks.tool_tasks import LEVELS, SPLITS, make_questions, teacher_trajectory
 
 
 @pytest.fixture(scope="module")
 def kb():
-    return make_knowledge_base(seed=0, n_entities=120)
+    return make_knowledge_base(seed=0, n_entities=120, derived_share=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def questions(kb):
 def test_questions_are_deterministic_and_cover_every_split_and_level(kb, questions):
     assert questions == make_questions(kb, seed=1, per_split_level=20)
     assert questions != make_questions(kb, seed=2, per_split_level=20)
-    assert {(q.split, q.level) for q in questions} == {(s, lv) for s in SPLITS for lv in (1, 2)}
+    assert {(q.split, q.level) for q in questions} == {(s, lv) for s in SPLITS for lv in LEVELS[s]}
     hybrid = [q for q in questions if q.split == "hybrid"]
     assert all(q.tools == ("search", "python") and q.facts for q in hybrid)
 
@@ -42,11 +42,28 @@ def test_the_expert_with_both_tools_is_right_and_well_formatted(kb, questions, s
         assert hierarchical_reward(response, q.answer) == pytest.approx(1.0 + bonus), response
 
 
-def test_a_single_tool_cannot_solve_the_hybrid_split(kb, questions):
+def test_a_single_tool_cannot_solve_the_hybrid_split_unless_the_base_states_the_answer(kb, questions):
     hybrid = [q for q in questions if q.split == "hybrid"]
+    assert {q.stated for q in hybrid if q.level == 3} == {True, False}
     for tools in (("search",), ("python",), ()):
-        rewards = [hierarchical_reward(teacher_trajectory(q, kb, tools=tools), q.answer) for q in hybrid]
-        assert max(rewards) == 0.0, tools
+        for q in hybrid:
+            reward = hierarchical_reward(teacher_trajectory(q, kb, tools=tools), q.answer)
+            assert reward == (1.0 if tools == ("search",) and q.stated else 0.0), (tools, q)
+
+
+def test_a_density_question_by_hand_and_its_two_right_answers(kb, questions):
+    q = next(q for q in questions if q.level == 3 and q.stated)
+    place = q.facts[0][0]
+    e = kb.entities[place]
+    assert q.text == f"what is the population density of {place} ?"
+    assert int(q.answer) == e.population // e.area
+    one_tool = teacher_trajectory(q, kb, tools=("search",))
+    assert one_tool.count("<search>") == 1 and "<python>" not in one_tool
+    two_tools = teacher_trajectory(q, kb)
+    assert two_tools.count("<search>") == 2 and f"<python> {e.population} // {e.area} </python>" in two_tools
+    # r_M decides between two right answers: 1.1 against 1.0; without it they tie
+    assert hierarchical_reward(two_tools, q.answer) - hierarchical_reward(one_tool, q.answer) == pytest.approx(0.1)
+    assert hierarchical_reward(two_tools, q.answer, bonus=0.0) == hierarchical_reward(one_tool, q.answer, bonus=0.0)
 
 
 def test_operand_ranges_are_respected_and_checked(kb):

@@ -40,3 +40,10 @@ def test_what_cannot_be_spelled_back_is_refused(world):
         vocab.encode("12 34")
     with pytest.raises(ValueError, match="lower-case"):
         ToolVocab(["Capital"])
+
+
+def test_floor_division_is_one_token_and_decodes_back():
+    vocab = ToolVocab(["what"])
+    ids = vocab.encode("<python> 4821 // 93 </python>")
+    assert ids.count(vocab.id("//")) == 1 and vocab.id("/") not in ids
+    assert vocab.decode(ids) == "<python> 4821 // 93 </python>"

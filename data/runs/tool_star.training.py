@@ -16,7 +16,7 @@
 #   eval_every = 10
 #   max_calls = 4
 #   max_new_tokens = 60
-#   methods = ['tool-star', 'no-dpo', 'no-bonus', 'no-mask', 'search-only', 'python-only']
+#   methods = ['tool-star', 'no-dpo', 'no-bonus', 'no-mask', 'no-gate', 'search-only', 'python-only']
 #   minibatches = 2
 #   pool_samples = 4
 #   prompts_per_step = 8
@@ -26,14 +26,14 @@
 #   seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 #   sft_checkpoint = 'data/tool_star/sft.pt'
 #   strong_dpo_lr_ratio = 5.0
-#   strong_dpo_seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+#   strong_dpo_seeds = [0, 1, 2, 3, 4]
 #   temperature = 1.0
 #   test_per_split_level = 50
 #   tuning_budget = 3
 #   tuning_seeds = [100, 101]
 #   validation_per_split_level = 25
 #
-# task enumerators (adding a value runs only the new tasks): methods, seeds, strong_dpo_lr_ratio, strong_dpo_seeds
+# task enumerators (adding a value runs only the new tasks): seeds, strong_dpo_lr_ratio, strong_dpo_seeds
 # report-only parameters (never retrain): smooth_window
 # runtime parameters (never part of a result): profile, workers, out_dir, runs_dir, tuning_dir
 # code the results also depend on: hrlkit/seeding.py, hrlkit/parallel.py, hrlkit/tasks, hrlkit/lm, data/tool_star
@@ -47,7 +47,7 @@ from pydantic import model_validator
 from hrlkit import params as P
 from hrlkit.provenance import repo_root
 SLUG = "tool_star"
-ALL_METHODS = ("tool-star", "no-dpo", "no-bonus", "no-mask", "search-only", "python-only")
+ALL_METHODS = ("tool-star", "no-dpo", "no-bonus", "no-mask", "no-gate", "search-only", "python-only")
 OURS = "tool-star"
 def pool_size_per_split_level(path: str, pool: str) -> int:
     ...
@@ -150,6 +150,7 @@ TEST = pool("test", test_per_split_level)
 VALIDATION = pool("validation", validation_per_split_level)
 RL_CANDIDATES = pool("rl", rl_per_split_level)
 TEST_SPLIT = np.array([q.split for q in TEST])
+TEST_STATED = np.array([q.stated for q in TEST])
 def search_tool(query: str) -> tuple[bool, str]:
     ...
     return True, " ".join(KB.search(query, CORPUS_CONFIG.search_k))
@@ -159,19 +160,37 @@ def python_call(python: PythonTool):
         result = python(code)
         return result.ok, result.output
     return call
+def debugged(call):
+    ...
+    def repaired(code: str) -> tuple[bool, str]:
+        ok, output = call(code)
+        if ok:
+            return ok, output
+        kept, depth = [], 0
+        for ch in "".join(ch for ch in code if ch in "0123456789+-*/(). "):
+            if ch == ")" and depth == 0:
+                continue
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            kept.append(ch)
+        fixed = "".join(kept) + ")" * depth
+        return call(fixed) if fixed.strip() and fixed != code else (ok, output)
+    return repaired
 def make_tools(allowed: tuple[str, ...], python: PythonTool, debugger: bool = False) -> dict:
     ...
     tools = {"search": search_tool, "python": debugged(python_call(python)) if debugger else python_call(python)}
     return {name: tools[name] for name in allowed}
 print(f"knowledge base: {len(KB.entities)} places; test {len(TEST)}, validation {len(VALIDATION)}, "
       f"RL candidates {len(RL_CANDIDATES)} questions; sampler's skip_python_noise {CORPUS_CONFIG.skip_python_noise:g}")
+print(f"densities stated for {len(KB.stated)} of {len(KB.entities)} places (derived_share "
+      f"{CORPUS_CONFIG.derived_share:g}); stated test questions: {int(TEST_STATED.sum())} of "
+      f"{int(sum(q.level == 3 for q in TEST))} level-3 ones")
 print("example:", TEST[-1].text, "→", TEST[-1].answer, "| tools an expert needs:", TEST[-1].tools)
 print("search('" + " ".join(TEST[0].text.split()[-3:]) + "') →", search_tool(" ".join(TEST[0].text.split()[-3:]))[1])
 
 # %% training cell 4
-def reward_function(bonus: float, tools: tuple[str, ...]):
+def reward_function(bonus: float, tools: tuple[str, ...], gate: bool = True):
     def reward(question, response: str) -> float:
-        return hierarchical_reward(response, question.answer, bonus=bonus, tools=tools)
+        return hierarchical_reward(response, question.answer, bonus=bonus, tools=tools, gate=gate)
     return reward
 _example = ("<think> population of vorlan plus 3 </think> <search> vorlan population </search> <result> vorlan "
             "population 734 </result> <python> 734 + 3 </python> <result> 737 </result> <answer> \\boxed{737} "
@@ -179,7 +198,9 @@ _example = ("<think> population of vorlan plus 3 </think> <search> vorlan popula
 print("R(both tools, right) =", hierarchical_reward(_example, "737"),
       "| without r_M:", hierarchical_reward(_example, "737", bonus=0.0),
       "| search-only system:", hierarchical_reward(_example, "737", tools=("search",)),
-      "| wrong:", hierarchical_reward(_example, "738"))
+      "| wrong:", hierarchical_reward(_example, "738"),
+      "| format broken (no </think>):", hierarchical_reward(_example.replace("</think>", ""), "737"),
+      "| … without the gate:", hierarchical_reward(_example.replace("</think>", ""), "737", gate=False))
 
 # %% training cell 5
 SFT_MODEL, VOCAB, SFT_CONFIG, SFT_LOG = load_model(sft_checkpoint)
@@ -209,6 +230,7 @@ METHODS = {
     "no-dpo": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=False),
     "no-bonus": dict(tools=TOOLS, bonus=0.0, mask=True, dpo=True),
     "no-mask": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=False, dpo=True),
+    "no-gate": dict(tools=TOOLS, bonus=MULTI_TOOL_BONUS, mask=True, dpo=True, gate=False),
     "search-only": dict(tools=("search",), bonus=0.0, mask=True, dpo=True, split="knowledge"),
     "python-only": dict(tools=("python",), bonus=0.0, mask=True, dpo=True, split="computational"),
 }
@@ -216,25 +238,14 @@ def training_pool(method: str) -> list:
     ...
     split = METHODS[method].get("split")
     return [q for q in RL_POOL if split is None or q.split == split]
+for _method in methods:
+    if not training_pool(_method):
+        raise RuntimeError(f"the RL pool holds no {METHODS[_method]['split']} question for {_method}: raise "
+                           f"rl_per_split_level (now {rl_per_split_level}) or drop {_method} from `methods`")
 def fresh_model() -> TinyCausalLM:
     model = copy.deepcopy(SFT_MODEL)
     model.load_state_dict(SFT_STATE)
     return model
-def debugged(call):
-    ...
-    def repaired(code: str) -> tuple[bool, str]:
-        ok, output = call(code)
-        if ok:
-            return ok, output
-        kept, depth = [], 0
-        for ch in "".join(ch for ch in code if ch in "0123456789+-*/(). "):
-            if ch == ")" and depth == 0:
-                continue
-            depth += {"(": 1, ")": -1}.get(ch, 0)
-            kept.append(ch)
-        fixed = "".join(kept) + ")" * depth
-        return call(fixed) if fixed.strip() and fixed != code else (ok, output)
-    return repaired
 def outcome_arrays(rows: list[dict]) -> dict:
     ...
     return {key: np.array([int(r[key]) for r in rows], dtype=np.int16)
@@ -272,11 +283,11 @@ def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float,
     critic_optimiser = torch.optim.Adam(model.parameters(), lr=dpo_ratio * learning_rate)
     questions = training_pool(method)
     config = rl_config(mask_results=spec["mask"])
-    reward = reward_function(spec["bonus"], spec["tools"])
+    reward = reward_function(spec["bonus"], spec["tools"], spec.get("gate", True))
     questions_rng = np.random.default_rng(derive_seed(seed, "questions"))
     dpo_rng = np.random.default_rng(derive_seed(seed, "dpo-questions"))
     generator = torch.Generator().manual_seed(derive_seed(seed, "sampling"))
-    watched = TEST if split == "test" else VALIDATION
+    watched = TEST if split == "test" else [q for q in VALIDATION if spec.get("split") in (None, q.split)]
     curve, dpo, evals = [], [], []
     with PythonTool() as python:
         tools = make_tools(spec["tools"], python)
@@ -297,11 +308,15 @@ def base_evaluation() -> dict:
     ...
     torch.manual_seed(derive_seed("untrained"))
     untrained = TinyCausalLM(SFT_MODEL.cfg).eval()
+    generator = torch.Generator().manual_seed(derive_seed("cold-start samples"))
     with PythonTool() as python:
         out = {"sft": final_evaluation(SFT_MODEL, TOOLS, python, seed=0)}
         for tool in TOOLS:
             out[f"sft_{tool}_only"] = outcome_arrays(evaluate(SFT_MODEL, TEST, make_tools((tool,), python)))
         out["untrained"] = outcome_arrays(evaluate(untrained, TEST, make_tools(TOOLS, python)))
+        out["sft_sampled"] = [outcome_arrays(evaluate_responses(SFT_MODEL, VOCAB, TEST, make_tools(TOOLS, python),
+                                                                rl_config(), temperature=temperature,
+                                                                generator=generator)) for _ in range(pool_samples)]
     return out
 
 # %% training cell 8

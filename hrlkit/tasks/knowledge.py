@@ -3,7 +3,10 @@ tool-integrated reasoning at small scale (Tool-Star's local Wikipedia retriever,
 
 :func:`make_knowledge_base` invents ``n_entities`` places with made-up names and four attributes each (population,
 capital, founding year, area) and writes them as short passages: one per fact, plus a "neighbours" passage that
-mentions other places. The names share syllables, so queries for one place also match others.
+mentions other places. The names share syllables, so queries for one place also match others. For a share
+``derived_share`` of the places (drawn apart from the facts, so the facts do not depend on it) the base also states a
+**derived fact**, the population density ⌊population / area⌋, in a passage of its own: there one search answers what
+otherwise takes two searches and the calculator.
 
 :class:`BM25` ranks passages for a query with Okapi BM25 (Robertson and Zaragoza, 2009):
 
@@ -45,6 +48,11 @@ class Entity:
     area: int
     neighbours: tuple[str, ...] = ()
 
+    @property
+    def density(self) -> int:
+        """The derived fact: people per square kilometre, ⌊population / area⌋."""
+        return self.population // self.area
+
     def value(self, attribute: str) -> int | str:
         return getattr(self, attribute)
 
@@ -54,6 +62,7 @@ class KnowledgeBase:
     entities: dict[str, Entity]
     passages: list[str]
     index: "BM25" = field(repr=False)
+    stated: frozenset[str] = frozenset()     # the places whose density a passage states
 
     def search(self, query: str, k: int = 3) -> list[str]:
         """The text of the top-``k`` passages for ``query`` (the tool's answer)."""
@@ -109,11 +118,14 @@ def _names(rng: np.random.Generator, count: int) -> list[str]:
 
 def make_knowledge_base(seed: int, n_entities: int = 300, neighbours: int = 2,
                         population: tuple[int, int] = (1_000, 100_000),
-                        area: tuple[int, int] = (100, 10_000)) -> KnowledgeBase:
+                        area: tuple[int, int] = (100, 10_000), derived_share: float = 0.0) -> KnowledgeBase:
     """A deterministic knowledge base: the same ``seed`` gives the same places, facts and passages. Populations and
-    areas are drawn uniformly from ``[low, high)``; founding years from 800–1999."""
+    areas are drawn uniformly from ``[low, high)``; founding years from 800–1999; each place's density is stated with
+    probability ``derived_share``."""
     if n_entities < neighbours + 1:
         raise ValueError(f"n_entities = {n_entities} must exceed neighbours = {neighbours}")
+    if not 0.0 <= derived_share <= 1.0:
+        raise ValueError(f"derived_share must be a probability in [0, 1], got {derived_share!r}")
     for name, (low, high) in (("population", population), ("area", area)):
         if not 0 < low < high:
             raise ValueError(f"{name} range must satisfy 0 < low < high, got {(low, high)}")
@@ -126,6 +138,8 @@ def make_knowledge_base(seed: int, n_entities: int = 300, neighbours: int = 2,
         entities[name] = Entity(name=name, population=int(rng.integers(*population)), capital=capitals[i],
                                 founded=int(rng.integers(800, 2000)), area=int(rng.integers(*area)),
                                 neighbours=tuple(others))
+    stated_rng = np.random.default_rng([seed, 7])     # its own stream: the facts above do not depend on the share
+    stated = frozenset(name for name in places if stated_rng.random() < derived_share)
     passages = []
     for e in entities.values():
         passages += [f"the population of {e.name} is {e.population} .",
@@ -133,4 +147,7 @@ def make_knowledge_base(seed: int, n_entities: int = 300, neighbours: int = 2,
                      f"{e.name} was founded in {e.founded} .",
                      f"the area of {e.name} is {e.area} square kilometres .",
                      f"{e.name} borders {' and '.join(e.neighbours)} ."]
-    return KnowledgeBase(entities=entities, passages=passages, index=BM25([tokenize(p) for p in passages]))
+        if e.name in stated:
+            passages.append(f"the population density of {e.name} is {e.density} people per square kilometre .")
+    return KnowledgeBase(entities=entities, passages=passages, index=BM25([tokenize(p) for p in passages]),
+                         stated=stated)

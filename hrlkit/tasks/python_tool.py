@@ -245,10 +245,7 @@ class PythonTool:
                 self._process.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
                 pass
-        if self.alive():
-            self._process.kill()
-        self._process.wait()
-        self._process.stdout.close()
+        self._stop()                                 # kills it if it is still there (a no-op once it has exited)
         self._process = None
 
     def __enter__(self) -> "PythonTool":

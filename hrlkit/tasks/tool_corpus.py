@@ -14,7 +14,8 @@ the data pipeline of :mod:`hrlkit.tasks.tool_sampling` and written to one JSON f
 
 The pools are **disjoint by text**: they are drawn in the order test, validation, rl, synthesis, and a question whose
 text an earlier pool already holds is redrawn (knowledge questions about one place repeat easily), so no test question
-is ever trained on.
+is ever trained on. A density question has one text per place, so the synthesis pool, drawn last, holds those the
+other pools left (fewer than ``synthesis_per_split_level`` when the base is small; its statistics count them).
 
 ``python -m hrlkit.tasks.tool_corpus <params section> --out <file>`` builds and writes it. The JSON holds the
 config, the SFT texts and every pool's questions (text, answer, split, level, facts, expression), and statistics of
@@ -37,7 +38,7 @@ from hrlkit.tasks.knowledge import KnowledgeBase, make_knowledge_base
 from hrlkit.tasks.tool_sampling import (SamplerNoise, difficulty_split, is_correct, normalise, sample_language_only,
                                         sample_tir, sample_with_hint)
 from hrlkit.tasks.stage_config import config_from_dict, params_section
-from hrlkit.tasks.tool_tasks import Question, make_questions
+from hrlkit.tasks.tool_tasks import LEVELS, Question, make_questions
 
 __all__ = ["CorpusConfig", "build_corpus", "fresh_questions", "write_corpus", "read_corpus", "question_from_dict",
            "main"]
@@ -65,6 +66,7 @@ class CorpusConfig:
     solved_rate: float = 1.0         # language-only pass rate at or above which a question needs no tool
     kept_per_question: int = 2       # normalised tool-integrated trajectories kept per easy question
     search_k: int = 1                # passages the search tool returns
+    derived_share: float = 0.0       # share of places whose population density a passage states
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -76,6 +78,8 @@ class CorpusConfig:
                 raise ValueError(f"CorpusConfig.{name} must be >= 1, got {getattr(self, name)!r}")
         SamplerNoise(self.copy_noise, self.extra_call_noise, self.format_noise,      # checks the probabilities
                      self.skip_python_noise)
+        if not 0.0 <= self.derived_share <= 1.0:
+            raise ValueError(f"CorpusConfig.derived_share must be a probability in [0, 1], got {self.derived_share!r}")
         seeds = [self.synthesis_seed, self.rl_seed, self.validation_seed, self.test_seed]
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"the pools' seeds must differ (disjoint pools), got {seeds}")
@@ -85,22 +89,28 @@ class CorpusConfig:
         return config_from_dict(cls, d)
 
     def knowledge_base(self) -> KnowledgeBase:
-        return make_knowledge_base(self.kb_seed, self.n_entities)
+        return make_knowledge_base(self.kb_seed, self.n_entities, derived_share=self.derived_share)
 
 
 def _question_dict(q: Question) -> dict[str, Any]:
     return {"split": q.split, "level": q.level, "text": q.text, "answer": q.answer,
-            "facts": [list(f) for f in q.facts], "expression": q.expression, "tools": list(q.tools)}
+            "facts": [list(f) for f in q.facts], "expression": q.expression, "tools": list(q.tools),
+            "derived": q.derived, "stated": q.stated}
 
 
 def question_from_dict(d: dict[str, Any]) -> Question:
     return Question(split=d["split"], level=d["level"], text=d["text"], answer=d["answer"],
-                    facts=tuple(tuple(f) for f in d["facts"]), expression=d["expression"], tools=tuple(d["tools"]))
+                    facts=tuple(tuple(f) for f in d["facts"]), expression=d["expression"], tools=tuple(d["tools"]),
+                    derived=d.get("derived", ""), stated=d.get("stated", False))
 
 
-def fresh_questions(kb: KnowledgeBase, seed: int, per_split_level: int, used: set[str]) -> list[Question]:
+def fresh_questions(kb: KnowledgeBase, seed: int, per_split_level: int, used: set[str],
+                    at_most: bool = False) -> list[Question]:
     """``per_split_level`` questions per split and level from ``seed`` whose texts are not in ``used`` (which then
-    holds them too): the first ones of ever larger draws, so the result depends only on ``seed`` and ``used``."""
+    holds them too): the first ones of ever larger draws, so the result depends only on ``seed`` and ``used``.
+    ``at_most``: a group with fewer fresh texts left (a density question per place: one text per place) keeps what
+    the largest draw found instead of failing (the synthesis pool, drawn last)."""
+    groups = sum(map(len, LEVELS.values()))
     for factor in (2, 4, 8, 16):
         out, taken = [], {}
         for q in make_questions(kb, seed, factor * per_split_level):
@@ -108,7 +118,8 @@ def fresh_questions(kb: KnowledgeBase, seed: int, per_split_level: int, used: se
             if q.text not in used and taken.get(key, 0) < per_split_level and q.text not in {x.text for x in out}:
                 out.append(q)
                 taken[key] = taken.get(key, 0) + 1
-        if len(out) == per_split_level * len(taken) and len(taken) == 6:
+        full = len(taken) == groups and len(out) == per_split_level * groups
+        if full or (at_most and factor == 16 and len(taken) == groups):
             used.update(q.text for q in out)
             return out
     raise ValueError(f"cannot draw {per_split_level} fresh questions per split and level from seed {seed}: the "
@@ -143,7 +154,7 @@ def build_corpus(config: CorpusConfig) -> dict[str, Any]:
         ("test", config.test_seed, config.test_per_split_level),
         ("validation", config.validation_seed, config.validation_per_split_level),
         ("rl", config.rl_seed, config.rl_per_split_level))}
-    pool = fresh_questions(kb.kb, config.synthesis_seed, config.synthesis_per_split_level, used)
+    pool = fresh_questions(kb.kb, config.synthesis_seed, config.synthesis_per_split_level, used, at_most=True)
     tool_samples = [sample_tir(q, kb, config.samples, rng, noise) for q in pool]
     language_samples = [sample_language_only(q, kb, config.samples, rng, noise) for q in pool]
     tool_rate = [float(np.mean([is_correct(r, q) for r in rs])) for q, rs in zip(pool, tool_samples)]

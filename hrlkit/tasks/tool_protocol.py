@@ -103,14 +103,16 @@ def token_f1(prediction: str, truth: str) -> float:
 
 
 def hierarchical_reward(response: str, truth: str, *, bonus: float = MULTI_TOOL_BONUS,
-                        tools: tuple[str, ...] = TOOLS) -> float:
+                        tools: tuple[str, ...] = TOOLS, gate: bool = True) -> float:
     """R = −1 (bad format); F1 + r_M if F1 > 0 and both tools were called; F1 if F1 > 0; 0 otherwise.
 
     ``bonus`` is r_M (0 gives the "without the multi-tool bonus" reward). ``tools`` are the tools the system offers:
     with fewer than all of them (a single-tool system such as Search-R1's), a call tag of another tool is a format
-    error (−1), and no bonus can be earned."""
+    error (−1), and no bonus can be earned. ``gate=False`` drops the format rung (the reward ladder's ablation): a
+    response is scored on its boxed answer and tools whatever its format, and a bad format costs nothing."""
     valid, _ = validate_format(response)
-    if not valid or any(f"<{tool}>" in response for tool in TOOLS if tool not in tools):
+    foreign = any(f"<{tool}>" in response for tool in TOOLS if tool not in tools)
+    if gate and (not valid or foreign):
         return -1.0
     f1 = token_f1(boxed_answer(response) or "", truth)
     if f1 > 0 and all(f"</{tool}>" in response for tool in TOOLS) and set(tools) == set(TOOLS):

@@ -2,7 +2,7 @@
 Tool-Star (arXiv 2505.16410) at small scale, with the scripted tool-integrated trajectories its cold start learns
 from.
 
-Three splits, each with two difficulty levels:
+Three splits (:data:`LEVELS` gives each split's difficulty levels):
 
 * **knowledge** (needs ``search``): level 1 asks one fact ("what is the capital of vorlan ?"); level 2 asks which of
   two places has the larger value of an attribute (two searches; the comparison of two 5–7 digit numbers is easy).
@@ -10,7 +10,10 @@ Three splits, each with two difficulty levels:
   (by default 3–4 digits × 2 digits + 3–4 digits); level 2 adds a second product. Exact answers of 5–7 digits,
   beyond what a tiny LM computes in its head.
 * **hybrid** (needs both): level 1 combines one searched number with given numbers ("the population of vorlan times
-  7 plus 1234"); level 2 combines two searched numbers.
+  7 plus 1234"); level 2 combines two searched numbers; level 3 asks a derived fact, the population density
+  ⌊population / area⌋ ("what is the population density of vorlan ?"): two searches and the calculator, or, for the
+  places whose density the knowledge base states (:attr:`Question.stated`), one search. On those questions a
+  one-tool answer and a two-tool answer can both be right, so the multi-tool bonus r_M is what decides between them.
 
 :func:`make_questions` draws questions deterministically from a seed. :func:`teacher_trajectory` writes the response
 a tool-using expert would give, calling the real tools (:class:`hrlkit.tasks.knowledge.KnowledgeBase` and
@@ -28,11 +31,13 @@ import numpy as np
 from hrlkit.tasks.knowledge import KnowledgeBase
 from hrlkit.tasks.python_tool import evaluate_here, format_value
 
-__all__ = ["SPLITS", "Question", "make_questions", "teacher_trajectory", "NUMERIC_ATTRIBUTES"]
+__all__ = ["SPLITS", "LEVELS", "Question", "make_questions", "teacher_trajectory", "NUMERIC_ATTRIBUTES"]
 
 SPLITS = ("knowledge", "computational", "hybrid")
+LEVELS = {"knowledge": (1, 2), "computational": (1, 2), "hybrid": (1, 2, 3)}
 NUMERIC_ATTRIBUTES = ("population", "area", "founded")
-_ATTRIBUTE_WORDS = {"population": "population", "area": "area", "founded": "founding year", "capital": "capital"}
+_ATTRIBUTE_WORDS = {"population": "population", "area": "area", "founded": "founding year", "capital": "capital",
+                    "density": "population density"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Question:
     facts: tuple[tuple[str, str], ...] = ()      # the (place, attribute) pairs the answer needs
     expression: str = ""                           # the arithmetic with the facts' values written in ({0}, {1})
     tools: tuple[str, ...] = field(default=())     # the tools an expert needs
+    derived: str = ""                              # a derived attribute the answer is (level-3 hybrid: "density")
+    stated: bool = False                           # the knowledge base states the derived fact in one passage
 
 
 def _value(kb: KnowledgeBase, place: str, attribute: str) -> int | str:
@@ -80,6 +87,12 @@ def _computational(rng: np.random.Generator, level: int, big: tuple[int, int] = 
 def _hybrid(kb: KnowledgeBase, rng: np.random.Generator, level: int, big: tuple[int, int] = BIG,
             small: tuple[int, int] = SMALL) -> Question:
     places = list(kb.entities)
+    if level == 3:
+        place = places[int(rng.integers(len(places)))]
+        answer = format_value(eval_checked(f"{_value(kb, place, 'population')} // {_value(kb, place, 'area')}"))
+        return Question("hybrid", 3, f"what is the population density of {place} ?", answer,
+                        facts=((place, "population"), (place, "area")), expression="{0} // {1}",
+                        tools=("search", "python"), derived="density", stated=place in kb.stated)
     chosen = [places[i] for i in rng.choice(len(places), size=level, replace=False)]
     attributes = [str(rng.choice(NUMERIC_ATTRIBUTES)) for _ in chosen]
     factor, offset = int(rng.integers(*small)), int(rng.integers(*big))
@@ -114,7 +127,7 @@ def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int, big: tupl
     rng = np.random.default_rng([seed, 6])
     out = []
     for split in SPLITS:
-        for level in (1, 2):
+        for level in LEVELS[split]:
             for _ in range(per_split_level):
                 if split == "knowledge":
                     out.append(_knowledge(kb, rng, level))
@@ -125,10 +138,17 @@ def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int, big: tupl
     return out
 
 
+def _query(place: str, attribute: str) -> str:
+    """The expert's search query for a fact, in the passages' words."""
+    return f"{place} founded" if attribute == "founded" else f"{_ATTRIBUTE_WORDS[attribute]} of {place}"
+
+
 def _read_fact(passages: list[str], place: str, attribute: str) -> str | None:
     """The value of ``attribute`` of ``place`` in the retrieved passages, read as a reader would."""
     for p in passages:
         words = p.split()
+        if attribute == "density" and words[:5] == ["the", "population", "density", "of", place]:
+            return words[6]
         if attribute == "founded" and words[:3] == [place, "was", "founded"]:
             return words[4]
         if attribute != "founded" and words[:4] == ["the", attribute, "of", place]:
@@ -140,13 +160,21 @@ def teacher_trajectory(question: Question, kb: KnowledgeBase, tools: tuple[str, 
                        guess: Callable[[], str] | None = None) -> str:
     """The expert response to ``question`` using only ``tools``: searches for the facts it needs, the calculator for
     the arithmetic, then a boxed answer. A needed tool that is not allowed is replaced by ``guess()`` (a wrong-ish
-    value the caller chooses; by default the answer is left unknown and the box holds "unknown")."""
+    value the caller chooses; by default the answer is left unknown and the box holds "unknown"). Asked a derived fact
+    with search but no calculator, it searches the derived fact itself (found where the base states it)."""
     guess = guess or (lambda: "unknown")
     parts = ["<think> " + question.text + " </think>"]
+    if question.derived and "search" in tools and "python" not in tools:
+        place = question.facts[0][0]
+        query = _query(place, question.derived)
+        passages = kb.search(query)
+        parts.append(f"<search> {query} </search> <result> {' '.join(passages)} </result>")
+        answer = _read_fact(passages, place, question.derived) or guess()
+        return " ".join(parts + [f"<answer> \\boxed{{{answer}}} </answer>"])
     values: list[str] = []
     for place, attribute in question.facts:
         if "search" in tools:
-            query = f"{place} founded" if attribute == "founded" else f"{attribute} of {place}"   # the passages' words
+            query = _query(place, attribute)
             passages = kb.search(query)
             parts.append(f"<search> {query} </search> <result> {' '.join(passages)} </result>")
             values.append(_read_fact(passages, place, attribute) or guess())

@@ -17,9 +17,9 @@ __all__ = ["SPECIAL", "TAGS", "ToolVocab"]
 SPECIAL = ("<pad>", "<bos>", "<eos>", "<unk>")
 TAGS = ("<think>", "</think>", "<search>", "</search>", "<python>", "</python>", "<result>", "</result>",
         "<answer>", "</answer>", "\\boxed{", "}")
-SYMBOLS = ("+", "-", "*", "/", "(", ")", ".", ",", "?", ":")
+SYMBOLS = ("+", "-", "*", "/", "(", ")", ".", ",", "?", ":", "//")
 DIGITS = tuple("0123456789")
-_PIECE = re.compile(r"\\boxed\{|</?[a-z]+>|\d|[a-z]+|[+\-*/().,?:}]|\S")
+_PIECE = re.compile(r"\\boxed\{|</?[a-z]+>|//|\d|[a-z]+|[+\-*/().,?:}]|\S")
 
 
 class ToolVocab:
