@@ -65,9 +65,20 @@ def test_the_derived_share_states_densities_without_changing_the_facts():
     place = sorted(half.stated)[0]
     e = half.entities[place]
     assert e.density == e.population // e.area
-    assert half.search(f"population density of {place}", k=1) == [
+    assert half.search(f"density of {place}", k=1) == [
         f"the population density of {place} is {e.density} people per square kilometre ."]
     # the plain fact still ranks first for its own query (the shorter passage)
     assert half.search(f"population of {place}", k=1) == [f"the population of {place} is {e.population} ."]
     with pytest.raises(ValueError, match="derived_share"):
         make_knowledge_base(seed=5, n_entities=10, derived_share=1.5)
+
+
+def test_every_stated_density_is_found_by_the_experts_query_at_one_passage():
+    """At the corpus stage's own settings (seed 0, 300 places, share 0.5, one passage per search) the expert's query
+    for a density returns that density's passage for every place whose density is stated."""
+    from hrlkit.tasks.tool_tasks import _query
+
+    kb = make_knowledge_base(seed=0, n_entities=300, derived_share=0.5)
+    assert len(kb.stated) > 100
+    for place in kb.stated:
+        assert kb.search(_query(place, "density"), k=1)[0].startswith(f"the population density of {place} is"), place

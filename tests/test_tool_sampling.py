@@ -65,6 +65,7 @@ def test_language_only_samples_call_no_tool_and_hints_lead_into_tools():
             assert "<search>" not in response and "<python>" not in response
         hinted = sample_with_hint(q, KB, rng, CLEAN)
         assert any(h in hinted for h in HINTS.values())
+        assert hinted.startswith(f"<think> {q.text} "), hinted          # the question is never cut
         assert validate_format(hinted)[0] and is_correct(hinted, q)
 
 
@@ -89,3 +90,14 @@ def test_skip_python_noise_answers_hybrid_questions_with_search_alone():
             assert is_correct(response, q) and validate_format(response)[0]      # normalisation keeps it
     computational = next(q for q in QUESTIONS if q.split == "computational")  # only hybrid questions skip
     assert all("<python>" in r for r in sample_tir(computational, KB, 3, rng, SamplerNoise(0.0, 0.0, 0.0, 1.0)))
+
+
+def test_skipping_python_on_a_density_question_is_right_only_where_the_base_states_it():
+    kb = make_knowledge_base(seed=0, n_entities=80, derived_share=0.5)
+    density = [q for q in make_questions(kb, seed=2, per_split_level=30) if q.level == 3]
+    assert {q.stated for q in density} == {True, False}
+    skip = SamplerNoise(copy=0.0, extra_call=0.0, format=0.0, skip_python=1.0)
+    rng = np.random.default_rng(0)
+    for q in density:
+        response = sample_tir(q, kb, 1, rng, skip)[0]
+        assert "<python>" not in response and is_correct(response, q) == q.stated, response

@@ -9,8 +9,10 @@ makes, each with its own probability (:class:`SamplerNoise`):
 * ``extra_call``: a redundant search is inserted (sometimes a repeat of an earlier one);
 * ``format``: the response breaks the protocol (a tag dropped, or the answer not boxed);
 * ``skip_python``: on a hybrid question, the sampler searches the facts but does the arithmetic in its head and
-  writes the result without calling python (right, so quality normalisation keeps it). A sampled LLM often answers
-  a two-tool question with one tool; the multi-tool bonus acts on exactly those responses.
+  writes the result without calling python (right, so quality normalisation keeps it). On a density question it
+  searches the density itself: right where the knowledge base states it, a guess otherwise (it has no numbers to
+  compute with), which normalisation drops. A sampled LLM often answers a two-tool question with one tool; the
+  multi-tool bonus acts on exactly those responses.
 
 The pipeline then does what the paper does with its samples:
 
@@ -124,8 +126,8 @@ def _sample(question: Question, kb: KnowledgeBase, rng: np.random.Generator, noi
 
     if (noise.skip_python and question.split == "hybrid" and "python" in tools
             and rng.random() < noise.skip_python):     # arithmetic in its head: no python call, the right result
-        response = teacher_trajectory(question, kb, tools=tuple(t for t in tools if t != "python"),
-                                      guess=lambda: question.answer)
+        in_head = guess if question.derived else (lambda: question.answer)   # a density needs numbers it lacks
+        response = teacher_trajectory(question, kb, tools=tuple(t for t in tools if t != "python"), guess=in_head)
     else:
         response = teacher_trajectory(question, kb, tools=tools, guess=guess)
     if tools and rng.random() < noise.extra_call:
@@ -150,12 +152,13 @@ def sample_language_only(question: Question, kb: KnowledgeBase, k: int, rng: np.
 
 def sample_with_hint(question: Question, kb: KnowledgeBase, rng: np.random.Generator,
                      noise: SamplerNoise = SamplerNoise()) -> str:
-    """Hint-based sampling: a language-only attempt cut after a random number of its reasoning words, a hint
-    appended, then the sampler's tool-integrated continuation."""
+    """Hint-based sampling: a language-only attempt cut at the end of its reasoning, a hint appended, then the
+    sampler's tool-integrated continuation. The paper cuts a reasoning chain at a random point; here the language-only
+    attempt's think block holds only the question, so the only cut that keeps the question whole is after it."""
     attempt = sample_language_only(question, kb, 1, rng, SamplerNoise(copy=0.0, extra_call=0.0, format=0.0))[0]
     words = attempt.split("</think>")[0].split()[1:]
     hint = HINTS[str(rng.choice(list(HINTS)))]
-    prefix = hint_prefix(attempt, int(rng.integers(len(words) + 1)), hint)
+    prefix = hint_prefix(attempt, len(words), hint)
     continuation = _sample(question, kb, rng, noise, ("search", "python")).split("</think>", 1)
     if len(continuation) < 2:                  # the format noise dropped the think block's end: keep it broken
         return prefix + " " + continuation[0].split(" ", 1)[-1]

@@ -139,8 +139,11 @@ def make_questions(kb: KnowledgeBase, seed: int, per_split_level: int, big: tupl
 
 
 def _query(place: str, attribute: str) -> str:
-    """The expert's search query for a fact, in the passages' words."""
-    return f"{place} founded" if attribute == "founded" else f"{_ATTRIBUTE_WORDS[attribute]} of {place}"
+    """The expert's search query for a fact, in the passages' words. The density query leaves out "population": with
+    it, the shorter population passage outranks the density passage under BM25's length normalisation."""
+    if attribute == "founded":
+        return f"{place} founded"
+    return f"density of {place}" if attribute == "density" else f"{attribute} of {place}"
 
 
 def _read_fact(passages: list[str], place: str, attribute: str) -> str | None:
