@@ -151,6 +151,7 @@ VALIDATION = pool("validation", validation_per_split_level)
 RL_CANDIDATES = pool("rl", rl_per_split_level)
 TEST_SPLIT = np.array([q.split for q in TEST])
 TEST_STATED = np.array([q.stated for q in TEST])
+STATED_TEST = [q for q in TEST if q.stated]
 def search_tool(query: str) -> tuple[bool, str]:
     ...
     return True, " ".join(KB.search(query, CORPUS_CONFIG.search_k))
@@ -204,6 +205,9 @@ print("R(both tools, right) =", hierarchical_reward(_example, "737"),
 
 # %% training cell 5
 SFT_MODEL, VOCAB, SFT_CONFIG, SFT_LOG = load_model(sft_checkpoint)
+print(f"cold-start model: {SFT_CONFIG.steps} SFT steps of {SFT_CONFIG.batch} trajectories, step size "
+      f"{SFT_CONFIG.learning_rate:g}; loss at the last logged steps "
+      + ", ".join(f"{v:.3f}" for v in SFT_LOG["loss"][-3:]))
 SFT_STATE = {k: v.clone() for k, v in SFT_MODEL.state_dict().items()}
 def rl_config(mask_results: bool = True) -> RLConfig:
     return RLConfig(prompts_per_step=prompts_per_step, samples=samples, minibatches=minibatches, clip=clip,
@@ -234,6 +238,7 @@ METHODS = {
     "search-only": dict(tools=("search",), bonus=0.0, mask=True, dpo=True, split="knowledge"),
     "python-only": dict(tools=("python",), bonus=0.0, mask=True, dpo=True, split="computational"),
 }
+DPO_STEPS = [step for step in range(1, rl_steps + 1) if step % dpo_every == dpo_every // 2]
 def training_pool(method: str) -> list:
     ...
     split = METHODS[method].get("split")
@@ -270,9 +275,13 @@ def backtraced(model, questions: list, tools: dict, rows: list[dict], seed: int)
 def final_evaluation(model, allowed: tuple[str, ...], python: PythonTool, seed: int) -> dict:
     ...
     plain = evaluate(model, TEST, make_tools(allowed, python))
+    generator = torch.Generator().manual_seed(derive_seed(seed, "stated samples"))
+    stated = [outcome_arrays(evaluate_responses(model, VOCAB, STATED_TEST, make_tools(allowed, python), rl_config(),
+                                                temperature=temperature, generator=generator))
+              for _ in range(pool_samples)] if STATED_TEST else []
     tools = make_tools(allowed, python, debugger=True)
     assisted = backtraced(model, TEST, tools, evaluate(model, TEST, tools), seed)
-    return {"final": outcome_arrays(plain), "final_inference_tools": outcome_arrays(assisted)}
+    return {"final": outcome_arrays(plain), "final_inference_tools": outcome_arrays(assisted), "stated_sampled": stated}
 
 # %% training cell 7
 def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float, split: str = "test") -> dict:
@@ -287,6 +296,7 @@ def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float,
     questions_rng = np.random.default_rng(derive_seed(seed, "questions"))
     dpo_rng = np.random.default_rng(derive_seed(seed, "dpo-questions"))
     generator = torch.Generator().manual_seed(derive_seed(seed, "sampling"))
+    dpo_generator = torch.Generator().manual_seed(derive_seed(seed, "dpo-sampling"))
     watched = TEST if split == "test" else [q for q in VALIDATION if spec.get("split") in (None, q.split)]
     curve, dpo, evals = [], [], []
     with PythonTool() as python:
@@ -295,10 +305,10 @@ def run_training(method: str, seed: int, learning_rate: float, dpo_ratio: float,
             batch = [questions[i] for i in questions_rng.integers(0, len(questions), prompts_per_step)]
             curve.append({"step": step, **grpo_step(model, optimiser, VOCAB, batch, tools, reward, config,
                                                     generator)})
-            if spec["dpo"] and step % dpo_every == 0:
+            if spec["dpo"] and step in DPO_STEPS:
                 critic = [questions[i] for i in dpo_rng.integers(0, len(questions), dpo_prompts)]
                 dpo.append({"step": step, **dpo_phase(model, critic_optimiser, VOCAB, critic, tools, reward, config,
-                                                      generator)})
+                                                      dpo_generator)})
             if step % eval_every == 0 or step == rl_steps:
                 evals.append({"step": step, "correct": outcome_arrays(evaluate(model, watched, tools))["correct"]})
         final = final_evaluation(model, spec["tools"], python, seed) if split == "test" else {}
