@@ -32,7 +32,7 @@ def test_the_mask_covers_the_response_but_not_the_prompt_or_results():
 def test_a_short_run_is_reproducible_and_learns(corpus):
     vocab = corpus_vocab(corpus)
     texts = [item["text"] for item in corpus["sft"]]
-    config = SFTConfig(d_model=16, n_layers=1, n_heads=2, steps=60, batch=8, learning_rate=3e-3, warmup_steps=5)
+    config = SFTConfig(d_model=16, n_layers=1, n_heads=2, steps=150, batch=8, learning_rate=3e-3, warmup_steps=5)
     a, log_a = train_sft(texts, vocab, config)
     b, log_b = train_sft(texts, vocab, config)
     assert log_a == log_b
