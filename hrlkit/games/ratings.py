@@ -288,19 +288,3 @@ def rating_bootstrap(games: pd.DataFrame, *, aggregate: str = "iqm", anchor_meth
     low, high = np.quantile(resampled, [alpha, 1.0 - alpha], axis=0)
     return pd.DataFrame({aggregate: estimate, "ci_low": low, "ci_high": high, "seeds": sizes},
                         index=pd.Index(list(members), name="method"))
-
-
-# =====================================================================================================
-# Display
-# =====================================================================================================
-
-
-def format_ci(values: Sequence[float], aggregate: str = "iqm", spec: str = ".3g", missing: str = "—") -> str:
-    """``"value [lo, hi]"``: the aggregate over seeds and its 95 % bootstrap CI, for tables (``missing`` when there
-    are no finite values, e.g. a time to goal that no episode reached)."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return missing
-    v, (lo, hi) = bootstrap_ci(x, aggregate)
-    return f"{v:{spec}} [{lo:{spec}}, {hi:{spec}}]"
