@@ -702,9 +702,8 @@ def pooled_seed_sd(trials: pd.DataFrame, metric: str) -> tuple[float, int]:
 
 SEED_SD, SEED_SD_DOF = pooled_seed_sd(TUNED.trials, "final_validation_accuracy")
 # TOLERANCE = 2 × pooled SD of a run's final validation accuracy over tuning seeds
-TOLERANCE = 2 * SEED_SD if np.isfinite(SEED_SD) and SEED_SD > 0 else float(
-    2 * np.sqrt(SFT_SUMMARY["accuracy"] * (1 - SFT_SUMMARY["accuracy"]) / len(TEST)))   # one tuning seed: binomial
 BINOMIAL_RESOLUTION = float(2 * np.sqrt(SFT_SUMMARY["accuracy"] * (1 - SFT_SUMMARY["accuracy"]) / len(TEST)))
+TOLERANCE = 2 * SEED_SD if np.isfinite(SEED_SD) and SEED_SD > 0 else BINOMIAL_RESOLUTION   # one tuning seed: binomial
 print(f"TOLERANCE = 2 × pooled between-seed SD {SEED_SD:.4f} ({SEED_SD_DOF} degrees of freedom over "
       f"{len(tuning_seeds)} tuning seeds) = {TOLERANCE:.4f}; the test set's binomial resolution 2 × sqrt(p (1 − p) / N)"
       f" = {BINOMIAL_RESOLUTION:.4f}")
@@ -1035,11 +1034,6 @@ def one_tool_right_count(group: str) -> tuple[int, int]:
     return int(sum(r[where].sum() for r in right_alone)), int(where.sum()) * len(right_alone)
 
 
-def one_tool_right(group: str) -> float:
-    right, n = one_tool_right_count(group)
-    return right / n if n else 0.0
-
-
 def exact_binomial_ci(k: int, n: int) -> tuple[float, float]:
     """Clopper–Pearson 95 % interval of a proportion k / n (scipy)."""
     if n == 0:
@@ -1300,6 +1294,7 @@ def stated_share_gap(method: str) -> np.ndarray:
 
 
 _bonus_arms = [m for m in ("no-dpo", "no-mask", "no-gate") if m in methods]
+STATED_ONE_TOOL = one_tool_right_count("stated")      # (right one-tool answers, sampled answers) at the cold start
 FACTS = FactsTable([f for f in [
     Fact("F1", "greedy test accuracy of the cold-start model every RL run starts from", SFT_SUMMARY["accuracy"],
          "descriptive", note=", ".join(f"{s} {SFT_SUMMARY[f'accuracy_{s}']:.3g}" for s in SPLITS)),
@@ -1319,9 +1314,8 @@ FACTS = FactsTable([f for f in [
          note=f"{int(TEST_STATED.sum())} stated test questions; cold-start accuracy on them "
               f"{SFT_SUMMARY.get('accuracy_stated', float('nan')):.3g} with both tools (greedy), "
               f"{ONE_TOOL['search'].get('accuracy_stated', float('nan')):.3g} offered search alone; right one-tool "
-              f"answers among its sampled answers: {one_tool_right_count('stated')[0]} of "
-              f"{one_tool_right_count('stated')[1]} [exact 95 % "
-              + ", ".join(f"{x:.3g}" for x in exact_binomial_ci(*one_tool_right_count("stated"))) + "]"),
+              f"answers among its sampled answers: {STATED_ONE_TOOL[0]} of {STATED_ONE_TOOL[1]} [exact 95 % "
+              + ", ".join(f"{x:.3g}" for x in exact_binomial_ci(*STATED_ONE_TOOL)) + "]"),
     Fact("F5", "RL pool: candidates the cold-start model solves sometimes but not always", len(RL_POOL),
          "descriptive", note=f"of {len(RL_CANDIDATES)} candidates, {pool_samples} samples each"),
     Fact("F6", "SFT trajectories synthesised (tool-integrated prompting + hint-based sampling)",
