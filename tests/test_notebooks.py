@@ -84,6 +84,20 @@ BAD_PARAMETERS = {
                   ({"device": "cuda"}, "device"),
                   ({"strong_dpo_seeds": [7]}, "strong_dpo_seeds"),                     # not a reported seed
                   ({"methods": ["no-dpo", "tool-star"]}, "methods")],                 # ours must come first
+    "quadruped_soccer": [({"update": 3}, "update"),
+                         ({"gamma": math.nan}, "gamma"),
+                         ({"shaping": math.inf}, "shaping"),
+                         ({"tuning_seeds": [0, 100]}, "tuning_seeds"),               # overlaps the reported seeds
+                         ({"tuning_budget": 3}, "tuning_budget"),                     # above the grid's size
+                         ({"updates": 4.0}, "updates"),
+                         ({"seeds": [1, 1]}, "seeds"),
+                         ({"skills_path": "data/quadruped_soccer/missing.pt"}, "skills_path"),
+                         ({"e2e_seeds": [7]}, "e2e_seeds"),                          # not a reported seed
+                         ({"episode_steps": 105}, "episode_steps"),                  # not whole 5 Hz decisions
+                         ({"curve_points": 9}, "curve_points"),                      # more points than updates
+                         ({"methods": ["mappo-sp", "mappo-fsp", "scripted"]}, "methods"),   # ours must come first
+                         ({"device": "cuda"}, "device"),
+                         ({"methods": ["mappo-fsp", "mappo-sp"]}, "methods")],       # the scripted team is needed
 }
 # one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior,
 # tool rollouts with a tool process

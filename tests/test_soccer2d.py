@@ -1,4 +1,4 @@
-"""hrlkit.envs.soccer2d: the dynamics on hand-computed cases, goals and walls, the mirror symmetry of the
+"""hrlkit.envs.soccer.soccer2d: the dynamics on hand-computed cases, goals and walls, the mirror symmetry of the
 observations, determinism, vectorisation, and the PettingZoo API.
 
 The integrator is semi-implicit Euler (velocity first, then the position moves with the new velocity); the expected
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import hrlkit.envs
-from hrlkit.envs.soccer2d import (Soccer2DConfig, Soccer2DCore, Soccer2DParallelEnv, kickoff_layout,
+from hrlkit.envs.soccer.soccer2d import (Soccer2DConfig, Soccer2DCore, Soccer2DParallelEnv, kickoff_layout,
                                   observation_names, state_names)
 
 # default constants the hand computations use

@@ -1,4 +1,4 @@
-"""hrlkit.envs.soccer_skills: the reward functions and the Kick stage machine on hand-computed cases, the observation
+"""hrlkit.envs.soccer.skills: the reward functions and the Kick stage machine on hand-computed cases, the observation
 layout and history, the skill library (routing, determinism, mirror symmetry), config validation, reproducible
 training and checkpoints, the CLI, and Gymnasium's check_env on each skill task.
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from hrlkit.envs.soccer2d import Soccer2DConfig, Soccer2DCore
-from hrlkit.envs.soccer_skills import (APPROACH, DRIBBLE, KICK, RECOVER, SKILLS, WALK, SkillHistory, SkillLibrary,
+from hrlkit.envs.soccer.soccer2d import Soccer2DConfig, Soccer2DCore
+from hrlkit.envs.soccer.skills import (APPROACH, DRIBBLE, KICK, RECOVER, SKILLS, WALK, SkillHistory, SkillLibrary,
                                        SkillsConfig, SkillTask, SkillTraining, SoccerSkillEnv, _new_model,
                                        approach_distance, commands_to_world, dribble_reward, kick_reward,
                                        load_skills, main, obs_dim, save_skills, skill_observation,

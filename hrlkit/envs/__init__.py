@@ -11,7 +11,7 @@ Multi-agent environments (PettingZoo ``ParallelEnv``, checked with ``parallel_ap
 | name        | class                                           | notebook        |
 |-------------|-------------------------------------------------|-----------------|
 | ebfleet_v0  | :class:`hrlkit.envs.ebfleet.EBFleetParallelEnv` | ebus_charging   |
-| soccer2d_v0 | :class:`hrlkit.envs.soccer2d.Soccer2DParallelEnv` | quadruped_soccer |
+| soccer2d_v0 | :class:`hrlkit.envs.soccer.soccer2d.Soccer2DParallelEnv` | quadruped_soccer |
 
 The vectorised cores (e.g. :class:`~hrlkit.envs.slice5g.Slice5GCore`) are what the notebooks train on;
 the Gymnasium classes wrap one instance for the standard API and ``check_env``.
@@ -22,7 +22,7 @@ from gymnasium.envs.registration import register, registry
 ENV_IDS = ("hrlkit/Slice5G-v0", "hrlkit/AntTerrain-v0")
 #: name -> "module:class" of the PettingZoo parallel environments
 PARALLEL_ENVS = {"ebfleet_v0": "hrlkit.envs.ebfleet:EBFleetParallelEnv",
-                 "soccer2d_v0": "hrlkit.envs.soccer2d:Soccer2DParallelEnv"}
+                 "soccer2d_v0": "hrlkit.envs.soccer.soccer2d:Soccer2DParallelEnv"}
 
 if "hrlkit/Slice5G-v0" not in registry:
     register(id="hrlkit/Slice5G-v0", entry_point="hrlkit.envs.slice5g:Slice5GEnv")

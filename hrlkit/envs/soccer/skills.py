@@ -1,8 +1,8 @@
-"""Learned low-level soccer skills (Walk, Dribble, Kick) for :mod:`hrlkit.envs.soccer2d`, trained once by PPO, frozen.
+"""Learned low-level soccer skills (Walk, Dribble, Kick) for :mod:`hrlkit.envs.soccer.soccer2d`, trained once by PPO, frozen.
 
 "Toward real-world cooperative and competitive soccer with quadrupedal robot teams" (arXiv 2505.13834) trains three
 low-level skills that run at 50 Hz on commands; a 5 Hz MAPPO team policy picks (skill, command) per robot. This
-module is the reconstruction of that low level on the planar disc model of :class:`~hrlkit.envs.soccer2d.Soccer2DCore`.
+module is the reconstruction of that low level on the planar disc model of :class:`~hrlkit.envs.soccer.soccer2d.Soccer2DCore`.
 Every choice below is ours unless it says otherwise.
 
 **Commands.** One world-frame 2-vector c per robot for every skill:
@@ -95,7 +95,7 @@ action from its skill (0 walk, 1 dribble, 2 kick) and command, grouping the robo
 :class:`SkillHistory` per core (``library.new_history(core)``), call ``history.update(core, actions)`` after every
 ``core.step(actions)`` and ``history.reset(core, mask)`` after ``core.reset_games(mask)``; the core's physics must be
 the training physics (:data:`PHYSICS_FIELDS`, checked), its field size and team size are free.
-``python -m hrlkit.envs.soccer_skills <params section> --out <file>`` trains and saves the library (a DVC stage; the
+``python -m hrlkit.envs.soccer.skills <params section> --out <file>`` trains and saves the library (a DVC stage; the
 section, to be ``quadruped_soccer_skills``, holds :class:`SkillsConfig` fields, each skill's as a mapping).
 :class:`SoccerSkillEnv` wraps one skill task for one robot as a Gymnasium environment.
 """
@@ -114,7 +114,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from hrlkit.envs.soccer2d import Soccer2DConfig, Soccer2DCore, _body_to_world, _world_to_body
+from hrlkit.envs.soccer.soccer2d import Soccer2DConfig, Soccer2DCore, _body_to_world, _world_to_body
 from hrlkit.rl.core import ActorCritic, PPOConfig, RunningMeanStd, ppo_update
 from hrlkit.rl.onpolicy import StepResult, collect_rollout
 
@@ -780,6 +780,17 @@ class SkillLibrary:
         for model in self.models.values():
             for p in model.parameters():
                 p.requires_grad_(False)
+        self._stack()
+
+    def _stack(self) -> None:
+        """The three actors' weights and normalisers stacked along a skill axis, for one batched forward pass."""
+        linears = {s: [m for m in self.models[s].actor_body if isinstance(m, torch.nn.Linear)] for s in SKILLS}
+        self._layers = [(torch.stack([linears[s][i].weight for s in SKILLS]),
+                         torch.stack([linears[s][i].bias for s in SKILLS])) for i in range(len(linears[SKILLS[0]]))]
+        self._head = (torch.stack([self.models[s].head.mean.weight for s in SKILLS]),
+                      torch.stack([self.models[s].head.mean.bias for s in SKILLS]))
+        self._obs_mean = np.stack([self.norms[s].mean for s in SKILLS])[:, None]
+        self._obs_std = np.sqrt(np.stack([self.norms[s].var for s in SKILLS]) + 1e-8)[:, None]
 
     def new_history(self, core: Soccer2DCore) -> SkillHistory:
         """A :class:`SkillHistory` of the right length for ``core``, filled from its current state."""
@@ -813,13 +824,17 @@ class SkillLibrary:
         if history.length != self.cfg.history:
             raise ValueError(f"history holds {history.length} steps, the skills were trained on {self.cfg.history}")
         self.check_core(core)
-        obs = skill_observation(core, history, commands)
-        out = np.zeros((g, n, 3))
-        for index, skill in enumerate(SKILLS):
-            mask = skill_ids == index
-            if mask.any():
-                out[mask] = _mean_action(self.models[skill], self.norms[skill], obs[mask])
-        return out
+        obs = skill_observation(core, history, commands).reshape(g * n, -1)
+        # every skill's mean action for every robot in one batched pass (3 skills × robots), then each robot's own:
+        # z_k = clip((o − μ_k)/√(σ²_k + 1e-8), ±10), h = tanh(W z + b) per hidden layer, a_k = clip(W h + b, ±1)
+        z = np.clip((obs[None] - self._obs_mean) / self._obs_std, -10.0, 10.0)
+        h = torch.as_tensor(z, dtype=torch.float32)
+        with torch.no_grad():
+            for weight, bias in self._layers:
+                h = torch.tanh(torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2)))
+            mean = torch.baddbmm(self._head[1].unsqueeze(1), h, self._head[0].transpose(1, 2)).numpy()
+        chosen = mean[skill_ids.reshape(-1), np.arange(g * n)]
+        return np.clip(chosen.astype(np.float64), -1.0, 1.0).reshape(g, n, 3)
 
 
 def train_skills(config: SkillsConfig, progress: bool = False) -> tuple[SkillLibrary, dict]:
@@ -929,7 +944,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hrlkit.provenance import repo_root
 
-    parser = argparse.ArgumentParser(prog="python -m hrlkit.envs.soccer_skills", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hrlkit.envs.soccer.skills", description=__doc__.splitlines()[0])
     parser.add_argument("section", help="params.yaml section holding the SkillsConfig fields "
                                         "(e.g. quadruped_soccer_skills)")
     parser.add_argument("--out", required=True, help="checkpoint file to write")

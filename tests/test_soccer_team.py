@@ -1,0 +1,159 @@
+"""hrlkit.envs.soccer.team: match statistics against hand-computed cases, seats, scripted team, determinism."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hrlkit.envs.soccer.soccer2d import Soccer2DConfig, Soccer2DCore
+from hrlkit.envs.soccer.skills import DRIBBLE, KICK, WALK, SkillsConfig, SkillTraining, train_skills
+from hrlkit.envs.soccer.team import (Match, MatchStats, ScriptedTeam, Seat, ball_jerk, shot_on_target,
+                                     team_slice)
+
+
+def test_team_slice():
+    assert team_slice(0, 2) == slice(0, 2) and team_slice(1, 2) == slice(2, 4)
+    with pytest.raises(ValueError, match="team"):
+        team_slice(2, 2)
+
+
+def test_shot_on_target_hand_cases():
+    # ball at (3, 0) moving +x at 2 m/s: a shot on the goal at x = 4.5, crossing at y = 0
+    # ball at (3, 0) with v = (2, 2): crosses x = 4.5 at y = 1.5 (mouth half-width 0.75): a shot, off target
+    # ball moving −x for a team attacking +x: no shot; slow ball (0.5 m/s): no shot
+    pos = np.array([[3.0, 0.0], [3.0, 0.0], [3.0, 0.0], [3.0, 0.0], [-3.0, 0.5]])
+    vel = np.array([[2.0, 0.0], [2.0, 2.0], [-2.0, 0.0], [0.5, 0.0], [-1.5, 0.0]])
+    sign = np.array([1.0, 1.0, 1.0, 1.0, -1.0])
+    shot, on = shot_on_target(pos, vel, sign, 4.5, 1.5, 1.0)
+    assert shot.tolist() == [True, True, False, False, True]
+    assert on.tolist() == [True, False, False, False, True]
+
+
+def test_ball_jerk_hand_cases():
+    t = np.arange(4) * 0.1
+    # straight line at constant velocity: no jerk
+    line = [np.array([[2 * s, 1.0]]) for s in t]
+    assert ball_jerk(*line, 0.1)[0] == pytest.approx(0.0, abs=1e-9)
+    # x = t³: the third difference is 6Δt³, so the jerk is 6
+    cubic = [np.array([[s ** 3, 0.0]]) for s in t]
+    assert ball_jerk(*cubic, 0.1)[0] == pytest.approx(6.0)
+
+
+def _events(core, toucher, done=False, goals=(0, 0)):
+    return {"toucher": np.array([toucher]), "done": np.array([done]), "goals": np.array([goals])}
+
+
+def test_passes_interceptions_and_dribbles_are_counted_as_defined():
+    core = Soccer2DCore(Soccer2DConfig(), 1, seed=0)
+    stats = MatchStats(1)
+    live = np.array([True])
+    stats.kickoff(core, live)
+
+    def touch(x, y, who, vx=0.0):
+        core.ball_pos[:] = [x, y]
+        core.ball_vel[:] = [vx, 0.0]
+        stats.record(core, _events(core, who), live)
+
+    touch(0.0, 0.0, 0)          # first touch: nothing before it
+    touch(0.3, 0.0, 0)          # the same robot again (a dribble): no pass
+    touch(1.0, 0.0, 1)          # teammate, 0.7 m from the last touch: too short for a pass
+    touch(2.5, 0.0, 0)          # teammate, 1.5 m: a pass of team 0
+    touch(4.0, 0.0, 2)          # opponent, 1.5 m: an interception by team 1
+    touch(4.2, 0.0, 0)          # team 0 again at 0.2 m: contested, no interception
+    touch(4.2, 0.0, 0, vx=2.0)  # team 0 shoots at x = +4.5 (on target)
+    assert stats.touches[0].tolist() == [6, 1]
+    assert stats.passes[0].tolist() == [1, 0]
+    assert stats.interceptions[0].tolist() == [0, 1]
+    assert stats.shots[0].tolist() == [1, 0] and stats.on_target[0].tolist() == [1, 0]
+
+
+def test_outcome_and_roles():
+    core = Soccer2DCore(Soccer2DConfig(), 1, seed=0)
+    stats = MatchStats(1)
+    live = np.array([True])
+    stats.kickoff(core, live)
+    core.ball_pos[:] = [0.0, 0.0]
+    # team 0: robot 0 at 0.5 m, robot 1 at 3 m (split); team 1: both at 2 m (not split)
+    core.robot_pos[0] = [[0.5, 0.0], [3.0, 0.0], [2.0, 0.0], [-2.0, 0.0]]
+    stats.record(core, _events(core, -1), live)
+    assert stats.role_split_steps[0].tolist() == [1, 0]
+    # robot 1 becomes the closer one by more than half the gap: one switch
+    core.robot_pos[0, :2] = [[3.0, 0.0], [0.5, 0.0]]
+    stats.record(core, _events(core, -1), live)
+    assert stats.role_switches[0].tolist() == [1, 0]
+    # team 1 scores: the game is a loss for team 0, later steps do not count
+    stats.record(core, _events(core, -1, done=True, goals=(0, 1)), live)
+    assert stats.outcome[0] == -1 and stats.finished[0]
+    per = stats.per_game(0)
+    assert per["loss"][0] == 1 and per["win"][0] == 0 and stats.per_game(1)["win"][0] == 1
+    assert stats.steps[0] == 3
+
+
+@pytest.fixture(scope="module")
+def tiny_library():
+    tiny = SkillTraining(seed=0, updates=1, n_envs=8, n_steps=8)
+    config = SkillsConfig(walk=tiny, dribble=tiny, kick=tiny, eval_games=2)
+    library, _ = train_skills(config)
+    return library
+
+
+def test_seats_must_cover_every_game_and_team_once(tiny_library):
+    games = np.arange(4)
+    with pytest.raises(ValueError, match="exactly one seat"):
+        Match(Soccer2DConfig(), 4, 0, tiny_library, [Seat(ScriptedTeam(), games, 0)])
+    with pytest.raises(ValueError, match="skill library"):
+        Match(Soccer2DConfig(), 4, 0, None, [Seat(ScriptedTeam(), games, 0), Seat(ScriptedTeam(), games, 1)])
+
+
+def test_scripted_team_roles():
+    core = Soccer2DCore(Soccer2DConfig(), 1, seed=0)
+    core.ball_pos[:] = [3.5, 0.0]
+    core.robot_pos[0] = [[3.0, 0.0], [-3.0, 0.0], [0.0, 2.0], [0.0, -2.0]]
+    core.robot_heading[0] = [[1.0, 0.0]] * 4
+
+    class Stub:
+        pass
+
+    match = Stub()
+    match.core, match.n_per_team = core, 2
+    seat = Seat(None, np.array([0]), 0)
+    decision = ScriptedTeam("dribble", guard=0.5, shoot_range=2.5).decide(match, seat)
+    # robot 0 is closest and 1 m from the goal: Kick at 2.5 m/s towards (4.5, 0); robot 1 guards
+    assert decision["skill"][0].tolist() == [KICK, WALK]
+    assert decision["command"][0, 0] == pytest.approx([2.5, 0.0])
+    # the guard's spot is halfway from its goal (−4.5, 0) to the ball: (−0.5, 0), 2.5 m ahead: capped at 2 m/s
+    assert decision["command"][0, 1] == pytest.approx([2.0, 0.0])
+    far = ScriptedTeam("dribble", guard=0.5, shoot_range=2.5, dribble_speed=0.8)
+    core.ball_pos[:] = [0.0, 0.0]
+    core.robot_pos[0, 0] = [-0.5, 0.0]
+    assert far.decide(match, seat)["skill"][0, 0] == DRIBBLE
+    with pytest.raises(ValueError, match="style"):
+        ScriptedTeam("pass")
+
+
+def test_match_is_deterministic_and_ends(tiny_library):
+    def play():
+        games = np.arange(3)
+        match = Match(Soccer2DConfig(episode_steps=60), 3, 7, tiny_library,
+                      [Seat(ScriptedTeam("kick"), games, 0), Seat(ScriptedTeam("dribble"), games, 1)])
+        return match.play()
+
+    a, b = play(), play()
+    assert a.finished.all() and np.array_equal(a.outcome, b.outcome)
+    assert np.array_equal(a.touches, b.touches) and a.steps.max() <= 60
+
+
+def test_jerk_is_counted_for_the_team_in_possession():
+    core = Soccer2DCore(Soccer2DConfig(), 1, seed=0)
+    stats = MatchStats(1)
+    live = np.array([True])
+    stats.kickoff(core, live)
+    # kickoff at the origin, then x = t³ at Δt = 0.02 for t = 0, Δt, …, 4Δt; team 1 touches at t = Δt. Samples
+    # (four positions, oldest first) from the step that completes four: (0, 0, Δt³, 8Δt³) → |8 − 3|·Δt³/Δt³ = 5,
+    # then (0, Δt³, 8Δt³, 27Δt³) → 6 and (Δt³, 8Δt³, 27Δt³, 64Δt³) → 6, all in team 1's possession
+    for k in range(5):
+        t = k * 0.02
+        core.ball_pos[:] = [t ** 3, 0.0]
+        stats.record(core, _events(core, 2 if k == 1 else -1), live)
+    assert stats.jerk_steps[0].tolist() == [0, 3]
+    assert stats.jerk_sum[0].tolist() == pytest.approx([0.0, 17.0])
