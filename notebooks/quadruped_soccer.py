@@ -68,7 +68,7 @@ games = 4                         # games simulated in parallel per rollout (eve
 horizon = 4                       # 5 Hz decisions per game per rollout (hierarchical methods)
 updates = 2                       # PPO updates of the hierarchical methods
 e2e_horizon = 8                   # 50 Hz steps per game per rollout of the end-to-end method
-e2e_updates = 2                   # PPO updates of the end-to-end method; 0 = the equal-budget count (see below)
+e2e_updates = 2                   # PPO updates of the end-to-end method, 0 for the equal-budget count (see below)
 snapshot_every = 1                # FSP: hierarchical updates between snapshots (e2e: the same environment steps)
 ppo_epochs = 4                    # PPO epochs per update
 ppo_minibatches = 4               # minibatches per epoch
@@ -83,8 +83,8 @@ curve_games = 2                   # games per side of each of those evaluations
 learn_check_games = 2             # games per side of a final policy against its own initial policy
 scripted_games = 2                # games per side of each pair in the scripted round-robin
 crossplay_games = 1               # games per side of each pair of players in the tournament
-pool_games = 1                    # games per side against each held-out pool member
-tournament_tasks = 1              # tasks the tournament is split into (parallel; results do not depend on it)
+pool_games = 2                    # games per side against each held-out pool member (half select the worst member)
+tournament_tasks = 1              # tasks the tournament is split into (each seeds its own games; workers do not matter)
 
 # %% [markdown]
 # What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the
@@ -130,7 +130,7 @@ class SoccerParameters(P.Parameters):
     learn_check_games: P.Int(ge=1)
     scripted_games: P.Int(ge=1)
     crossplay_games: P.Int(ge=1)
-    pool_games: P.Int(ge=1)
+    pool_games: P.Int(ge=2)
     tournament_tasks: P.Int(ge=1)
 
     @model_validator(mode="after")
@@ -239,12 +239,15 @@ print(f"skills trained on {SKILL_STEPS:,} environment steps in all; observation 
 # over skills and, for each skill, a Gaussian over a pre-squash command u ∈ ℝ²:
 #
 # $$\pi(k, u \mid o_i) = \mathrm{softmax}(\ell(o_i))_k \cdot \mathcal N\big(u;\ \mu_k(o_i),\ \mathrm{diag}\,\sigma_k^2\big),
-# \qquad c = s_k \tanh(u)$$
+# \qquad c = \big(a_k + (b_k - a_k)\tanh\lVert u\rVert\big)\,\frac{u}{\lVert u\rVert}$$
 #
-# with c in the robot's body frame and scales s = (2.0, 1.2, 3.0) m/s: walking speed, ball speed while dribbling,
-# and ball speed of a kick. The match turns c into a world-frame command once, at decision time, as the skills
-# expect. PPO's ratio uses log π(k, u); the squash is the same function for the old and the new policy, so its
-# Jacobian cancels. The entropy is H(k) + Σ_k π(k)·H(𝒩_k).
+# with c in the robot's body frame: its direction is u's, and its speed is squashed into the range the skill was
+# trained on, [a_k, b_k]. That range is walking speed 0–1.8 m/s, ball speed while dribbling 0.2–1 m/s, and ball
+# speed of a kick 1–2.5 m/s (`LIBRARY.cfg`), so the team level never sends a skill a command it has not learned. The
+# match turns c into a world-frame command once, at decision time, as the skills expect. PPO's ratio uses
+# log π(k, u); the squash is the same function for the old and the new policy, so its Jacobian cancels. The entropy
+# is H(k) + Σ_k π(k)·H(𝒩_k). Evaluation games use the mode, the most likely skill and its mean command, for every
+# learned team. The skills themselves always play their mean action.
 #
 # **Observation.** o_i = [egocentric observation, previous decision (one-hot skill, c/s_k), one-hot robot id],
 # normalised by a running mean and variance. A snapshot carries the normaliser with the weights.
@@ -253,7 +256,10 @@ print(f"skills trained on {SKILL_STEPS:,} environment steps in all; observation 
 # action, and its head is a Gaussian over the 3-D motor action at 50 Hz, clipped to [−1, 1] by the simulator.
 
 # %%
-COMMAND_SCALE = torch.tensor([2.0, 1.2, 3.0])      # s_k, m/s: Walk, Dribble, Kick
+# [a_k, b_k], m/s: the command speeds each skill was trained on (Walk, Dribble, Kick)
+SPEED_RANGE = torch.tensor([[0.0, LIBRARY.cfg.walk_speed_max],
+                            [LIBRARY.cfg.dribble_speed_min, LIBRARY.cfg.dribble_speed_max],
+                            [LIBRARY.cfg.kick_speed_min, LIBRARY.cfg.kick_speed_max]])
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -298,6 +304,13 @@ class SkillPolicy(nn.Module):
                 p["command_log_std"][:, None].expand(*mean.shape))
 
     @staticmethod
+    def mode(heads) -> torch.Tensor:
+        """The most likely skill and its mean command (evaluation)."""
+        logits, mean, _ = heads
+        skill = logits.argmax(-1)
+        return torch.cat([skill[..., None].float(), pick(mean, skill)], -1)
+
+    @staticmethod
     def sample(heads, generator: torch.Generator) -> torch.Tensor:
         """(..., 3) actions [k, u₁, u₂]: k ~ softmax(ℓ), u ~ 𝒩(μ_k, σ_k²)."""
         logits, mean, log_std = heads
@@ -318,11 +331,14 @@ class SkillPolicy(nn.Module):
 
     @staticmethod
     def decision(action: torch.Tensor):
-        """The match's decision (skill, body-frame command c = s_k·tanh(u)) and the previous-decision features."""
-        skill = action[..., 0].long()
-        squashed = torch.tanh(action[..., 1:])
-        command = COMMAND_SCALE[skill][..., None] * squashed
-        previous = torch.cat([nn.functional.one_hot(skill, 3).float(), squashed], -1)
+        """The match's decision (skill, body-frame command c) and the previous-decision features."""
+        skill, u = action[..., 0].long(), action[..., 1:]
+        norm = u.norm(dim=-1, keepdim=True)
+        direction = u / norm.clamp_min(1e-12)
+        low, high = SPEED_RANGE[skill][..., :1], SPEED_RANGE[skill][..., 1:]
+        # c = (a_k + (b_k − a_k)·tanh‖u‖)·u/‖u‖
+        command = (low + (high - low) * torch.tanh(norm)) * direction
+        previous = torch.cat([nn.functional.one_hot(skill, 3).float(), torch.tanh(norm) * direction], -1)
         return {"skill": skill.numpy(), "command": command.double().numpy()}, previous.numpy()
 
 
@@ -349,6 +365,10 @@ class MotorPolicy(nn.Module):
         return mu, p["log_std"][:, None].expand_as(mu)
 
     @staticmethod
+    def mode(heads) -> torch.Tensor:
+        return heads[0]
+
+    @staticmethod
     def sample(heads, generator: torch.Generator) -> torch.Tensor:
         mu, log_std = heads
         return mu + log_std.exp() * torch.randn(mu.shape, generator=generator)
@@ -369,19 +389,29 @@ def policy_class(method: str):
 
 # %% [markdown]
 # **Critic.** MAPPO's critic is centralised: V_i = V([S, onehot(i)]) from the global state S (ball, all four
-# robots' positions, velocities, headings and turn rates, and the time left, in the mirrored frame for team 1).
-# IPPO's critic reads only the robot's own input o_i. Each robot gets its own advantage from its own value and the
-# shared team reward (per-agent GAE, `hrlkit.rl.marl.per_agent_gae`).
+# robots' positions, velocities, headings and turn rates, and the time left, in the mirrored frame for team 1),
+# normalised by its own running mean and variance. IPPO's critic reads only the robot's own normalised input o_i.
+# In this fully observed game o_i already holds every position and velocity, in the robot's frame, so the two
+# critics see the same information in different frames. The ablation tests the centralised critic's input, not
+# extra information. Each robot gets its own advantage from its own value and the shared team reward (per-agent
+# GAE, `hrlkit.rl.marl.per_agent_gae`):
 #
-# **Team reward** (reconstructed; the same for every method). Per physics step, for team 0:
+# $$\delta_t = r_t + \gamma (1 - d_t) V(s_{t+1}) - V(s_t), \qquad \hat A_t = \delta_t + \gamma\lambda (1 - d_t)\hat A_{t+1},
+# \qquad \hat R_t = \hat A_t + V(s_t).$$
 #
-# $$r_t = (\text{goals}_{0,t} - \text{goals}_{1,t}) + w_{sh}\,(x^{ball}_{t} - x^{ball}_{t-1}),$$
+# **Team reward** (reconstructed; the same for every method). For team 0, per decision from s to s′:
 #
-# where x is measured towards the opponent's goal and w_sh = `shaping` per metre. The shaping term is
-# potential-based (Φ = w_sh·x_ball) and zero-sum. A decision's reward is the sum over its 10 physics steps, or up to
-# the step at which its game ended. The discount γ is per decision; the end-to-end method uses γ^{1/10} per physics
-# step, which is the same discount per second. The time left is in the observation, so the time limit is part of
-# the state and its end is treated as terminal.
+# $$r = (\text{goals}_0 - \text{goals}_1) + w_{sh}\,\big(x^{ball}(s') - x^{ball}(s)\big),$$
+#
+# where x is measured towards the opponent's goal and w_sh = `shaping` per metre; both terms are counted up to the
+# step at which the game ended. The shaping term is zero-sum and rewards ball progress. It is *not* policy-invariant:
+# it equals the potential-based term γΦ(s′) − Φ(s) with Φ = w_sh·x_ball (Ng et al. 1999) plus (1 − γ)·Φ(s′), a
+# small reward per decision for keeping the ball in the opponent's half. So the learners optimise goals plus
+# territory, the same objective for every method. (A development pilot with the exact potential-based form learned
+# nothing in the budget: its advantages carry no more signal than the sparse goals.) The end-to-end method sums the
+# same terms per physics step, so its reward over any 0.2 s equals the hierarchical one's. The discount γ is per
+# decision; the end-to-end method uses γ^{1/10} per physics step, the same discount per second. The time left is in
+# the observation, so the time limit is part of the state and its end is treated as terminal.
 
 # %%
 class Critic(nn.Module):
@@ -417,10 +447,11 @@ def policy_input(match: Match, seat: Seat, previous: np.ndarray) -> np.ndarray:
 
 
 class Learner:
-    """The live policy on team 0; stores (input, action, global state) of the latest decision."""
+    """The live policy on team 0; stores (input, action, global state) of the latest decision, raw and normalised."""
 
-    def __init__(self, policy: nn.Module, norm: RunningMeanStd, n_games: int, seed: int) -> None:
-        self.policy, self.norm = policy, norm
+    def __init__(self, policy: nn.Module, norm: RunningMeanStd, state_norm: RunningMeanStd, n_games: int,
+                 seed: int) -> None:
+        self.policy, self.norm, self.state_norm = policy, norm, state_norm
         self.period, self.uses_skills = policy.period, policy.uses_skills
         self.generator = torch.Generator().manual_seed(seed)
         self.previous = np.zeros((n_games, N_PER_TEAM, policy.prev_dim))
@@ -429,13 +460,17 @@ class Learner:
     def normalised(self, raw: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(self.norm.normalize(raw), dtype=torch.float32)
 
+    def normalised_state(self, raw_state: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(self.state_norm.normalize(raw_state), dtype=torch.float32)
+
     def decide(self, match: Match, seat: Seat) -> dict:
         raw = policy_input(match, seat, self.previous)
         x = self.normalised(raw)
         with torch.no_grad():
             action = self.policy.sample(self.policy(x), self.generator)
         decision, self.previous = self.policy.decision(action)
-        self.last = (raw, x, action, match.core.global_state(seat.team)[seat.games])
+        raw_state = match.core.global_state(seat.team)[seat.games]
+        self.last = (raw, x, action, raw_state, self.normalised_state(raw_state))
         return decision
 
     def kickoff(self, seat: Seat, mask: np.ndarray) -> None:
@@ -443,10 +478,12 @@ class Learner:
 
 
 class FrozenTeam:
-    """Frozen snapshots of one policy class, ``which[g]`` = the snapshot that plays game g (batched forward)."""
+    """Frozen snapshots of one policy class, ``which[g]`` = the snapshot that plays game g (batched forward);
+    sampled actions (training opponents) or the policies' modes (``deterministic``, evaluation games)."""
 
-    def __init__(self, cls, snapshots: list[dict], which: np.ndarray, seed: int) -> None:
+    def __init__(self, cls, snapshots: list[dict], which: np.ndarray, seed: int, deterministic: bool = False) -> None:
         self.cls, self.period, self.uses_skills = cls, cls.period, cls.uses_skills
+        self.deterministic = deterministic
         self.generator = torch.Generator().manual_seed(seed)
         self.which = np.asarray(which, dtype=np.int64)
         self.previous = np.zeros((len(self.which), N_PER_TEAM, cls.prev_dim))
@@ -465,7 +502,7 @@ class FrozenTeam:
         with torch.no_grad():
             heads = self.cls.batched({k: v[index] for k, v in self.params.items()},
                                      torch.as_tensor(z, dtype=torch.float32))
-            action = self.cls.sample(heads, self.generator)
+            action = self.cls.mode(heads) if self.deterministic else self.cls.sample(heads, self.generator)
         decision, self.previous = self.cls.decision(action)
         return decision
 
@@ -534,7 +571,8 @@ def seats_for(team: int, keys: list, players: dict, seed: int) -> list[Seat]:
             games = np.flatnonzero([players[k]["kind"] == "policy" and players[k]["cls"] is cls for k in keys])
             which = np.array([mine.index(k) for k in keys[games]])
             team_seed = derive_seed(seed, f"team {team} {cls.__name__}")
-            seats.append(Seat(FrozenTeam(cls, [players[k]["snapshot"] for k in mine], which, team_seed), games, team))
+            seats.append(Seat(FrozenTeam(cls, [players[k]["snapshot"] for k in mine], which, team_seed,
+                                         deterministic=True), games, team))
     for key in sorted({k for k in keys if players[k]["kind"] == "scripted"}):
         games = np.flatnonzero([k == key for k in keys])
         seats.append(Seat(ScriptedTeam(**players[key]["config"]), games, team))
@@ -543,12 +581,13 @@ def seats_for(team: int, keys: list, players: dict, seed: int) -> list[Seat]:
 
 def play_pairs(pairs: list[tuple], players: dict, games_per_side: int, seed: int) -> pd.DataFrame:
     """Every pair (a, b) plays ``games_per_side`` games with a as team 0 and as many with b as team 0."""
-    first, second, a_team = [], [], []
+    first, second, a_team, repeat = [], [], [], []
     for a, b in pairs:
         for side in (0, 1):
             first += [a] * games_per_side
             second += [b] * games_per_side
             a_team += [side] * games_per_side
+            repeat += list(range(games_per_side))
     a_team = np.array(a_team)
     team0 = [a if t == 0 else b for a, b, t in zip(first, second, a_team)]
     team1 = [b if t == 0 else a for a, b, t in zip(first, second, a_team)]
@@ -561,7 +600,7 @@ def play_pairs(pairs: list[tuple], players: dict, games_per_side: int, seed: int
     def of(team_index: np.ndarray, name: str) -> np.ndarray:
         return np.where(team_index == 0, per_team[0][name], per_team[1][name])
 
-    frame = {"a": first, "b": second, "a_team": a_team,
+    frame = {"a": first, "b": second, "a_team": a_team, "repeat": repeat,
              "score_a": of(a_team, "win") + 0.5 * of(a_team, "draw"), "steps": stats_.steps}
     for name in STAT_COLUMNS:
         frame[f"{name}_a"] = of(a_team, name)
@@ -584,8 +623,12 @@ def mean_score(pairs: list[tuple], players: dict, games_per_side: int, seed: int
 #
 # **FSP.** The pool starts with the initial (random) policy. Every `snapshot_every` updates the learner's snapshot
 # joins it, and all of it is kept (capacity unbounded). A game draws its opponent uniformly from the pool at
-# kickoff: `latest_prob` = 0 in `hrlkit.games.selfplay.OpponentPool`, Fictitious Self-Play's average of past
-# policies. The end-to-end method snapshots at the same spacing in environment steps.
+# kickoff and keeps it for the whole game (`latest_prob` = 0 in `hrlkit.games.selfplay.OpponentPool`):
+#
+# $$P(\text{opponent} = \pi_j) = \frac{1}{K}, \qquad j = 0, \dots, K - 1 \text{ (the K snapshots so far)},$$
+#
+# a mixed strategy that plays Fictitious Self-Play's average of past policies. The end-to-end method snapshots at the
+# same spacing in environment steps.
 #
 # **Budget.** A hierarchical run takes updates × games × horizon decisions, each 10 physics steps. The end-to-end
 # run gets the skills' training steps plus that many physics steps (`E2E_UPDATES` below), so both sides of the
@@ -613,30 +656,35 @@ def schedule(method: str) -> dict:
 
 
 def collect(match: Match, learner: Learner, n_decisions: int) -> dict:
-    """``n_decisions`` decisions of the learner in every game, with the team reward of each (module text)."""
+    """``n_decisions`` decisions of the learner in every game, with the team reward of each (see the text)."""
     period, n_games = learner.period, match.core.n_games
-    buffer = {k: [] for k in ("raw", "x", "action", "state", "reward", "done")}
+    buffer = {k: [] for k in ("raw", "x", "action", "raw_state", "state", "reward", "done", "goals")}
     for _ in range(n_decisions):
-        ended, reward = np.zeros(n_games, dtype=bool), np.zeros(n_games)
+        ended, goal_reward, goals = np.zeros(n_games, dtype=bool), np.zeros(n_games), np.zeros(n_games)
+        ball_start = match.core.ball_pos[:, 0].copy()
+        ball_end = ball_start.copy()
         for sub in range(period):
-            ball_x = match.core.ball_pos[:, 0].copy()
             events = match.step()
             if sub == 0:
-                raw, x, action, state = learner.last
-            # r_t = (goals₀ − goals₁) + w_sh·(x_ball,t − x_ball,t−1), summed until the game ends
-            r_t = (events["goals"][:, 0] - events["goals"][:, 1]) + shaping * (events["ball_pos"][:, 0] - ball_x)
-            reward += np.where(ended, 0.0, r_t)
+                raw, x, action, raw_state, state = learner.last
+            live = ~ended
+            goal_reward += np.where(live, events["goals"][:, 0] - events["goals"][:, 1], 0.0)
+            goals += np.where(live, events["goals"].sum(axis=1), 0.0)
+            # the ball's x at the decision's last step, or at the step its game ended (before the restart)
+            ball_end = np.where(live, events["ball_pos"][:, 0], ball_end)
             ended |= events["done"]
-        for key, value in (("raw", raw), ("x", x), ("action", action), ("state", state), ("reward", reward),
-                           ("done", ended)):
+        # r = (goals₀ − goals₁) + w_sh·(x_ball(s') − x_ball(s))
+        reward = goal_reward + shaping * (ball_end - ball_start)
+        for key, value in (("raw", raw), ("x", x), ("action", action), ("raw_state", raw_state), ("state", state),
+                           ("reward", reward), ("done", ended), ("goals", goals)):
             buffer[key].append(value)
     return buffer
 
 
-def ppo_update(policy, critic, optimiser, norm, buffer, bootstrap, settings, generator) -> dict:
+def ppo_update(policy, critic, optimiser, buffer, bootstrap, settings, generator) -> dict:
     """One MAPPO/IPPO update on a collected buffer (decisions × games × robots)."""
     x, action = torch.stack(buffer["x"]), torch.stack(buffer["action"])
-    state = torch.as_tensor(np.stack(buffer["state"]), dtype=torch.float32)
+    state = torch.stack(buffer["state"])
     reward = torch.as_tensor(np.stack(buffer["reward"]), dtype=torch.float32)
     done = torch.as_tensor(np.stack(buffer["done"]), dtype=torch.float32)
     with torch.no_grad():
@@ -666,18 +714,18 @@ def ppo_update(policy, critic, optimiser, norm, buffer, bootstrap, settings, gen
             loss.backward()
             nn.utils.clip_grad_norm_(params, 0.5)
             optimiser.step()
-    return {"reward_per_game": float(reward.sum() / reward.shape[1]),
-            "goals_per_game": float((reward.abs() > 0.5).float().sum() / reward.shape[1])}
+    minutes = reward.shape[0] * reward.shape[1] * policy.period * GAME.dt / 60
+    return {"goals_per_minute": float(np.sum(buffer["goals"]) / minutes)}
 
 
 def train_team(method: str, seed: int, config: dict) -> dict:
     """One training run of a learned method; returns snapshots (initial, middle, final), the curve against the
-    scripted team and the learning check (final against initial)."""
+    scripted team and the learning check (initial and final policy against the scripted team)."""
     torch.manual_seed(derive_seed(seed, "weights"))
     settings = schedule(method)
     cls = policy_class(method)
     policy, critic = cls(), Critic(central=method != "ippo-fsp", local_dim=OBS_DIM + cls.prev_dim)
-    norm = RunningMeanStd((OBS_DIM + cls.prev_dim,))
+    norm, state_norm = RunningMeanStd((OBS_DIM + cls.prev_dim,)), RunningMeanStd((STATE_DIM,))
     optimiser = torch.optim.Adam(list(policy.parameters()) + list(critic.parameters()), lr=config["learning_rate"],
                                  eps=1e-5)
     self_play = method == "mappo-sp"
@@ -687,7 +735,7 @@ def train_team(method: str, seed: int, config: dict) -> dict:
     pool.add(initial, "update 0")
     every = 1 if self_play else settings["snapshot_every"]
     all_games = np.arange(games)
-    learner = Learner(policy, norm, games, derive_seed(seed, "learner"))
+    learner = Learner(policy, norm, state_norm, games, derive_seed(seed, "learner"))
     opponents = PoolTeam(cls, pool, games, derive_seed(seed, "opponents"))
     match = Match(GAME, games, derive_seed(seed, "games"), LIBRARY,
                   [Seat(learner, all_games, 0), Seat(opponents, all_games, 1)], record=False)
@@ -697,11 +745,12 @@ def train_team(method: str, seed: int, config: dict) -> dict:
     curve, middle = [], None
     for update in range(1, n_updates + 1):
         buffer = collect(match, learner, settings["horizon"])
-        norm_inputs = np.concatenate(buffer["raw"]).reshape(-1, OBS_DIM + cls.prev_dim)
         raw_last = policy_input(match, Seat(learner, all_games, 0), learner.previous)
-        bootstrap = (torch.as_tensor(match.core.global_state(0), dtype=torch.float32), learner.normalised(raw_last))
-        info = ppo_update(policy, critic, optimiser, norm, buffer, bootstrap, settings, generator)
-        norm.update(norm_inputs)            # after the update, so that the update's inputs stay as they were acted on
+        bootstrap = (learner.normalised_state(match.core.global_state(0)), learner.normalised(raw_last))
+        info = ppo_update(policy, critic, optimiser, buffer, bootstrap, settings, generator)
+        # the normalisers move after the update, so that the update sees its inputs as they were acted on
+        norm.update(np.concatenate(buffer["raw"]).reshape(-1, OBS_DIM + cls.prev_dim))
+        state_norm.update(np.concatenate(buffer["raw_state"]))
         if update % every == 0:
             pool.add(snapshot(policy, norm), f"update {update}")
         if update == n_updates // 2:
@@ -714,12 +763,16 @@ def train_team(method: str, seed: int, config: dict) -> dict:
     final = snapshot(policy, norm)
     players = {"final": policy_player(cls, final), "initial": policy_player(cls, initial),
                "scripted": scripted_player(SCRIPTED)}
-    check = {name: mean_score([pair], players, learn_check_games, derive_seed(seed, f"learning check {name}"))
-             for name, pair in (("initial_vs_scripted", ("initial", "scripted")),
-                                ("final_vs_scripted", ("final", "scripted")), ("final_vs_initial", ("final", "initial")))}
+    check = {}
+    for name, pair in (("initial_vs_scripted", ("initial", "scripted")), ("final_vs_scripted", ("final", "scripted")),
+                       ("final_vs_initial", ("final", "initial"))):
+        frame = play_pairs([pair], players, learn_check_games, derive_seed(seed, f"learning check {name}"))
+        check[name] = float(frame["score_a"].mean())
+        if name != "final_vs_initial":      # the behaviour of the initial and the final policy, same opponent
+            for stat in ("passes", "interceptions", "role_split"):
+                check[f"{name}_{stat}"] = float(frame[f"{stat}_a"].mean())
     return {"method": method, "seed": seed, "final": final, "middle": middle, "curve": curve, **check,
-            "env_steps": n_updates * games * settings["horizon"] * cls.period,
-            "pool_size": len(pool)}
+            "env_steps": n_updates * games * settings["horizon"] * cls.period, "pool_size": len(pool)}
 
 # %% [markdown]
 # ## Baselines
@@ -763,12 +816,12 @@ def scripted_trial(method: str, config: dict, seed: int) -> dict:
 
 
 def learned_trial(method: str, config: dict, seed: int) -> dict:
-    """A full training run on a tuning seed; its final score against the tuned scripted team (validation games)."""
+    """A full training run on a tuning seed; its final score against the tuned scripted team (the run's own
+    learning-check games, on the tuning seed: validation games)."""
     result = train_team(method, seed, config)
-    players = {"final": policy_player(policy_class(method), result["final"]), "scripted": scripted_player(SCRIPTED)}
-    score = mean_score([("final", "scripted")], players, curve_games, derive_seed(seed, "validation"))
-    return {"validation_score_vs_scripted": score, "gain_vs_scripted": result["final_vs_scripted"] -
-            result["initial_vs_scripted"], "final_vs_initial": result["final_vs_initial"],
+    return {"validation_score_vs_scripted": result["final_vs_scripted"],
+            "gain_vs_scripted": result["final_vs_scripted"] - result["initial_vs_scripted"],
+            "final_vs_initial": result["final_vs_initial"],
             **{f"curve_{p['update']}": p["score_vs_scripted"] for p in result["curve"]}}
 
 # %% [markdown]
@@ -786,50 +839,78 @@ def learned_trial(method: str, config: dict, seed: int) -> dict:
 # - **Behaviour counts** per game (passes, interceptions), the role split, the ball-path jerk and the shot accuracy
 #   are averaged over a player's tournament games. The tournament has the same opponents for every player except
 #   itself. The definitions are in `hrlkit.envs.soccer.team` and were fixed before the runs.
-# - **A baseline that cannot learn cannot carry a verdict.** Every comparison requires each learned method in it to
-#   have learned: the IQM over seeds of its score against the tuned scripted team at the end of training minus at
-#   its start is at least `LEARNED_GAIN`. Otherwise the row is untestable. (The score against its own initial policy
-#   is reported too, but draws dominate it: a random team rarely scores, and neither does a weak learned one.)
+# - **A baseline that cannot learn cannot carry a verdict.** Every comparison of trained behaviour requires each
+#   learned method in it to have learned: over its seeds, its score against the tuned scripted team at the end of
+#   training minus at its start is > 0 by a one-sided t-test at `LEARNED_ALPHA`. Otherwise the row is untestable.
+#   C1b is the exception. It compares what the two architectures learned from the same number of environment
+#   steps, so a baseline that learns little is its result, not a defect. (The score against the method's own
+#   initial policy is reported too, but draws dominate it: a random team rarely scores, and neither does a weak
+#   learned one.)
+# - **Emergence** (C6d, C7d, C8b) is measured against the method's own starting point. The initial (random) policy
+#   and the final one each play the tuned scripted team in the learning-check games, and the behaviour counts of the
+#   two are compared seed by seed.
+# - **Pairing.** The hierarchical methods share their seeds and their seeded streams, so their comparisons are
+#   paired. The end-to-end method has a different architecture and fewer seeds (its runs cost most), so its
+#   comparisons are unpaired: the difference of the IQMs, with a CI that resamples each side's seeds.
 #
-# Comparisons are paired by seed where both methods ran on the same seeds (the end-to-end method on `e2e_seeds`).
 
 # %%
 from hrlkit.claims import Claim, ClaimsTable
 
-LEARNED_GAIN = 0.1         # IQM gain of score against the scripted team over training, for a method to count as learned
+LEARNED_ALPHA = 0.05       # one-sided t-test level of "its score against the scripted team rose over training"
 MIN_SHOTS = 10             # shots per seed in the tournament, for a shot accuracy to be defined
 
 CROSS_PLAY = {"C1": E2E, "C2": "mappo-sp", "C3": "ippo-fsp"}
 ABLATIONS = {"a": E2E, "b": "mappo-sp", "c": "ippo-fsp"}
-LEARN_PRE = (f"every learned method in the comparison learned: the IQM over seeds of its score against the tuned "
-             f"scripted team at the end minus at the start of training is >= {LEARNED_GAIN}")
+LEARN_PRE = (f"every learned method in the comparison learned: over its seeds, its score against the tuned scripted "
+             f"team at the end minus at the start of training is > 0 by a one-sided t-test at p < {LEARNED_ALPHA}")
+E2E_NOTE = f"unpaired (independent seeds of different architectures: {OURS} on `seeds`, {E2E} on `e2e_seeds`)"
+
+
+def emergence(cid: str, what: str, stat: str) -> Claim:
+    return Claim(cid, f"{what} emerges: the trained team does it more than its own initial (random) policy",
+                 f"{stat} per game against the tuned scripted team, final − initial policy of {OURS}, paired by seed",
+                 "IQM of the per-seed difference", 0.0, ">", precondition=LEARN_PRE)
+
+
 CLAIMS = ClaimsTable([
     *[Claim(cid, f"Hierarchical MAPPO + FSP beats {other} in cross-play (the ablation study's 'significant "
                  f"advantages in the cooperative and competitive game')",
             f"cross-play score of {OURS} against {other}, two-way bootstrap over both methods' seeds",
             f"mean score − 0.5", 0.0, ">", precondition=LEARN_PRE) for cid, other in CROSS_PLAY.items()],
+    Claim("C1b", "The skill hierarchy learns a stronger team than end-to-end control with the same environment steps "
+                 "(the skills' steps counted)",
+          f"final score against the tuned scripted team, {OURS} − {E2E}, {E2E_NOTE}",
+          "difference of the IQMs over seeds", 0.0, ">"),
     Claim("C4", "FSP lets agents adapt to diverse opponent strategies: more robust than plain self-play",
-          "worst-case score over the held-out pool, mappo-fsp − mappo-sp, paired by seed",
-          "IQM of the per-seed difference", 0.0, ">", precondition=LEARN_PRE),
-    Claim("C5", f"The learned team beats the tuned scripted team",
+          "held-out worst-case score (worst pool member chosen on half of the games, scored on the other half), "
+          "mappo-fsp − mappo-sp, paired by seed", "IQM of the per-seed difference", 0.0, ">", precondition=LEARN_PRE),
+    Claim("C5", "The learned team beats the tuned scripted team (the issue's evaluation against a scripted opponent)",
           f"score of {OURS} against the scripted team in the tournament, per seed", "IQM score − 0.5", 0.0, ">",
           precondition=LEARN_PRE),
     *[Claim(f"C6{k}", f"Coordinated passing emerges, more than in the {other} ablation",
-            f"passes per game, {OURS} − {other}, paired by seed", "IQM of the per-seed difference", 0.0, ">",
+            f"passes per game in the tournament, {OURS} − {other}, " + (E2E_NOTE if other == E2E else
+                                                                         "paired by seed"),
+            "difference of the IQMs" if other == E2E else "IQM of the per-seed difference", 0.0, ">",
             precondition=LEARN_PRE) for k, other in ABLATIONS.items()],
+    emergence("C6d", "Coordinated passing", "passes"),
     *[Claim(f"C7{k}", f"Interception emerges, more than in the {other} ablation",
-            f"interceptions per game, {OURS} − {other}, paired by seed", "IQM of the per-seed difference", 0.0, ">",
+            f"interceptions per game in the tournament, {OURS} − {other}, " + (E2E_NOTE if other == E2E else
+                                                                                "paired by seed"),
+            "difference of the IQMs" if other == E2E else "IQM of the per-seed difference", 0.0, ">",
             precondition=LEARN_PRE) for k, other in ABLATIONS.items()],
-    Claim("C8", "Dynamic role allocation emerges (one robot engages the ball, the other holds a position), more "
+    emergence("C7d", "Interception", "interceptions"),
+    Claim("C8", "Dynamic role allocation emerges (one robot engages the ball while the other holds a position), more "
                 "than end-to-end",
-          f"role split (share of time the teammates' distances to the ball differ by >= 1 m), {OURS} − {E2E}, "
-          "paired by seed", "IQM of the per-seed difference", 0.0, ">", precondition=LEARN_PRE),
+          f"role split (share of time one robot is within 0.6 m of the ball and its teammate > 2 m from it) in the "
+          f"tournament, {OURS} − {E2E}, {E2E_NOTE}", "difference of the IQMs", 0.0, ">", precondition=LEARN_PRE),
+    emergence("C8b", "Role allocation", "role split"),
     Claim("C9a", "The end-to-end baseline gives more erratic ball trajectories",
-          f"mean ball-path jerk ‖Δ³p‖/Δt³ in the player's tournament games, {E2E} − {OURS}, paired by seed",
-          "IQM of the per-seed difference (m/s³)", 0.0, ">", precondition=LEARN_PRE),
+          f"mean ball-path jerk ‖Δ³p‖/Δt³ while the team controls the ball, tournament games, {E2E} − {OURS}, "
+          f"{E2E_NOTE}", "difference of the IQMs (m/s³)", 0.0, ">", precondition=LEARN_PRE),
     Claim("C9b", "The end-to-end baseline gives less accurate ball trajectories",
-          f"shot accuracy (shots on target / shots), {OURS} − {E2E}, paired by seed",
-          "IQM of the per-seed difference", 0.0, ">",
+          f"shot accuracy (shots on target / shots) in the tournament, {OURS} − {E2E}, {E2E_NOTE}",
+          "difference of the IQMs", 0.0, ">",
           precondition=LEARN_PRE + f"; every compared seed took >= {MIN_SHOTS} shots"),
     Claim("C10", "The learned policies deploy on real quadrupeds with onboard proprioception and decentralised "
                  "localisation", "—", "—", 0.0, ">"),
@@ -930,6 +1011,8 @@ REPLAY = OUTPUTS[-1]
 
 # %%
 # analysis side: tables, facts, statistics (never used by a task, so editing them never retrains)
+from scipy import stats as scipy_stats
+
 from hrlkit import stats
 from hrlkit.claims import Fact, FactsTable, build_metrics, headline_entry, write_metrics
 from hrlkit.display import prose, table
@@ -973,10 +1056,15 @@ BEHAVIOUR = pd.DataFrame([{"player": p, "method": METHOD_OF[p], **behaviour(rows
 
 
 def worst_case(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per player: its mean score against each held-out pool member, and the minimum over members."""
-    by_member = frame.groupby(["a", "b"], sort=False)["score_a"].mean().reset_index()
-    return by_member.groupby("a", sort=False)["score_a"].agg(["min", "mean"]).rename(
-        columns={"min": "worst_case", "mean": "pool_mean"})
+    """Per player: the pool member it does worst against, chosen on half of the games (the first half of the repeats
+    on each side), and its score against that member on the other half, so the minimum's selection bias does not
+    enter the score; with the mean over the whole pool."""
+    half = pool_games // 2
+    select, hold_out = frame[frame["repeat"] < half], frame[frame["repeat"] >= half]
+    chosen = select.groupby(["a", "b"], sort=True)["score_a"].mean().reset_index()
+    worst_member = chosen.loc[chosen.groupby("a", sort=False)["score_a"].idxmin(), ["a", "b"]]
+    scored = hold_out.merge(worst_member, on=["a", "b"]).groupby("a", sort=False)["score_a"].mean()
+    return pd.DataFrame({"worst_case": scored, "pool_mean": frame.groupby("a", sort=False)["score_a"].mean()})
 
 
 WORST = worst_case(POOL_GAMES) if len(POOL_GAMES) else pd.DataFrame(columns=["worst_case", "pool_mean"])
@@ -986,10 +1074,12 @@ def runs_rows():
     for r in TRAINED:
         key = dict(method=r["method"], seed=r["seed"])
         for point in r["curve"]:
-            for metric in ("score_vs_scripted", "reward_per_game", "goals_per_game"):
+            for metric in ("score_vs_scripted", "goals_per_minute"):
                 yield dict(key, metric=metric, value=point[metric], step=point["env_steps"])
         last = r["env_steps"]
-        for metric in ("initial_vs_scripted", "final_vs_scripted", "final_vs_initial"):
+        for metric in ("initial_vs_scripted", "final_vs_scripted", "final_vs_initial",
+                       *[f"{when}_vs_scripted_{stat}" for when in ("initial", "final")
+                         for stat in ("passes", "interceptions", "role_split")]):
             yield dict(key, metric=metric, value=r[metric], step=last)
         yield dict(key, metric="gain_vs_scripted", value=r["final_vs_scripted"] - r["initial_vs_scripted"], step=last)
         row = BEHAVIOUR[BEHAVIOUR["player"] == player_key(r["method"], r["seed"])].iloc[0]
@@ -1028,7 +1118,7 @@ def per_seed(metric: str, method: str, among=None) -> np.ndarray:
 # Before any reported run, the tuning runs (on seeds disjoint from the reported ones) answer three questions.
 # - Do the skills make the team game learnable in the budget? The hierarchical learner's score against the scripted
 #   team should rise over training.
-# - Does each baseline learn? Its score against the scripted team should rise by `LEARNED_GAIN` over training.
+# - Does each baseline learn? Its score against the scripted team should rise over training.
 # - How large is the seed-to-seed spread of the selected configurations, and so how many seeds does a comparison
 #   need?
 
@@ -1050,8 +1140,7 @@ def regime_row(method: str) -> dict:
     return {"method": method, "tuning seeds": len(trials),
             "validation score vs scripted": trials["validation_score_vs_scripted"].mean(),
             "gain vs scripted over training": trials["gain_vs_scripted"].mean(),
-            "learned (gain >= LEARNED_GAIN on every tuning seed)":
-                "yes" if (trials["gain_vs_scripted"] >= LEARNED_GAIN).all() else "no"}
+            "gain > 0 on every tuning seed": "yes" if (trials["gain_vs_scripted"] > 0).all() else "no"}
 
 
 REGIME = pd.DataFrame([regime_row(m) for m in CONFIG])
@@ -1120,7 +1209,9 @@ display(table(RATINGS.reset_index().round(1)))
 # ## Robustness against a held-out pool
 #
 # Each hierarchical player met the 6 scripted strategies and the mid-training snapshots of every hierarchical run of
-# the other seeds, opponents that no learner trained against. FSP's claim is about the worst case.
+# the other seeds, opponents that no learner trained against. FSP's claim is about the worst case. The minimum over
+# many noisy means is biased low, more so for noisier players. So each player's worst member is chosen on half of
+# the games (the first half of the repeats on each side) and scored on the other half.
 
 # %%
 if len(WORST):
@@ -1133,9 +1224,12 @@ if len(WORST):
 # ## Behaviour statistics
 #
 # These are per player, over its tournament games, with the definitions of `hrlkit.envs.soccer.team` fixed before
-# the runs: passes, interceptions and touches per game; shot accuracy (shots on target / shots); the role split
-# (the share of time the two teammates are at distances from the ball differing by ≥ 1 m); role switches per game;
-# and the ball-path jerk while the team has possession.
+# the runs. Passes are releases aimed within 30° of a teammate who then touches the ball at least 1 m on.
+# Interceptions are opponents' long balls (≥ 1.5 m/s) cut off at least 1 m on. Touches are counted per game. Shot
+# accuracy is shots on target over shots, where a shot is the first touch of a strike sending the ball at the goal
+# line at ≥ 1.5 m/s. The role split is the share of time one robot is within 0.6 m of the ball while its teammate is
+# more than 2 m away; role switches are counted per game. The ball-path jerk is measured while the team controls the
+# ball.
 
 # %%
 BEHAVIOUR_METRICS = ["passes_per_game", "interceptions_per_game", "touches_per_game", "shots_per_game",
@@ -1194,14 +1288,17 @@ plt.show()
 
 # %%
 def learned_check(*compared: str) -> tuple[bool, str]:
-    """Every learned method in a comparison improved against the scripted team over training (IQM gain)."""
+    """Every learned method in a comparison improved against the scripted team over training (one-sided t-test)."""
     parts, ok = [], True
     for m in compared:
         if m in LEARNED:
-            value = float(stats.iqm(per_seed("gain_vs_scripted", m)))
-            ok &= value >= LEARNED_GAIN
-            parts.append(f"{m} {value:.3g}")
-    return ok, "IQM gain of score against the scripted team: " + ", ".join(parts) + f" (needed >= {LEARNED_GAIN})"
+            gains = np.asarray(per_seed("gain_vs_scripted", m), dtype=float)
+            p = (float(scipy_stats.ttest_1samp(gains, 0.0, alternative="greater").pvalue) if len(gains) > 1
+                 and gains.std() > 0 else (0.0 if gains.min() > 0 else 1.0))
+            ok &= p < LEARNED_ALPHA
+            parts.append(f"{m} mean gain {gains.mean():.3g} (p = {p:.2g})")
+    return ok, "score against the scripted team, end − start of training: " + ", ".join(parts) + \
+        f" (needed p < {LEARNED_ALPHA})"
 
 
 def score_matrix(first: str, second: str) -> np.ndarray:
@@ -1232,26 +1329,39 @@ run(CLAIMS["C5"], (OURS, "scripted"), lambda c: c.measure_units(
     "minus ½"))
 
 
-def paired(metric: str, first: str, second: str):
-    """Per-seed values of both methods on the seeds they share (the end-to-end method's seeds when it is one)."""
-    shared = sorted(set(SEEDS_OF[first]) & set(SEEDS_OF[second]))
-    return per_seed(metric, first, among=shared), per_seed(metric, second, among=shared)
+def versus(claim: Claim, metric: str, first: str, second: str) -> None:
+    """first − second on a per-seed metric: paired over shared seeds for the hierarchical methods, unpaired (all
+    seeds of each) when the end-to-end method is one side."""
+    unpaired = E2E in (first, second)
+    if unpaired:
+        claim.compare(per_seed(metric, first), per_seed(metric, second), (first, second), paired=False)
+    else:
+        shared = sorted(set(SEEDS_OF[first]) & set(SEEDS_OF[second]))
+        claim.compare(per_seed(metric, first, among=shared), per_seed(metric, second, among=shared), (first, second))
 
 
+# C1b has no learning precondition: how much each architecture learns from the same steps is what it measures
+if E2E in methods:
+    versus(CLAIMS["C1b"], "final_vs_scripted", OURS, E2E)
+else:
+    CLAIMS["C1b"].untestable(f"{E2E} not in this run's methods")
 for k, other in ABLATIONS.items():
-    run(CLAIMS[f"C6{k}"], (OURS, other), lambda c, o=other: c.compare(
-        *paired("tournament_passes_per_game", OURS, o), (OURS, o)))
-    run(CLAIMS[f"C7{k}"], (OURS, other), lambda c, o=other: c.compare(
-        *paired("tournament_interceptions_per_game", OURS, o), (OURS, o)))
-run(CLAIMS["C8"], (OURS, E2E), lambda c: c.compare(*paired("tournament_role_split", OURS, E2E), (OURS, E2E)))
-run(CLAIMS["C9a"], (OURS, E2E), lambda c: c.compare(*paired("tournament_ball_jerk", E2E, OURS), (E2E, OURS)))
+    run(CLAIMS[f"C6{k}"], (OURS, other), lambda c, o=other: versus(c, "tournament_passes_per_game", OURS, o))
+    run(CLAIMS[f"C7{k}"], (OURS, other), lambda c, o=other: versus(c, "tournament_interceptions_per_game", OURS, o))
+for cid, stat in (("C6d", "passes"), ("C7d", "interceptions"), ("C8b", "role_split")):
+    run(CLAIMS[cid], (OURS,), lambda c, st=stat: c.compare(
+        per_seed(f"final_vs_scripted_{st}", OURS), per_seed(f"initial_vs_scripted_{st}", OURS),
+        (f"{OURS} final", f"{OURS} initial")))
+run(CLAIMS["C8"], (OURS, E2E), lambda c: versus(c, "tournament_role_split", OURS, E2E))
+run(CLAIMS["C9a"], (OURS, E2E), lambda c: versus(c, "tournament_ball_jerk", E2E, OURS))
 
 
 def shot_accuracy_claim(claim: Claim) -> None:
     shots = BEHAVIOUR.set_index("player")["shots"]
-    few = {p: int(shots[p]) for m in (OURS, E2E) for p in (player_key(m, s) for s in e2e_seeds) if shots[p] < MIN_SHOTS}
+    few = {p: int(shots[p]) for m in (OURS, E2E) for p in (player_key(m, s) for s in SEEDS_OF[m])
+           if shots[p] < MIN_SHOTS}
     if claim.require(not few, f"players with fewer than {MIN_SHOTS} shots: {few}"):
-        claim.compare(*paired("tournament_shot_accuracy", OURS, E2E), (OURS, E2E))
+        versus(claim, "tournament_shot_accuracy", OURS, E2E)
 
 
 run(CLAIMS["C9b"], (OURS, E2E), shot_accuracy_claim)
@@ -1319,20 +1429,43 @@ DEVIATIONS = pd.DataFrame([
      f"MLP ({hidden}, {hidden}) on the current egocentric observation and the previous decision", "CPU budget; "
      "the observation holds velocities, so the current frame is close to Markov"),
     ("Team reward", "not published", f"±1 per goal + {shaping:g} per metre of ball progress towards the opponent's "
-     "goal (potential-based, zero-sum), the same for every method", "reconstructed"),
+     "goal (zero-sum; potential-based plus a small territory term, so not policy-invariant), the same for every "
+     "method", "reconstructed; the exact potential-based form learned nothing in a development pilot"),
     ("FSP", "opponents from a pool of past policies; details not published", "snapshot every "
      f"{snapshot_every} updates (end-to-end: the same environment steps), unbounded pool, uniform draw per game "
      "at kickoff, starting from the initial policy", "the FSP average policy; our choice of spacing"),
     ("Training length", "not published (robot scale)", f"{updates} updates × {games} games × {horizon} decisions "
      f"({HIER_STEPS:,} physics steps) for the hierarchical methods", "CPU budget (repro ≤ 30 min on 2 cores)"),
     ("End-to-end baseline", "a direct end-to-end policy (details not published)", f"MAPPO + FSP on the 3-D motor "
-     f"action at 50 Hz, same trunk, {E2E_UPDATES} updates × {E2E_STEPS_PER_UPDATE} steps = the skills' plus the "
-     f"team level's steps; seeds {e2e_seeds}", "equal environment steps; fewer seeds because its runs cost about "
-     "5 times as much"),
+     f"action at 50 Hz, same trunk, observation = the egocentric observation + its previous action (no 5-frame "
+     f"history as the skills have), {E2E_UPDATES} updates × {E2E_STEPS_PER_UPDATE} steps = the skills' plus the "
+     f"team level's steps; seeds {e2e_seeds}; only the team reward (the skills had their own reward engineering, "
+     "e.g. the approach-progress term added to Dribble after a failed pilot)", "equal environment steps; fewer "
+     "seeds because a run costs several times a hierarchical one (timing.json), so its comparisons are unpaired"),
+    ("Skills", "trained per robot", f"one frozen library ({SKILL_STEPS:,} steps, seeds fixed in params.yaml "
+     "quadruped_soccer_skills) serves every seed and method", "the skills stage is cached; the skills' own "
+     "seed-to-seed variance is not in the confidence intervals"),
+    ("Evaluation policy", "deployed policies (details not published)", "every learned team plays its mode (most "
+     "likely skill and mean command; the end-to-end team its mean motor action) in every evaluation game; the "
+     "skills always play their mean action; training opponents sample", "so that exploration noise is not "
+     "measured as behaviour (e.g. a jittery end-to-end ball path)"),
+    ("Restarts in training", "not described", "after a goal a game restarts at once; a 5 Hz learner's held "
+     "decision (and its FSP opponent's) runs on for at most 9 physics steps into the new game, whose reward is "
+     "dropped; a 50 Hz learner reacts at once", "batched decisions on a global clock; evaluation games stop at "
+     "the first goal, so they are not affected"),
+    ("Contact order", "(a physics engine)", "robot–ball contacts are resolved in agent order, team 0 first, so the "
+     "mirrored game is not bit-exact; the learner always plays team 0", "every evaluation pair plays both sides"),
+    ("Constants", "not published", f"γ = {gamma:g}, λ = {gae_lambda:g}, shaping {shaping:g}/m, entropy bonus "
+     f"{entropy_coef:g}, width {hidden}, the learning-rate grid and the skills' settings were chosen in a "
+     "development pilot of the hierarchical learner (mappo-fsp) before the reported runs, and are the same for "
+     "every method", "the tuning budget went to the step size; these choices favour ours if anything"),
     ("Other ablations", "not confirmed in what we could read", "plain self-play, IPPO, a scripted team",
      "the natural ablations of the abstract's claims (issue)"),
+    ("Behaviour statistics", "passing, interception and role allocation reported from robot games", "counted "
+     "from contacts, release directions and distances (hrlkit.envs.soccer.team, definitions fixed before the runs)",
+     "reconstructed: the paper's definitions are not public"),
     ("Evaluation", "real and simulated matches", f"cross-play tournament ({2 * crossplay_games} games per pair), "
-     f"held-out pool ({2 * pool_games} games per member), stochastic policies with fixed sampling streams",
+     f"held-out pool ({2 * pool_games} games per member), learning checks ({2 * learn_check_games} games)",
      "the paper's numbers are not public; the trend is what is reproduced"),
 ], columns=["what", "paper", "here", "why"])
 display(table(DEVIATIONS))

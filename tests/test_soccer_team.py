@@ -43,28 +43,46 @@ def _events(core, toucher, done=False, goals=(0, 0)):
     return {"toucher": np.array([toucher]), "done": np.array([done]), "goals": np.array([goals])}
 
 
-def test_passes_interceptions_and_dribbles_are_counted_as_defined():
+def test_passes_interceptions_and_shots_are_counted_as_defined():
     core = Soccer2DCore(Soccer2DConfig(), 1, seed=0)
     stats = MatchStats(1)
     live = np.array([True])
     stats.kickoff(core, live)
+    # team 0: robots 0 and 1, team 1: robots 2 and 3
+    core.robot_pos[0] = [[-0.35, 0.0], [2.5, 0.0], [4.0, 1.5], [-2.0, -2.0]]
 
-    def touch(x, y, who, vx=0.0):
-        core.ball_pos[:] = [x, y]
-        core.ball_vel[:] = [vx, 0.0]
+    def step(who, x=None, y=None, vx=0.0, vy=0.0):
+        if x is not None:
+            core.ball_pos[:] = [x, y]
+            core.ball_vel[:] = [vx, vy]
         stats.record(core, _events(core, who), live)
 
-    touch(0.0, 0.0, 0)          # first touch: nothing before it
-    touch(0.3, 0.0, 0)          # the same robot again (a dribble): no pass
-    touch(1.0, 0.0, 1)          # teammate, 0.7 m from the last touch: too short for a pass
-    touch(2.5, 0.0, 0)          # teammate, 1.5 m: a pass of team 0
-    touch(4.0, 0.0, 2)          # opponent, 1.5 m: an interception by team 1
-    touch(4.2, 0.0, 0)          # team 0 again at 0.2 m: contested, no interception
-    touch(4.2, 0.0, 0, vx=2.0)  # team 0 shoots at x = +4.5 (on target)
-    assert stats.touches[0].tolist() == [6, 1]
+    step(0, 0.0, 0.0, vx=2.0)             # robot 0 releases towards robot 1 (standing at (2.5, 0))
+    step(1, 2.5, 0.0, vy=2.0)             # robot 1, 2.5 m on, was aimed at: a pass; it releases sideways at 2 m/s
+    step(2, 2.5, 1.5, vy=2.0)             # opponent, 1.5 m from a 2 m/s release: an interception by team 1
+    step(3, 2.5, 3.0)                     # robot 3 stood at (−2, −2), not where the ball was sent: no pass
+    for _ in range(5):
+        step(-1)                          # 0.1 s without a touch by team 0
+    step(0, 3.5, 0.0, vx=2.0)             # team 0 strikes at the goal (x = +4.5): a shot on target
+    step(0, 3.6, 0.0, vx=2.0)             # the next step's touch belongs to the same strike: no second shot
+    step(1, 3.6, 0.0, vx=0.5)             # within 1 m of the release: no pass, no interception
+    assert stats.touches[0].tolist() == [5, 2]
     assert stats.passes[0].tolist() == [1, 0]
     assert stats.interceptions[0].tolist() == [0, 1]
-    assert stats.shots[0].tolist() == [1, 0] and stats.on_target[0].tolist() == [1, 0]
+    # the first release also heads for the goal mouth at 2 m/s: by the definition it is a shot as well
+    assert stats.shots[0].tolist() == [2, 0] and stats.on_target[0].tolist() == [2, 0]
+
+
+def test_a_slow_release_is_not_a_long_ball():
+    core = Soccer2DCore(Soccer2DConfig(), 1, seed=0)
+    stats = MatchStats(1)
+    live = np.array([True])
+    stats.kickoff(core, live)
+    core.ball_pos[:], core.ball_vel[:] = [0.0, 0.0], [1.0, 0.0]
+    stats.record(core, _events(core, 0), live)                # team 0 pushes the ball at 1 m/s
+    core.ball_pos[:] = [1.5, 0.0]
+    stats.record(core, _events(core, 2), live)                # team 1 picks it up 1.5 m on: a loose ball
+    assert stats.interceptions[0].tolist() == [0, 0]
 
 
 def test_outcome_and_roles():
@@ -73,20 +91,24 @@ def test_outcome_and_roles():
     live = np.array([True])
     stats.kickoff(core, live)
     core.ball_pos[:] = [0.0, 0.0]
-    # team 0: robot 0 at 0.5 m, robot 1 at 3 m (split); team 1: both at 2 m (not split)
+    # team 0: robot 0 in control (0.5 m), robot 1 at 3 m: split; team 1: both 2 m away, nobody in control
     core.robot_pos[0] = [[0.5, 0.0], [3.0, 0.0], [2.0, 0.0], [-2.0, 0.0]]
     stats.record(core, _events(core, -1), live)
     assert stats.role_split_steps[0].tolist() == [1, 0]
-    # robot 1 becomes the closer one by more than half the gap: one switch
+    # robot 1 takes over the ball, robot 0 drops back: a switch, still split
     core.robot_pos[0, :2] = [[3.0, 0.0], [0.5, 0.0]]
     stats.record(core, _events(core, -1), live)
-    assert stats.role_switches[0].tolist() == [1, 0]
+    assert stats.role_switches[0].tolist() == [1, 0] and stats.role_split_steps[0].tolist() == [2, 0]
+    # both robots of team 0 at the ball: no split
+    core.robot_pos[0, :2] = [[0.5, 0.0], [-0.5, 0.0]]
+    stats.record(core, _events(core, -1), live)
+    assert stats.role_split_steps[0].tolist() == [2, 0]
     # team 1 scores: the game is a loss for team 0, later steps do not count
     stats.record(core, _events(core, -1, done=True, goals=(0, 1)), live)
     assert stats.outcome[0] == -1 and stats.finished[0]
     per = stats.per_game(0)
     assert per["loss"][0] == 1 and per["win"][0] == 0 and stats.per_game(1)["win"][0] == 1
-    assert stats.steps[0] == 3
+    assert stats.steps[0] == 4
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +170,7 @@ def test_jerk_is_counted_for_the_team_in_possession():
     stats = MatchStats(1)
     live = np.array([True])
     stats.kickoff(core, live)
+    core.robot_pos[0, 2] = [0.0, 0.4]          # team 1's robot 2 stays in control of the ball (within 0.6 m)
     # kickoff at the origin, then x = t³ at Δt = 0.02 for t = 0, Δt, …, 4Δt; team 1 touches at t = Δt. Samples
     # (four positions, oldest first) from the step that completes four: (0, 0, Δt³, 8Δt³) → |8 − 3|·Δt³/Δt³ = 5,
     # then (0, Δt³, 8Δt³, 27Δt³) → 6 and (Δt³, 8Δt³, 27Δt³, 64Δt³) → 6, all in team 1's possession
@@ -157,3 +180,8 @@ def test_jerk_is_counted_for_the_team_in_possession():
         stats.record(core, _events(core, 2 if k == 1 else -1), live)
     assert stats.jerk_steps[0].tolist() == [0, 3]
     assert stats.jerk_sum[0].tolist() == pytest.approx([0.0, 17.0])
+    # the same path with nobody within 0.6 m of the ball (a free roll) counts for no one
+    core.robot_pos[0, 2] = [0.0, 3.0]
+    before = stats.jerk_steps[0].copy()
+    stats.record(core, _events(core, -1), live)
+    assert stats.jerk_steps[0].tolist() == before.tolist()

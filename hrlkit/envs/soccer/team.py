@@ -18,23 +18,30 @@ so every method meets every other in the same world, with the same physics and t
   0.18 s at 5 Hz, the same for both teams of a skill-vs-skill game).
 
 **Match statistics** (:class:`MatchStats`, online per game, so a tournament of thousands of games needs no logs).
-Definitions, fixed before any reported run:
+Definitions, fixed before any reported run (R + r = 0.35 m is the touching distance of a robot and the ball):
 
-* *touch*: a physics step whose ``toucher`` is a robot (largest impulse); *possession* goes to the last toucher;
-* *pass* (team T): a touch by a robot of T whose previous touch (by any robot) was by a *different* robot of T,
-  with the ball ≥ ``pass_distance`` (1 m) from where that previous touch happened;
+* *touch*: a physics step whose ``toucher`` is a robot (largest impulse); the *release* of a touch is the ball's
+  position and velocity right after it, with every robot's position at that moment;
+* *pass* (team T): a touch by robot j of T whose previous touch (by any robot) was by a *different* robot i of T,
+  with the ball ≥ ``pass_distance`` (1 m) from i's release point, and i's release velocity pointing within
+  ``pass_angle`` (30°) of the direction from the release point to where j stood at the release: the ball was sent
+  towards j, not bounced into it;
 * *interception* (team T): a touch by a robot of T whose previous touch was by the other team, with the ball
-  ≥ ``pass_distance`` from where that touch happened (the ball was travelling, not contested at the feet);
-* *shot*: a touch after which the ball moves towards the opponent's goal line at ≥ ``shot_speed`` (1 m/s);
-  *on target* when its straight-line path crosses that line inside the goal mouth (|y| < w_g/2);
-  shot accuracy = on target / shots;
-* *ball-path jerk* of team T: the mean of ‖Δ³p_b‖/Δt³ (m/s³) over the physics steps at which T has possession (its
-  robot touched the ball last) and the last four ball positions belong to one episode. It is the third finite
-  difference of the ball's path; every touch is an impulse, so a ball pushed by many small erratic touches has a
-  higher mean than one struck cleanly and left to roll;
-* *role split* (team T): fraction of physics steps at which T's two robots are at distances from the ball differing
-  by ≥ ``role_gap`` (1 m): one engages, the other holds a position; *role switches*: changes of which robot of T is
-  closer to the ball, counted only when the newly closer robot is closer by ≥ ``role_gap``/2 (hysteresis), per game.
+  ≥ ``pass_distance`` from that release point and the release a *long ball* (speed ≥ ``shot_speed``): a pass or
+  shot cut off, not a contested ball at the feet;
+* *shot* (team T): a touch by T that starts a strike (T had not touched the ball for ``strike_gap`` steps, 0.1 s)
+  after which the ball moves towards the opponent's goal line at ≥ ``shot_speed`` (1.5 m/s, above the dribble
+  skill's top ball speed of 1 m/s, so carrying the ball is not shooting); *on target* when its straight-line path
+  crosses that line inside the goal mouth (|y| < w_g/2); shot accuracy = on target / shots;
+* *ball-path jerk* of team T: the mean of ‖Δ³p_b‖/Δt³ (m/s³) over the physics steps at which T has possession
+  (its robot touched the ball last), one of its robots is *in control* (within ``control_distance`` = 0.6 m of the
+  ball) and the last four ball positions belong to one episode. It is the third finite difference of the ball's
+  path while the team is handling it; every touch is an impulse, so a ball pushed by many small erratic touches has
+  a higher mean than one carried or struck cleanly. Free rolls and wall bounces do not count;
+* *role split* (team T): fraction of physics steps at which one robot of T is in control of the ball (≤ 0.6 m)
+  while its teammate is more than ``role_far`` (2 m) from the ball: one engages, the other holds a position (both
+  robots at kickoff, and two robots chasing the ball together, count 0); *role switches*: times the engaged robot
+  of T changes (an engagement by a different robot than T's previous one), per game.
 
 Outcomes: every game is one episode; the first goal decides it (win/loss), no goal by the time limit is a draw.
 """
@@ -89,8 +96,11 @@ class MatchStats:
 
     n_games: int
     pass_distance: float = 1.0
-    shot_speed: float = 1.0
-    role_gap: float = 1.0
+    pass_angle_deg: float = 30.0
+    shot_speed: float = 1.5
+    strike_gap: int = 5
+    control_distance: float = 0.6
+    role_far: float = 2.0
     outcome: np.ndarray = field(init=False)          # (G,) +1 team 0 won, −1 team 1 won, 0 draw; NaN while playing
     finished: np.ndarray = field(init=False)         # (G,) the game's one episode is over
     touches: np.ndarray = field(init=False)
@@ -113,21 +123,28 @@ class MatchStats:
             setattr(self, name, np.zeros((g, 2)))
         self.steps = np.zeros(g)
         self._last_toucher = np.full(g, -1)
-        self._last_touch_pos = np.zeros((g, 2))
+        self._release_pos = np.zeros((g, 2))
+        self._release_vel = np.zeros((g, 2))
+        self._release_robots = None                  # (G, N, 2) robot positions at the last release
+        self._since_team_touch = np.full((g, 2), 10 ** 9)   # physics steps since each team last touched the ball
         self._ball_trail = np.zeros((g, 4, 2))       # last four ball positions, oldest first
         self._trail_len = np.zeros(g, dtype=np.int64)
-        self._closer = np.full((g, 2), -1)
+        self._engaged = np.full((g, 2), -1)          # each team's last engaged robot
 
     def kickoff(self, core: Soccer2DCore, mask: np.ndarray) -> None:
         self._last_toucher[mask] = -1
+        self._since_team_touch[mask] = 10 ** 9
         self._trail_len[mask] = 1
         self._ball_trail[mask, -1] = core.ball_pos[mask]
-        self._closer[mask] = -1
+        self._engaged[mask] = -1
 
     def record(self, core: Soccer2DCore, events: dict, live: np.ndarray) -> None:
         """Count one physics step of the games in ``live`` (G,) (games whose one episode is not over yet)."""
         cfg, n = core.cfg, core.cfg.n_per_team
         self.steps += live
+        if self._release_robots is None:
+            self._release_robots = core.robot_pos.copy()
+        self._since_team_touch += 1
         # touches, passes, interceptions, shots
         toucher = events["toucher"]
         touched = live & (toucher >= 0)
@@ -136,41 +153,55 @@ class MatchStats:
             who = toucher[rows]
             team = who // n
             previous = self._last_toucher[rows]
-            travelled = np.linalg.norm(core.ball_pos[rows] - self._last_touch_pos[rows], axis=-1) \
-                >= self.pass_distance
+            ball = core.ball_pos[rows]
+            travelled = np.linalg.norm(ball - self._release_pos[rows], axis=-1) >= self.pass_distance
             np.add.at(self.touches, (rows, team), 1)
             had_previous = previous >= 0
             same_team = had_previous & (previous // n == team)
-            np.add.at(self.passes, (rows, team), same_team & (previous != who) & travelled)
-            np.add.at(self.interceptions, (rows, team), had_previous & ~same_team & travelled)
+            # a pass: i's release velocity points within pass_angle of where j stood at the release
+            towards = self._release_robots[rows, who] - self._release_pos[rows]
+            release_vel = self._release_vel[rows]
+            cosine = (towards * release_vel).sum(-1) / np.maximum(
+                np.linalg.norm(towards, axis=-1) * np.linalg.norm(release_vel, axis=-1), 1e-12)
+            aimed = cosine >= np.cos(np.radians(self.pass_angle_deg))
+            np.add.at(self.passes, (rows, team), same_team & (previous != who) & travelled & aimed)
+            long_ball = np.linalg.norm(release_vel, axis=-1) >= self.shot_speed
+            np.add.at(self.interceptions, (rows, team), had_previous & ~same_team & travelled & long_ball)
+            # a shot: the first touch of a strike, the ball then heading for the goal line at >= shot_speed
+            strike = self._since_team_touch[rows, team] > self.strike_gap
             attack = np.where(team == 0, 1.0, -1.0)
-            shot, on_target = shot_on_target(core.ball_pos[rows], core.ball_vel[rows], attack,
-                                             cfg.field_length / 2, cfg.goal_width, self.shot_speed)
-            np.add.at(self.shots, (rows, team), shot)
-            np.add.at(self.on_target, (rows, team), on_target)
+            shot, on_target = shot_on_target(ball, core.ball_vel[rows], attack, cfg.field_length / 2,
+                                             cfg.goal_width, self.shot_speed)
+            np.add.at(self.shots, (rows, team), strike & shot)
+            np.add.at(self.on_target, (rows, team), strike & on_target)
+            self._since_team_touch[rows, team] = 0
             self._last_toucher[rows] = who
-            self._last_touch_pos[rows] = core.ball_pos[rows]
-        # ball-path jerk over four positions of one episode, counted for the team in possession
+            self._release_pos[rows] = ball
+            self._release_vel[rows] = core.ball_vel[rows]
+            self._release_robots[rows] = core.robot_pos[rows]
+        distance = np.linalg.norm(core.robot_pos - core.ball_pos[:, None], axis=-1)       # (G, N)
+        in_control = distance <= self.control_distance
+        # ball-path jerk over four positions of one episode, for the team in possession while it controls the ball
         self._ball_trail = np.concatenate([self._ball_trail[:, 1:], core.ball_pos[:, None]], axis=1)
         self._trail_len = np.minimum(self._trail_len + 1, 4)
         possession = np.where(self._last_toucher >= 0, self._last_toucher // n, -1)
         full = live & (self._trail_len == 4) & (possession >= 0)
         jerk = ball_jerk(*(self._ball_trail[:, k] for k in range(4)), cfg.dt)
         for team in (0, 1):
-            mine = full & (possession == team)
+            controls = in_control[:, team_slice(team, n)].any(axis=1)
+            mine = full & (possession == team) & controls
             self.jerk_sum[:, team] += np.where(mine, jerk, 0.0)
             self.jerk_steps[:, team] += mine
-        # roles (two robots a team; with more, the two closest to the ball)
-        distance = np.linalg.norm(core.robot_pos - core.ball_pos[:, None], axis=-1)
+        # roles: one robot in control of the ball while its teammate is more than role_far away
         for team in (0, 1):
-            d = np.sort(distance[:, team_slice(team, n)], axis=1)
-            order = np.argmin(distance[:, team_slice(team, n)], axis=1)
-            gap = d[:, 1] - d[:, 0] if n > 1 else np.full(core.n_games, np.inf)
-            self.role_split_steps[:, team] += live & (gap >= self.role_gap)
-            decided = gap >= self.role_gap / 2
-            switched = live & decided & (self._closer[:, team] >= 0) & (order != self._closer[:, team])
+            mine = distance[:, team_slice(team, n)]
+            closest = np.argmin(mine, axis=1)
+            engaged = in_control[:, team_slice(team, n)][np.arange(core.n_games), closest]
+            others_far = (np.sort(mine, axis=1)[:, 1] > self.role_far) if n > 1 else np.ones(core.n_games, bool)
+            self.role_split_steps[:, team] += live & engaged & others_far
+            switched = live & engaged & (self._engaged[:, team] >= 0) & (closest != self._engaged[:, team])
             self.role_switches[:, team] += switched
-            self._closer[:, team] = np.where(decided, order, self._closer[:, team])
+            self._engaged[:, team] = np.where(engaged, closest, self._engaged[:, team])
         # outcomes of the games' first episode
         ending = live & events["done"]
         goals = events["goals"]
