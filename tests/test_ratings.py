@@ -184,3 +184,31 @@ def test_bad_arguments_are_named(tournament):
         ratings.rating_bootstrap(tournament, aggregate="median", n_resamples=5)
     with pytest.raises(ValueError, match="n_resamples"):
         ratings.rating_bootstrap(tournament, n_resamples=0)
+
+
+def _optimiser_reporting_failure(at_optimum: bool):
+    """scipy's minimize, but reporting failure (as trust-exact does when the predicted gain is round-off)."""
+    from scipy import optimize
+
+    real = optimize.minimize
+
+    def fake(fun, x0, **kwargs):
+        result = real(fun, x0, **kwargs)
+        if not at_optimum:
+            result.x = result.x + 0.5
+        result.success, result.message = False, "A bad approximation caused failure to predict improvement."
+        return result
+
+    return fake
+
+
+def test_a_reported_failure_at_the_optimum_is_accepted_and_elsewhere_raises(monkeypatch):
+    from scipy import optimize
+
+    games = games_table(("A", "B", 1.0, 7), ("A", "B", 0.0, 3))
+    expected = ratings.bradley_terry(games, prior_draws=0)
+    monkeypatch.setattr(optimize, "minimize", _optimiser_reporting_failure(at_optimum=True))
+    assert ratings.bradley_terry(games, prior_draws=0).to_numpy() == pytest.approx(expected.to_numpy())
+    monkeypatch.setattr(optimize, "minimize", _optimiser_reporting_failure(at_optimum=False))
+    with pytest.raises(FloatingPointError, match="did not converge.*largest gradient"):
+        ratings.bradley_terry(games, prior_draws=0)
