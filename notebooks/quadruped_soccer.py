@@ -47,7 +47,7 @@
 # - 2 v 2 on a 9 × 6 m pitch; 30 s games that end at the first goal.
 # - The team reward is reconstructed: ±1 per goal plus a shaping term identical for every method.
 # - The team policy is an MLP on the current observation and its previous action, not a GRU.
-# - Training is about a hundred times shorter than a robot-scale run.
+# - Training is far shorter than a robot-scale run (the paper's training length is not published).
 # The deviations table at the end lists every difference.
 
 # %% tags=["parameters"]
@@ -136,7 +136,7 @@ class SoccerParameters(P.Parameters):
     @model_validator(mode="after")
     def relations(self):
         P.require(set(self.e2e_seeds) <= set(self.seeds), "e2e_seeds", self.e2e_seeds,
-                  f"must be among seeds {self.seeds} (its comparisons are paired by seed)")
+                  f"must be among seeds {self.seeds} (its runs reuse the reported seeds)")
         P.require(self.ppo_minibatches <= self.games * self.horizon, "ppo_minibatches", self.ppo_minibatches,
                   f"must be <= games * horizon = {self.games * self.horizon} (one decision per minibatch at least)")
         P.require(self.curve_points <= self.updates, "curve_points", self.curve_points,
@@ -824,7 +824,7 @@ def learned_trial(method: str, config: dict, seed: int) -> dict:
 # %% [markdown]
 # ## Claims, declared before the runs
 #
-# Each measurable sentence of the abstract is a row, and so are the comparisons the issue asks for. Every test,
+# Each measurable sentence of the abstract is a row, and so are the natural ablations of its claims. Every test,
 # threshold and precondition below was fixed before the reported runs.
 #
 # - **Cross-play score** of method A against method B: the mean over A's seeds, and over B's players, of A's points
@@ -839,8 +839,11 @@ def learned_trial(method: str, config: dict, seed: int) -> dict:
 # - **A baseline that cannot learn cannot carry a verdict.** Every comparison of trained behaviour requires each
 #   learned method in it to have learned: over its seeds, its score against the tuned scripted team at the end of
 #   training minus at its start is > 0 by a one-sided t-test at `LEARNED_ALPHA`. Otherwise the row is untestable.
-#   C1b is the exception. It compares what the two architectures learned from the same number of environment
-#   steps, so a baseline that learns little is its result, not a defect.
+#   C1b was declared as the exception (what the two architectures learn from the same number of environment
+#   steps). The referee review of the reported run withdrew that exemption. The end-to-end team never scored a goal
+#   in training, and the skills with an untrained team policy already beat it. So C1b measured the skill library's
+#   reward engineering, not a comparison a referee would sign. The precondition now applies to C1b as well, a
+#   change in the conservative direction, stated with its verdict.
 # - **Emergence** (C6d, C7d, C8b) is measured against the method's own starting point. The initial (random) policy
 #   and the final one each play the tuned scripted team in the learning-check games, and the behaviour counts of the
 #   two are compared seed by seed.
@@ -880,7 +883,7 @@ CLAIMS = ClaimsTable([
     Claim("C4", "FSP lets agents adapt to diverse opponent strategies: more robust than plain self-play",
           "held-out worst-case score (worst pool member chosen on half of the games, scored on the other half), "
           "mappo-fsp − mappo-sp, paired by seed", "IQM of the per-seed difference", 0.0, ">", precondition=LEARN_PRE),
-    Claim("C5", "The learned team beats the tuned scripted team (the issue's evaluation against a scripted opponent)",
+    Claim("C5", "The learned team beats the tuned scripted team (a fixed opponent outside the learners' pools)",
           f"score of {OURS} against the scripted team in the tournament, per seed", "IQM score − 0.5", 0.0, ">",
           precondition=LEARN_PRE),
     *[Claim(f"C6{k}", f"Coordinated passing emerges, more than in the {other} ablation",
@@ -1013,6 +1016,14 @@ from hrlkit.claims import Fact, FactsTable, build_metrics, headline_entry, write
 from hrlkit.display import prose, table
 
 fmt = stats.format_ci
+
+
+def summary_cell(values: pd.Series) -> str:
+    """IQM [95 % CI] over a method's seeds; a single player (the scripted team) has no CI."""
+    v = values.dropna().to_numpy()
+    return "—" if len(v) == 0 else (f"{v[0]:.3g}" if len(v) == 1 else fmt(v))
+
+
 METHOD_OF = {key: key.split("/")[0] for key in PLAYERS}
 SEEDS_OF = {m: (e2e_seeds if m == E2E else seeds) for m in methods if m in LEARNED}
 
@@ -1118,11 +1129,14 @@ def per_seed(metric: str, method: str, among=None) -> np.ndarray:
 #   need?
 
 # %%
-display(table(TUNED_SCRIPTED.configuration_table(["round_robin_score"]).round(3)))
+display(table(TUNED_SCRIPTED.configuration_table(["round_robin_score"]).round({"round_robin_score": 3})))
 CURVE_COLUMNS = sorted([c for c in TUNED.trials.columns if c.startswith("curve_")], key=lambda c: int(c[6:]))
-display(table(TUNED.configuration_table(["validation_score_vs_scripted", "gain_vs_scripted",
-                                         *CURVE_COLUMNS])
-              .round(3)))
+TUNING_METRICS = ["validation_score_vs_scripted", "gain_vs_scripted", *CURVE_COLUMNS]
+display(table(TUNED.configuration_table(TUNING_METRICS).round({c: 3 for c in TUNING_METRICS})))
+print("Every learned method's selected step size, and the scripted team's guard, sit at an edge of a two- (three-) "
+      "value grid: " + ", ".join(f"{m}: {TUNED.position(m, 'learning_rate')}" for m in TUNED.selected)
+      + f"; scripted guard: {TUNED_SCRIPTED.position('scripted', 'guard')}. The grid is too coarse to say the best "
+      "value lies inside it, and with two tuning seeds the choice between its two step sizes is within seed noise.")
 EFFECT_OF_INTEREST = 0.1     # score points: the smallest difference between two methods the comparisons should see
 PILOTS = {m: tune.pilot(TUNED, first=OURS, second=m) for m in CONFIG if m != OURS}
 for m, p in PILOTS.items():
@@ -1135,11 +1149,29 @@ def regime_row(method: str) -> dict:
     return {"method": method, "tuning seeds": len(trials),
             "validation score vs scripted": trials["validation_score_vs_scripted"].mean(),
             "gain vs scripted over training": trials["gain_vs_scripted"].mean(),
-            "gain > 0 on every tuning seed": "yes" if (trials["gain_vs_scripted"] > 0).all() else "no"}
+            "t-test p (gain > 0)": one_sided_p(trials["gain_vs_scripted"].to_numpy(dtype=float)),
+            "seeds the t-test needs (80 % power)": seeds_for_gain(trials["gain_vs_scripted"].to_numpy(dtype=float))}
+
+
+def one_sided_p(gains: np.ndarray) -> float:
+    """One-sided one-sample t-test of mean gain > 0 (the learning precondition's test)."""
+    if len(gains) < 2 or gains.std() == 0:
+        return 0.0 if gains.min() > 0 else 1.0
+    return float(scipy_stats.ttest_1samp(gains, 0.0, alternative="greater").pvalue)
+
+
+def seeds_for_gain(gains: np.ndarray):
+    """Seeds the precondition's t-test would need to detect the observed mean gain, from its spread (80 % power)."""
+    if len(gains) < 2 or gains.std(ddof=1) == 0 or gains.mean() <= 0:
+        return "—"
+    return stats.units_needed(float(gains.mean()), float(gains.std(ddof=1)), paired=True)
 
 
 REGIME = pd.DataFrame([regime_row(m) for m in CONFIG])
-display(table(REGIME.round(3)))
+display(table(REGIME.round({c: 3 for c in REGIME.columns if REGIME[c].dtype.kind == "f"})))
+print(f"Read with care: {len(tuning_seeds)} tuning seeds give each spread one or two degrees of freedom, so the "
+      "seed counts above (and the pilot's) are rough. The precondition was not sized before the run: a gain as small "
+      "as the reported one needs many more seeds than were run to pass the t-test.")
 
 # %% [markdown]
 # ## Training curves
@@ -1148,16 +1180,19 @@ display(table(REGIME.round(3)))
 # end-to-end curve starts after the skills' steps, which the hierarchical methods spent before their first update.
 
 # %%
-curves = RUNS[RUNS["metric"] == "score_vs_scripted"].copy()
+start = RUNS[RUNS["metric"] == "initial_vs_scripted"].assign(step=0)      # the untrained policy, before update 1
+curves = pd.concat([start, RUNS[RUNS["metric"] == "score_vs_scripted"]], ignore_index=True)
 curves["environment steps"] = curves["step"] + np.where(curves["method"] == E2E, 0, SKILL_STEPS)
 fig, ax = plt.subplots(figsize=(7, 3.6))
-sns.lineplot(data=curves, x="environment steps", y="value", hue="method", errorbar=("pi", 50), ax=ax, marker="o")
+sns.lineplot(data=curves, x="environment steps", y="value", hue="method", estimator="median", errorbar=("pi", 50),
+             ax=ax, marker="o")
 ax.axhline(0.5, color="grey", lw=0.8, ls="--")
 ax.axvline(SKILL_STEPS, color="grey", lw=0.8, ls=":")
 ax.set_ylabel("score vs scripted team")
 ax.set_title("Training curves")
 figures.save_figure(fig, "training_curves", f"Score against the tuned scripted team ({2 * curve_games} games per "
-                    "point) against environment steps, median and interquartile range over seeds; the hierarchical "
+                    f"point; the first point, before training, {2 * learn_check_games} games) against environment "
+                    "steps, median and interquartile range over seeds; the hierarchical "
                     "curves are shifted by the skills' steps (dotted line).", **SAVE)
 plt.show()
 
@@ -1212,8 +1247,7 @@ display(table(RATINGS.reset_index().round(1)))
 if len(WORST):
     robust = WORST.reset_index().rename(columns={"a": "player"})
     robust["method"] = robust["player"].map(METHOD_OF)
-    display(table(robust.groupby("method", sort=False)[["worst_case", "pool_mean"]]
-                  .agg(lambda v: fmt(v.to_numpy())).reset_index()))
+    display(table(robust.groupby("method", sort=False)[["worst_case", "pool_mean"]].agg(summary_cell).reset_index()))
 
 # %% [markdown]
 # ## Behaviour statistics
@@ -1229,13 +1263,16 @@ if len(WORST):
 # %%
 BEHAVIOUR_METRICS = ["passes_per_game", "interceptions_per_game", "touches_per_game", "shots_per_game",
                      "shot_accuracy", "role_split", "role_switches_per_game", "ball_jerk"]
-display(table(BEHAVIOUR.groupby("method", sort=False)[BEHAVIOUR_METRICS]
-              .agg(lambda v: fmt(v.dropna().to_numpy()) if v.notna().any() else "—")
-              .reset_index()))
-long_behaviour = BEHAVIOUR.melt(id_vars=["player", "method"], value_vars=BEHAVIOUR_METRICS[:2] + [
-    "shot_accuracy", "role_split", "ball_jerk"])
+display(table(BEHAVIOUR.groupby("method", sort=False)[BEHAVIOUR_METRICS].agg(summary_cell).reset_index()))
+PANEL_TITLES = {"passes_per_game": "passes per game", "interceptions_per_game": "interceptions per game",
+                "shot_accuracy": "shot accuracy", "role_split": "role split (share of time)",
+                "ball_jerk": "ball-path jerk in control (m/s³)"}
+long_behaviour = BEHAVIOUR.melt(id_vars=["player", "method"], value_vars=list(PANEL_TITLES))
+long_behaviour["variable"] = long_behaviour["variable"].map(PANEL_TITLES)
 grid = sns.catplot(data=long_behaviour, x="method", y="value", col="variable", kind="strip", sharey=False,
                    height=3, aspect=0.9, col_wrap=5, hue="method", legend=False)
+grid.set_titles("{col_name}")
+grid.set_ylabels("")
 for ax in grid.axes.flat:
     ax.tick_params(axis="x", rotation=60)
 figures.save_figure(grid.figure, "behaviour", "Behaviour statistics per player (one dot per seed; the scripted team "
@@ -1254,7 +1291,7 @@ def replay_strip(rep: dict, every: int = 50, panels: int = 8):
     fig, axes = plt.subplots(1, len(frames), figsize=(2.2 * len(frames), 1.9), squeeze=False)
     half_l, half_w = GAME.field_length / 2, GAME.field_width / 2
     for ax, t in zip(axes[0], frames):
-        ax.add_patch(plt.Rectangle((-half_l, -half_w), 2 * half_l, 2 * half_w, fill=False, lw=0.8))
+        ax.add_patch(plt.Rectangle((-half_l, -half_w), 2 * half_l, 2 * half_w, fill=False, lw=0.8, edgecolor="k"))
         for side in (-1, 1):
             ax.plot([side * half_l] * 2, [-GAME.goal_width / 2, GAME.goal_width / 2], lw=3, color="k")
         start = max(0, t - every)
@@ -1273,8 +1310,10 @@ def replay_strip(rep: dict, every: int = 50, panels: int = 8):
 
 
 fig = replay_strip(REPLAY)
-figures.save_figure(fig, "replay", f"Top-down frames, one per second, of {REPLAY['a']} (blue) against "
-                    f"{REPLAY['b']} (red); outcome for blue {REPLAY['outcome']:+.0f} (win +1, draw 0, loss −1).",
+OUTCOME = {1.0: "a win for blue", 0.0: "a draw", -1.0: "a loss for blue"}[REPLAY["outcome"]]
+figures.save_figure(fig, "replay", f"Top-down frames, one per second for the first {min(8, len(REPLAY['ball']) // 50)} "
+                    f"s of a {len(REPLAY['ball']) * GAME.dt:.0f} s game, of {REPLAY['a']} (blue) against "
+                    f"{REPLAY['b']} (red); the game was {OUTCOME}.",
                     **SAVE)
 plt.show()
 
@@ -1335,11 +1374,9 @@ def versus(claim: Claim, metric: str, first: str, second: str) -> None:
         claim.compare(per_seed(metric, first, among=shared), per_seed(metric, second, among=shared), (first, second))
 
 
-# C1b has no learning precondition: how much each architecture learns from the same steps is what it measures
-if E2E in methods:
-    versus(CLAIMS["C1b"], "final_vs_scripted", OURS, E2E)
-else:
-    CLAIMS["C1b"].untestable(f"{E2E} not in this run's methods")
+# C1b was declared without the learning precondition; the referee review withdrew the exemption (see the claims text)
+CLAIMS["C1b"].precondition = LEARN_PRE + " (applied after the referee review of the reported run)"
+run(CLAIMS["C1b"], (OURS, E2E), lambda c: versus(c, "final_vs_scripted", OURS, E2E))
 for k, other in ABLATIONS.items():
     run(CLAIMS[f"C6{k}"], (OURS, other), lambda c, o=other: versus(c, "tournament_passes_per_game", OURS, o))
     run(CLAIMS[f"C7{k}"], (OURS, other), lambda c, o=other: versus(c, "tournament_interceptions_per_game", OURS, o))
@@ -1363,6 +1400,20 @@ run(CLAIMS["C9b"], (OURS, E2E), shot_accuracy_claim)
 CLAIMS["C10"].untestable("no robots here: the bodies are discs in a planar simulator, and every robot observes the "
                          "true state (no onboard state estimation, no localisation)")
 CLAIMS["C11"].untestable("no robots, no human players, no real courts")
+
+# Post hoc, after the reported run (shown, never replacing a verdict): the comparisons of C2–C5 without the learning
+# precondition on ours, so that a reader sees what the untestable rows hide. They are conditional on a learner that
+# did not pass its own learning check.
+POST_HOC = [Claim(f"P{cid[1:]}", f"{CLAIMS[cid].claim} — measured without the learning precondition",
+                  CLAIMS[cid].test, CLAIMS[cid].statistic, 0.0, ">", post_hoc=True) for cid in ("C2", "C3", "C4", "C5")]
+for claim, other in zip(POST_HOC[:2], ("mappo-sp", "ippo-fsp")):
+    matrix = score_matrix(OURS, other)
+    claim.compare_items(matrix, np.full_like(matrix, 0.5), (OURS, "½"), aggregate="mean")
+POST_HOC[2].compare(per_seed("held_out_worst_case", OURS), per_seed("held_out_worst_case", "mappo-sp"),
+                    (OURS, "mappo-sp"))
+POST_HOC[3].measure_units(np.asarray(per_seed("tournament_vs_scripted", OURS)) - 0.5,
+                          note=f"per-seed score of {OURS} against the scripted team minus ½")
+CLAIMS = ClaimsTable([*CLAIMS, *POST_HOC])
 CLAIMS.apply_holm()
 display(CLAIMS)
 
@@ -1392,10 +1443,10 @@ FACTS = FactsTable([f for f in [
          note=skill_fact("kick", "within_30deg")),
     Fact("F5", "share of tournament games with no goal by the time limit (draws)", draws, "descriptive",
          note=f"{len(GAMES)} games of {episode_steps * GAME.dt:g} s"),
-    Fact("F6", f"passes per game of {OURS} (tournament)",
+    Fact("F6", f"passes per game of {OURS} (tournament; IQM over seeds)",
          *stats.bootstrap_ci(per_seed("tournament_passes_per_game", OURS))[:1], "descriptive",
          ci95=stats.bootstrap_ci(per_seed("tournament_passes_per_game", OURS))[1]),
-    Fact("F7", f"role switches per game of {OURS} (tournament)",
+    Fact("F7", f"role switches per game of {OURS} (tournament; IQM over seeds)",
          *stats.bootstrap_ci(per_seed("tournament_role_switches_per_game", OURS))[:1], "descriptive",
          ci95=stats.bootstrap_ci(per_seed("tournament_role_switches_per_game", OURS))[1]),
     Fact("F8", "tuned scripted team", scripted_key(SCRIPTED), "descriptive",
@@ -1455,7 +1506,21 @@ DEVIATIONS = pd.DataFrame([
      "development pilot of the hierarchical learner (mappo-fsp) before the reported runs, and are the same for "
      "every method", "the tuning budget went to the step size; these choices favour ours if anything"),
     ("Other ablations", "not confirmed in what we could read", "plain self-play, IPPO, a scripted team",
-     "the natural ablations of the abstract's claims (issue)"),
+     "the natural ablations of the abstract's claims"),
+    ("Tuning", "not described", f"{tuning_budget} step sizes {{10⁻³, 3·10⁻⁴}} per learned method on tuning seeds "
+     f"{tuning_seeds}; the selection may differ between the ablations (ours: "
+     f"{TUNED.selected[OURS]['learning_rate']:g}; " + ", ".join(f"{m}: {TUNED.selected[m]['learning_rate']:g}"
+                                                               for m in TUNED.selected if m != OURS) + ")",
+     "equal budgets; the MAPPO-vs-IPPO and FSP-vs-SP rows then compare critic or opponents together with the step "
+     "size the tuning picked"),
+    ("Observability", "decentralised robots with onboard sensing", "every robot observes the whole game "
+     "(egocentric positions and velocities of all robots and the ball)", "so the centralised critic adds no "
+     "information, only a different frame: the MAPPO-vs-IPPO ablation is weak by design"),
+    ("C1b", "(the end-to-end baseline is 'less accurate and more erratic')", "declared without the learning "
+     "precondition; the precondition was applied after the referee review", "the end-to-end team never scored in "
+     "training; a baseline that does not learn cannot carry a verdict"),
+    ("Seeds", "not published", f"{len(seeds)} seeds for the hierarchical methods, {len(e2e_seeds)} for the "
+     "end-to-end one", "an end-to-end run costs several hierarchical ones; the repro must fit 30 minutes on 2 cores"),
     ("Behaviour statistics", "passing, interception and role allocation reported from robot games", "counted "
      "from contacts, release directions and distances (hrlkit.envs.soccer.team, definitions fixed before the runs)",
      "reconstructed: the paper's definitions are not public"),
@@ -1490,6 +1555,17 @@ write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
             tuning=TUNING_RUNNER.timing())
 lines = CLAIMS.summary_lines()
+for m in TOURNAMENT_SCORE:
+    gains = np.asarray(per_seed("gain_vs_scripted", m), dtype=float)
+    points = curves[curves["method"] == m].groupby("step")["value"].median().sort_index()
+    lines.append(f"- **{m}** learning check: score against the scripted team {stats.iqm(per_seed('initial_vs_scripted', m)):.2f} "
+                 f"→ {stats.iqm(per_seed('final_vs_scripted', m)):.2f} (IQM), mean gain {gains.mean():.3g}, one-sided "
+                 f"p = {one_sided_p(gains):.2g}: {'learned' if one_sided_p(gains) < LEARNED_ALPHA else 'not shown to learn'}; "
+                 f"median curve over the last two points {points.iloc[-2]:.2f} → {points.iloc[-1]:.2f}"
+                 + (" (still rising)" if points.iloc[-1] > points.iloc[-2] else " (flat or falling)"))
+below = [m for m in TOURNAMENT_SCORE if RATINGS.loc[m, "ci_high"] < 0]
+lines.append(f"- Learned teams whose Elo CI lies below the tuned scripted team: {', '.join(below) or 'none'}; "
+             f"{100 * draws:.0f} % of tournament games ended without a goal")
 for m in TOURNAMENT_SCORE:
     lines.append(f"- **{m}**: tournament score {fmt(TOURNAMENT_SCORE[m])}, Elo {RATINGS.loc[m, 'iqm']:.0f} "
                  f"[{RATINGS.loc[m, 'ci_low']:.0f}, {RATINGS.loc[m, 'ci_high']:.0f}] (scripted = 0), "
