@@ -81,7 +81,7 @@ class SoccerParameters(P.Parameters):
     @model_validator(mode="after")
     def relations(self):
         P.require(set(self.e2e_seeds) <= set(self.seeds), "e2e_seeds", self.e2e_seeds,
-                  f"must be among seeds {self.seeds} (its comparisons are paired by seed)")
+                  f"must be among seeds {self.seeds} (its runs reuse the reported seeds)")
         P.require(self.ppo_minibatches <= self.games * self.horizon, "ppo_minibatches", self.ppo_minibatches,
                   f"must be <= games * horizon = {self.games * self.horizon} (one decision per minibatch at least)")
         P.require(self.curve_points <= self.updates, "curve_points", self.curve_points,
@@ -565,7 +565,7 @@ CLAIMS = ClaimsTable([
     Claim("C4", "FSP lets agents adapt to diverse opponent strategies: more robust than plain self-play",
           "held-out worst-case score (worst pool member chosen on half of the games, scored on the other half), "
           "mappo-fsp − mappo-sp, paired by seed", "IQM of the per-seed difference", 0.0, ">", precondition=LEARN_PRE),
-    Claim("C5", "The learned team beats the tuned scripted team (the issue's evaluation against a scripted opponent)",
+    Claim("C5", "The learned team beats the tuned scripted team (a fixed opponent outside the learners' pools)",
           f"score of {OURS} against the scripted team in the tournament, per seed", "IQM score − 0.5", 0.0, ">",
           precondition=LEARN_PRE),
     *[Claim(f"C6{k}", f"Coordinated passing emerges, more than in the {other} ablation",
