@@ -1327,8 +1327,7 @@ def learned_check(*compared: str) -> tuple[bool, str]:
     for m in compared:
         if m in LEARNED:
             gains = np.asarray(per_seed("gain_vs_scripted", m), dtype=float)
-            p = (float(scipy_stats.ttest_1samp(gains, 0.0, alternative="greater").pvalue) if len(gains) > 1
-                 and gains.std() > 0 else (0.0 if gains.min() > 0 else 1.0))
+            p = one_sided_p(gains)
             ok &= p < LEARNED_ALPHA
             parts.append(f"{m} mean gain {gains.mean():.3g} (p = {p:.2g})")
     return ok, "score against the scripted team, end − start of training: " + ", ".join(parts) + \
