@@ -185,3 +185,42 @@ def test_jerk_is_counted_for_the_team_in_possession():
     before = stats.jerk_steps[0].copy()
     stats.record(core, _events(core, -1), live)
     assert stats.jerk_steps[0].tolist() == before.tolist()
+
+
+def test_fixed_length_games_sum_goals_over_restarts():
+    core = Soccer2DCore(Soccer2DConfig(), 2, seed=0)
+    stats = MatchStats(2, match_steps=4)
+    live = np.array([True, True])
+    stats.kickoff(core, live)
+    # step 1: team 0 scores in game 0 (the core restarts, the game goes on); step 2: team 1 scores in game 0 and
+    # game 1; step 3: team 1 scores again in game 0; step 4: nothing. Game 0: 1–2, a loss for team 0; game 1: 0–1
+    for goals in ([[1, 0], [0, 0]], [[0, 1], [0, 1]], [[0, 1], [0, 0]], [[0, 0], [0, 0]]):
+        events = {"toucher": np.array([-1, -1]), "goals": np.array(goals)}
+        events["done"] = events["goals"].any(axis=1)
+        assert not stats.finished.any()
+        stats.record(core, events, ~stats.finished)
+    assert stats.finished.all() and stats.goals.tolist() == [[1, 2], [0, 1]]
+    assert stats.outcome.tolist() == [-1.0, -1.0]
+    per = stats.per_game(1)
+    assert per["win"].tolist() == [1, 1] and per["goals_for"].tolist() == [2, 1]
+    assert per["goals_against"].tolist() == [1, 0]
+    # a step after the end does not count; a level goal count is a draw
+    stats.record(core, {"toucher": np.array([-1, -1]), "goals": np.array([[5, 0], [5, 0]]),
+                        "done": np.array([True, True])}, ~stats.finished)
+    assert stats.goals.tolist() == [[1, 2], [0, 1]] and stats.steps.tolist() == [4, 4]
+    level = MatchStats(1, match_steps=1)
+    level.kickoff(Soccer2DCore(Soccer2DConfig(), 1, seed=0), np.array([True]))
+    level.record(Soccer2DCore(Soccer2DConfig(), 1, seed=0), _events(core, -1, done=True, goals=(1, 1)),
+                 np.array([True]))
+    assert level.outcome.tolist() == [0.0] and level.per_game(0)["draw"].tolist() == [1.0]
+    with pytest.raises(ValueError, match="match_steps"):
+        MatchStats(1, match_steps=0)
+
+
+def test_fixed_length_match_plays_exactly_its_length(tiny_library):
+    games = np.arange(3)
+    match = Match(Soccer2DConfig(episode_steps=60), 3, 7, tiny_library,
+                  [Seat(ScriptedTeam("kick"), games, 0), Seat(ScriptedTeam("dribble"), games, 1)], match_steps=90)
+    stats = match.play()
+    assert stats.finished.all() and stats.steps.tolist() == [90, 90, 90]
+    assert np.array_equal(stats.outcome, np.sign(stats.goals[:, 0] - stats.goals[:, 1]))

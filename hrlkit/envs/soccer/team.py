@@ -43,7 +43,13 @@ Definitions, fixed before any reported run (R + r = 0.35 m is the touching dista
   robots at kickoff, and two robots chasing the ball together, count 0); *role switches*: times the engaged robot
   of T changes (an engagement by a different robot than T's previous one), per game.
 
-Outcomes: every game is one episode; the first goal decides it (win/loss), no goal by the time limit is a draw.
+Outcomes, two formats:
+
+* ``match_steps=None`` (first goal): every game is one episode; the first goal decides it (win/loss), no goal by the
+  time limit is a draw;
+* ``match_steps=T`` (fixed length): a game lasts exactly T physics steps; after a goal the ball and the robots are
+  kicked off again (a new episode of the core) and play goes on; the goals of each team are summed over the T steps
+  and the goal difference decides the game (win, draw on equal goals, loss), as a real match is scored.
 """
 
 from __future__ import annotations
@@ -101,8 +107,10 @@ class MatchStats:
     strike_gap: int = 5
     control_distance: float = 0.6
     role_far: float = 2.0
+    match_steps: int | None = None                   # None: the first goal ends a game; T: fixed-length games
     outcome: np.ndarray = field(init=False)          # (G,) +1 team 0 won, −1 team 1 won, 0 draw; NaN while playing
-    finished: np.ndarray = field(init=False)         # (G,) the game's one episode is over
+    finished: np.ndarray = field(init=False)         # (G,) the game is over
+    goals: np.ndarray = field(init=False)            # (G, 2) goals of team 0 and of team 1 so far
     touches: np.ndarray = field(init=False)
     passes: np.ndarray = field(init=False)
     interceptions: np.ndarray = field(init=False)
@@ -116,9 +124,12 @@ class MatchStats:
 
     def __post_init__(self) -> None:
         g = self.n_games
+        if self.match_steps is not None and (isinstance(self.match_steps, bool) or int(self.match_steps) < 1
+                                             or int(self.match_steps) != self.match_steps):
+            raise ValueError(f"match_steps must be None or a positive integer, got {self.match_steps!r}")
         self.outcome = np.full(g, np.nan)
         self.finished = np.zeros(g, dtype=bool)
-        for name in ("touches", "passes", "interceptions", "shots", "on_target", "role_split_steps",
+        for name in ("goals", "touches", "passes", "interceptions", "shots", "on_target", "role_split_steps",
                      "role_switches", "jerk_sum", "jerk_steps"):
             setattr(self, name, np.zeros((g, 2)))
         self.steps = np.zeros(g)
@@ -139,7 +150,7 @@ class MatchStats:
         self._engaged[mask] = -1
 
     def record(self, core: Soccer2DCore, events: dict, live: np.ndarray) -> None:
-        """Count one physics step of the games in ``live`` (G,) (games whose one episode is not over yet)."""
+        """Count one physics step of the games in ``live`` (G,) (the games that are not over yet)."""
         cfg, n = core.cfg, core.cfg.n_per_team
         self.steps += live
         if self._release_robots is None:
@@ -202,10 +213,13 @@ class MatchStats:
             switched = live & engaged & (self._engaged[:, team] >= 0) & (closest != self._engaged[:, team])
             self.role_switches[:, team] += switched
             self._engaged[:, team] = np.where(engaged, closest, self._engaged[:, team])
-        # outcomes of the games' first episode
-        ending = live & events["done"]
-        goals = events["goals"]
-        self.outcome[ending] = np.sign(goals[ending, 0] - goals[ending, 1]).astype(float)
+        # goals, and the outcome: of the first episode, or of the goal difference over match_steps
+        self.goals += events["goals"] * live[:, None]
+        if self.match_steps is None:
+            ending = live & events["done"]
+        else:
+            ending = live & (self.steps >= self.match_steps)
+        self.outcome[ending] = np.sign(self.goals[ending, 0] - self.goals[ending, 1]).astype(float)
         self.finished |= ending
 
     def per_game(self, team: int) -> dict[str, np.ndarray]:
@@ -213,7 +227,8 @@ class MatchStats:
         other = 1 - team
         score = np.where(team == 0, self.outcome, -self.outcome)
         return {"win": (score > 0).astype(float), "draw": (score == 0).astype(float),
-                "loss": (score < 0).astype(float), "touches": self.touches[:, team],
+                "loss": (score < 0).astype(float), "goals_for": self.goals[:, team],
+                "goals_against": self.goals[:, other], "touches": self.touches[:, team],
                 "passes": self.passes[:, team], "interceptions": self.interceptions[:, team],
                 "shots": self.shots[:, team], "on_target": self.on_target[:, team],
                 "opponent_shots": self.shots[:, other],
@@ -296,7 +311,7 @@ class Match:
     def step(self, live: np.ndarray | None = None) -> dict:
         """One physics step for every game: decisions due, skills, physics, statistics, restarts.
 
-        ``live`` (G,): which games' statistics to count (default: those whose first episode is not over).
+        ``live`` (G,): which games' statistics to count (default: the games that are not over).
         Returns the core's events, taken before restarting the games that ended.
         """
         self._decide()
@@ -324,10 +339,11 @@ class Match:
         return events
 
     def play(self, max_steps: int | None = None) -> MatchStats:
-        """Step until every game's first episode is over (or ``max_steps``); returns the statistics."""
+        """Step until every game is over (or ``max_steps``); returns the statistics."""
         if not self.record:
             raise RuntimeError("play() needs a match that records its statistics (record=True)")
-        limit = max_steps if max_steps is not None else self.core.cfg.episode_steps
+        length = self.stats.match_steps if self.stats.match_steps is not None else self.core.cfg.episode_steps
+        limit = max_steps if max_steps is not None else length
         for _ in range(limit):
             if self.stats.finished.all():
                 break
