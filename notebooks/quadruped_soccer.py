@@ -17,8 +17,9 @@
 # # Quadruped robot soccer: learned skills under a 5 Hz MAPPO team policy trained by fictitious self-play
 #
 # **Paper.** *Toward Real-World Cooperative and Competitive Soccer with Quadrupedal Robot Teams*, arXiv
-# [2505.13834](https://arxiv.org/abs/2505.13834) (CoRL 2025). No public code was found. The abstract and reviews give
-# the structure; the rewards, the FSP details and the ablation numbers are not public.
+# [2505.13834](https://arxiv.org/abs/2505.13834) (CoRL 2025). No public code was found. The abstract and a third-party
+# [summary](https://www.themoonlight.io/en/review/toward-real-world-cooperative-and-competitive-soccer-with-quadrupedal-robot-teams)
+# give the structure; the rewards, the FSP details and the ablation numbers are not public.
 #
 # **The hierarchy.** Three low-level skills (Walk, Dribble, Kick) are trained separately with PPO and frozen. They
 # run at 50 Hz on a command: a velocity to walk at, a velocity to carry the ball at, or a kick direction and
@@ -27,8 +28,8 @@
 # Opponents come from **fictitious self-play (FSP)**, a growing pool of the learner's own past policies. The team
 # must beat the mixture of its history, not only its latest self. The paper reports coordinated passing,
 # interception and dynamic role allocation, and an ablation study in which the method has "significant advantages";
-# a summary of the CoRL version adds that the end-to-end baseline gives "less accurate and more erratic ball
-# trajectories".
+# a design note quoting the CoRL version (PMLR vol. 305) adds that the end-to-end baseline gives "less accurate and
+# more erratic ball trajectories".
 #
 # **Reproduced.**
 # - The two-level control: learned skills at 50 Hz under a learned 5 Hz team policy whose action is a discrete skill
@@ -973,18 +974,22 @@ CLAIMS = ClaimsTable([
 # per game against the tuned scripted team. The pilot reads the same runs: it checks that the regime the paper
 # targets exists (below, after the tuning cell) and measures the seed-to-seed spread that sizes the comparisons.
 #
-# **Design history.** A first design of this notebook was run in full and reviewed. Its games ended at the first
-# goal, most of them were goalless draws, and each learning check played 24 games of win/draw/loss, with different
-# games for the initial and the final policy. Its learner (ours) gained against the scripted team, but the gain did
-# not pass the learning check's t-test, so every declared claim was untestable. The referee asked for an evaluation
-# that can resolve a gain. This design keeps the training exactly as it was (world, reward, shaping, budgets,
-# networks, tuning grid) and changes only how games are scored and checked:
-# - every evaluation game lasts 30 s with restarts after goals and is decided by the goal difference, so fewer
-#   games are drawn and each game carries more information;
+# **Design history.** This is the notebook's second design; the first was run in full on the same seeds and its
+# runs were discarded. Its games ended at the first goal, most of them were goalless draws, and each learning check
+# played 24 games of win/draw/loss, with different games for the initial and the final policy. Its learner (ours)
+# gained against the scripted team, but the gain did not pass the learning check's t-test (p = 0.14 in that run), so
+# every declared claim was untestable. The second design keeps the training code (world, reward, shaping, budgets,
+# networks, step-size grid) and changes how games are scored and checked:
+# - every evaluation game lasts `episode_steps` with restarts after goals and is decided by the goal difference, so
+#   a game can be won by more than one goal (whether this made draws rarer is in the facts: it did not, most games
+#   stay goalless);
 # - the learning check and the tuning selection use the goal difference per game, a finer measure than the points;
 # - the learning check plays more games (`learn_check_games` per side, for the initial and the final policy alike);
-# - C1b carries the learning precondition from the start.
-# Its claims were declared again, before this design's runs; the first design's runs were discarded.
+# - C1b carries the learning precondition from the start;
+# - the networks run numpy's tanh (the same function, faster on these CPUs).
+# Everything was tuned and trained again: the tuning may select different step sizes and a different scripted
+# strategy than the first design's did, and the seeds 0–9 are the same as the first design's. The claims were
+# declared again before this design's runs.
 
 # %% tags=["tuning"]
 TUNING_RUNNER = Runner(SLUG, PARAMS, runs_dir=tuning_dir, workers=workers, cut="tuning")
@@ -1202,7 +1207,10 @@ display(table(TUNED_SCRIPTED.configuration_table(["round_robin_score"]).round({"
 CURVE_COLUMNS = sorted([c for c in TUNED.trials.columns if c.startswith("curve_")], key=lambda c: int(c[6:]))
 TUNING_METRICS = ["validation_goal_diff_vs_scripted", "gain_goal_diff_vs_scripted", "validation_score_vs_scripted",
                   *CURVE_COLUMNS]
-display(table(TUNED.configuration_table(TUNING_METRICS).round({c: 3 for c in TUNING_METRICS})))
+TUNING_TABLE = TUNED.configuration_table(TUNING_METRICS).round({c: 3 for c in TUNING_METRICS})
+for family in (TUNING_TABLE[TUNING_TABLE["method"] != E2E], TUNING_TABLE[TUNING_TABLE["method"] == E2E]):
+    if len(family):       # the curves' update counts differ between the families: each shows its own columns
+        display(table(family.dropna(axis=1, how="all")))
 print("Every learned method's selected step size, and the scripted team's guard, sit at an edge of a two- (three-) "
       "value grid: " + ", ".join(f"{m}: {TUNED.position(m, 'learning_rate')}" for m in TUNED.selected)
       + f"; scripted guard: {TUNED_SCRIPTED.position('scripted', 'guard')}. The grid is too coarse to say the best "
@@ -1353,7 +1361,8 @@ plt.show()
 # ## A replay
 #
 # One recorded episode of ours (first seed, team 0, attacking right) against the end-to-end player (team 1), from
-# kickoff to the first goal (or 30 s), drawn every second. The lines are the last second of motion.
+# kickoff to the first goal (or the end of the game), drawn every second. The lines are the last second of motion.
+# It is one episode, shown as it came out: an illustration of the play, not evidence for a claim.
 
 # %%
 def replay_strip(rep: dict, every: int = 50, panels: int = 8):
@@ -1412,8 +1421,12 @@ def score_matrix(first: str, second: str) -> np.ndarray:
     return matrix.loc[order].to_numpy(dtype=float)
 
 
+MEASURES = {}      # claim id → (methods it compares, how it is measured): reused by the post-hoc rows below
+
+
 def run(claim: Claim, needed: tuple, measure) -> None:
     """Measure ``claim`` when every method it needs was run and the learning check holds."""
+    MEASURES[claim.id] = (needed, measure)
     missing = [m for m in needed if m not in methods]
     if missing:
         claim.untestable(f"{missing} not in this run's methods")
@@ -1468,18 +1481,25 @@ CLAIMS["C10"].untestable("no robots here: the bodies are discs in a planar simul
                          "true state (no onboard state estimation, no localisation)")
 CLAIMS["C11"].untestable("no robots, no human players, no real courts")
 
-# Post hoc, after the reported run (shown, never replacing a verdict): the comparisons of C2–C5 without the learning
-# precondition on ours, so that a reader sees what the untestable rows hide. They are conditional on a learner that
-# did not pass its own learning check.
-POST_HOC = [Claim(f"P{cid[1:]}", f"{CLAIMS[cid].claim} — measured without the learning precondition",
-                  CLAIMS[cid].test, CLAIMS[cid].statistic, 0.0, ">", post_hoc=True) for cid in ("C2", "C3", "C4", "C5")]
-for claim, other in zip(POST_HOC[:2], ("mappo-sp", "ippo-fsp")):
-    matrix = score_matrix(OURS, other)
-    claim.compare_items(matrix, np.full_like(matrix, 0.5), (OURS, "½"), aggregate="mean")
-POST_HOC[2].compare(per_seed("held_out_worst_case", OURS), per_seed("held_out_worst_case", "mappo-sp"),
-                    (OURS, "mappo-sp"))
-POST_HOC[3].measure_units(np.asarray(per_seed("tournament_vs_scripted", OURS)) - 0.5,
-                          note=f"per-seed score of {OURS} against the scripted team minus ½")
+# Post hoc (shown, never replacing a verdict): every row that is untestable only because a learning check failed,
+# measured without that precondition, so that a reader sees what the untestable rows hide. The rule is fixed: all
+# such rows, none chosen. Each is conditional on the learners named in it, which did not pass their check.
+
+
+def failed_learners(needed: tuple) -> list[str]:
+    return [m for m in needed if m in LEARNED and not learned_check(m)[0]]
+
+
+POST_HOC = []
+for cid, (needed, measure) in MEASURES.items():
+    claim = CLAIMS[cid]
+    if claim.verdict != "untestable" or not failed_learners(needed) or any(m not in methods for m in needed):
+        continue
+    row = Claim(f"P{cid[1:]}", f"{claim.claim} — measured although {', '.join(failed_learners(needed))} did not "
+                f"pass the learning check", claim.test, claim.statistic, claim.threshold, claim.direction,
+                precondition=(claim.precondition or "").replace(LEARN_PRE, "").lstrip("; ") or None, post_hoc=True)
+    measure(row)
+    POST_HOC.append(row)
 CLAIMS = ClaimsTable([*CLAIMS, *POST_HOC])
 CLAIMS.apply_holm()
 display(CLAIMS)
@@ -1497,6 +1517,8 @@ def skill_fact(skill: str, metric: str) -> str:
 
 
 draws = float((GAMES["score_a"] == 0.5).mean())
+untrained_vs_e2e = (stats.difference_ci(per_seed("initial_goal_diff_vs_scripted", OURS),
+                                        per_seed("final_goal_diff_vs_scripted", E2E)) if E2E in methods else None)
 goalless = float(((GAMES["goals_for_a"] + GAMES["goals_against_a"]) == 0).mean())
 FACTS = FactsTable([f for f in [
     Fact("F1", "environment steps of one training run: end-to-end / (skills + hierarchical team level)",
@@ -1520,6 +1542,10 @@ FACTS = FactsTable([f for f in [
     Fact("F8", "tuned scripted team", scripted_key(SCRIPTED), "descriptive",
          note=f"round-robin score {TUNED_SCRIPTED.scores['scripted']:.3g} among the {len(SCRIPTED_GRID)} strategies")
     if "scripted" in methods else None,
+    Fact("F9", f"goal difference per game against the scripted team: the untrained {OURS} team (initial policy, "
+               f"frozen skills) − the trained {E2E} team, difference of the IQMs over seeds", untrained_vs_e2e[0],
+         "descriptive", ci95=untrained_vs_e2e[1], note="how much of a hierarchical-vs-end-to-end gap the frozen "
+         "skills give before the team level learns anything") if E2E in methods else None,
 ]])
 display(FACTS)
 
@@ -1527,6 +1553,7 @@ display(FACTS)
 # ## Deviations from the paper
 
 # %%
+TASK_MINUTES = (RUNNER.timing()["task_seconds_total"] + TUNING_RUNNER.timing()["task_seconds_total"]) / 60
 DEVIATIONS = pd.DataFrame([
     ("Robots", "quadrupeds (MuJoCo/Isaac in training; real robots)", "discs with second-order dynamics and a heading "
      "(hrlkit.envs.soccer.soccer2d); the motor action is a body-frame force and turn rate", "a legged body cannot be "
@@ -1549,7 +1576,9 @@ DEVIATIONS = pd.DataFrame([
      f"{snapshot_every} updates (end-to-end: the same environment steps), unbounded pool, uniform draw per game "
      "at kickoff, starting from the initial policy", "the FSP average policy; our choice of spacing"),
     ("Training length", "not published (robot scale)", f"{updates} updates × {games} games × {horizon} decisions "
-     f"({HIER_STEPS:,} physics steps) for the hierarchical methods", "CPU budget (repro ≤ 30 min on 2 cores)"),
+     f"({HIER_STEPS:,} physics steps) for the hierarchical methods", f"CPU budget: this run's tuning and training "
+     f"tasks took {TASK_MINUTES:.0f} CPU-minutes (timing.json), {'over' if TASK_MINUTES > 60 else 'within'} the "
+     "60 of the collection's limit (30 minutes on 2 cores)"),
     ("End-to-end baseline", "a direct end-to-end policy (details not published)", f"MAPPO + FSP on the 3-D motor "
      f"action at 50 Hz, same trunk, observation = the egocentric observation + its previous action (no 5-frame "
      f"history as the skills have), {E2E_UPDATES} updates × {E2E_STEPS_PER_UPDATE} steps = the skills' plus the "
@@ -1581,11 +1610,18 @@ DEVIATIONS = pd.DataFrame([
                                                                for m in TUNED.selected if m != OURS) + ")",
      "equal budgets; the MAPPO-vs-IPPO and FSP-vs-SP rows then compare critic or opponents together with the step "
      "size the tuning picked"),
+    ("MAPPO critic input", "a centralised critic (details not published)", "V(S, i): the global state in the "
+     "world frame (team 0's view) and the robot's id, normalised inputs, unnormalised returns; not the robot's own "
+     "egocentric observation", "the plain centralised critic; MAPPO's reference implementation also offers an "
+     "agent-specific state [S, o_i] and value normalisation, not used here"),
+    ("Time left after a goal", "(matches restart after goals)", "the observation's time left counts down per episode: "
+     "after a goal it restarts at the full game length although the evaluation game goes on for what is left of it",
+     "the same for every method; the learned teams saw the same per-episode clock in training"),
     ("Observability", "decentralised robots with onboard sensing", "every robot observes the whole game "
      "(egocentric positions and velocities of all robots and the ball)", "so the centralised critic adds no "
      "information, only a different frame: the MAPPO-vs-IPPO ablation is weak by design"),
     ("Seeds", "not published", f"{len(seeds)} seeds for the hierarchical methods, {len(e2e_seeds)} for the "
-     "end-to-end one", "an end-to-end run costs several hierarchical ones; the repro must fit 30 minutes on 2 cores"),
+     "end-to-end one", "an end-to-end run costs several hierarchical ones (timing.json)"),
     ("Behaviour statistics", "passing, interception and role allocation reported from robot games", "counted "
      "from contacts, release directions and distances (hrlkit.envs.soccer.team, definitions fixed before the runs)",
      "reconstructed: the paper's definitions are not public"),
@@ -1619,16 +1655,34 @@ metrics_doc = build_metrics(
 write_metrics(OUT, metrics_doc)
 clock.write(OUT, workers=workers, device=DEVICE, profile=profile, training=RUNNER.timing(),
             tuning=TUNING_RUNNER.timing())
-lines = CLAIMS.summary_lines()
+DECLARED = [c for c in CLAIMS if not c.post_hoc]
+BLOCKED = [c for c in DECLARED if c.verdict == "untestable" and c.id in MEASURES and failed_learners(MEASURES[c.id][0])]
+NOT_LEARNED = sorted({m for c in BLOCKED for m in failed_learners(MEASURES[c.id][0])}, key=list(methods).index)
+lines = ([f"- **{len(BLOCKED)} of the {len(DECLARED)} declared rows are untestable because a learning check failed** "
+          f"({', '.join(NOT_LEARNED)}: not shown to have learned against the scripted team). The post-hoc rows "
+          "measure them anyway; read them as conditional on teams that did not pass their check."]
+         if BLOCKED else []) + CLAIMS.summary_lines()
+
+
+def still_rising(method: str) -> tuple[bool, float]:
+    """Last − previous curve point per seed > 0 by a one-sided t-test at LEARNED_ALPHA (a rise beyond noise)."""
+    frame = curves[curves["method"] == method].pivot_table(index="seed", columns="step", values="value")
+    rise = (frame.iloc[:, -1] - frame.iloc[:, -2]).to_numpy(dtype=float)
+    p = one_sided_p(rise)
+    return p < LEARNED_ALPHA, p
+
+
 for m in TOURNAMENT_SCORE:
     gains = np.asarray(per_seed("gain_goal_diff_vs_scripted", m), dtype=float)
     points = curves[curves["method"] == m].groupby("step")["value"].median().sort_index()
+    rising, rise_p = still_rising(m)
     lines.append(f"- **{m}** learning check: goal difference per game against the scripted team "
                  f"{stats.iqm(per_seed('initial_goal_diff_vs_scripted', m)):.2f} → "
                  f"{stats.iqm(per_seed('final_goal_diff_vs_scripted', m)):.2f} (IQM), mean gain {gains.mean():.3g}, one-sided "
                  f"p = {one_sided_p(gains):.2g}: {'learned' if one_sided_p(gains) < LEARNED_ALPHA else 'not shown to learn'}; "
                  f"median curve over the last two points {points.iloc[-2]:.2f} → {points.iloc[-1]:.2f}"
-                 + (" (still rising)" if points.iloc[-1] > points.iloc[-2] else " (flat or falling)"))
+                 + (f" (still rising: one-sided p = {rise_p:.2g})" if rising
+                    else f" (no rise beyond seed noise: p = {rise_p:.2g})"))
 below = [m for m in TOURNAMENT_SCORE if RATINGS.loc[m, "ci_high"] < 0]
 lines.append(f"- Learned teams whose Elo CI lies below the tuned scripted team: {', '.join(below) or 'none'}; "
              f"{100 * draws:.0f} % of tournament games were drawn, {100 * goalless:.0f} % goalless")
