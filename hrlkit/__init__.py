@@ -8,8 +8,9 @@ Layers (each module imports only from its own layer or the layers above it; test
 3. ``display``, ``claims``, ``runs``, ``figures``  — escaped tables and prose; verdicts, facts, metrics.json; runs.csv
                                                    and the raw-results loader; figures with provenance
 4. ``parallel``, ``runner``, ``tune``              — tasks over processes; stored tasks; equal-budget tuning
-5. ``rl``, ``envs``, ``lm``, ``tasks``,           — RL cores, environments, tiny LM policies, task families;
-   ``tasks.preference``                            preference-optimisation losses (DPO)
+5. ``rl``, ``mbrl``, ``envs``, ``lm``, ``tasks``,  — RL cores, model-based RL (Dreamer-style world model,
+   ``tasks.preference``                            λ-returns), environments, tiny LM policies, task families;
+                                                   preference-optimisation losses (DPO)
 6. ``report``, ``pipeline``                        — HTML and the scorecard; the DVC stages
 
 Import submodules explicitly (``from hrlkit import stats``); this file imports nothing heavy.

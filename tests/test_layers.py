@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1] / "hrlkit"
 
 # top-level hrlkit module or sub-package -> layer (hrlkit/__init__.py); pipeline is the DVC entry point
 LAYERS = {"seeding": 1, "provenance": 1, "params": 1, "store": 1, "spec": 1, "stats": 2, "display": 3, "claims": 3, "runs": 3,
-          "figures": 3, "parallel": 4, "runner": 4, "tune": 4, "rl": 5, "envs": 5, "lm": 5, "tasks": 5, "games": 5, "preference": 5, "report": 6, "pipeline": 6}
+          "figures": 3, "parallel": 4, "runner": 4, "tune": 4, "rl": 5, "mbrl": 5, "envs": 5, "lm": 5, "tasks": 5, "games": 5, "preference": 5, "report": 6, "pipeline": 6}
 
 
 def module_name(path: Path) -> str:

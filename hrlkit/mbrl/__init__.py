@@ -1,0 +1,9 @@
+"""Model-based RL cores (Dreamer-style), shared by the model-based notebooks.
+
+* :mod:`hrlkit.mbrl.returns` -- λ-returns over imagined trajectories and DreamerV3's percentile return scale.
+* :mod:`hrlkit.mbrl.rssm` -- the recurrent state-space model (deterministic GRU state h, Gaussian stochastic state z),
+  the diagonal-Gaussian KL and prior entropy, and KL balancing with free bits.
+* :mod:`hrlkit.mbrl.world_model` -- encoder, RSSM, decoder, reward and continue heads, and their joint loss.
+
+Within the package, ``returns`` imports nothing from hrlkit; ``world_model`` imports ``rssm``.
+"""
