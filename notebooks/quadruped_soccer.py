@@ -981,8 +981,8 @@ CLAIMS = ClaimsTable([
 # every declared claim was untestable. The second design keeps the training code (world, reward, shaping, budgets,
 # networks, step-size grid) and changes how games are scored and checked:
 # - every evaluation game lasts `episode_steps` with restarts after goals and is decided by the goal difference, so
-#   a game can be won by more than one goal (whether this made draws rarer is in the facts: it did not, most games
-#   stay goalless);
+#   a game can be won by more than one goal (whether this made draws rarer is in the facts: the share of drawn and
+#   of goalless tournament games);
 # - the learning check and the tuning selection use the goal difference per game, a finer measure than the points;
 # - the learning check plays more games (`learn_check_games` per side, for the initial and the final policy alike);
 # - C1b carries the learning precondition from the start;
