@@ -1679,7 +1679,7 @@ for m in TOURNAMENT_SCORE:
     lines.append(f"- **{m}** learning check: goal difference per game against the scripted team "
                  f"{stats.iqm(per_seed('initial_goal_diff_vs_scripted', m)):.2f} → "
                  f"{stats.iqm(per_seed('final_goal_diff_vs_scripted', m)):.2f} (IQM), mean gain {gains.mean():.3g}, one-sided "
-                 f"p = {one_sided_p(gains):.2g}: {'learned' if one_sided_p(gains) < LEARNED_ALPHA else 'not shown to learn'}; "
+                 f"p = {one_sided_p(gains):.2g}: {'learned' if learned_check(m)[0] else 'not shown to learn'}; "
                  f"median curve over the last two points {points.iloc[-2]:.2f} → {points.iloc[-1]:.2f}"
                  + (f" (still rising: one-sided p = {rise_p:.2g})" if rising
                     else f" (no rise beyond seed noise: p = {rise_p:.2g})"))

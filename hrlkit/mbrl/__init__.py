@@ -5,5 +5,5 @@
   the diagonal-Gaussian KL and prior entropy, and KL balancing with free bits.
 * :mod:`hrlkit.mbrl.world_model` -- encoder, RSSM, decoder, reward and continue heads, and their joint loss.
 
-Within the package, ``returns`` imports nothing from hrlkit; ``world_model`` imports ``rssm``.
+``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``.
 """

@@ -6,12 +6,15 @@ c_t (0 when the episode ended in it). The λ-return is defined backwards from th
 
     R_t = r_t + γ c_t ((1 − λ) v_{t+1} + λ R_{t+1}),    t = H − 1, …, 0.
 
-λ = 0 gives one-step TD targets r_t + γ c_t v_{t+1}; λ = 1 the discounted return bootstrapped with v_H.
+λ = 0 gives one-step TD targets r_t + γ c_t v_{t+1}; λ = 1 the discounted return bootstrapped with v_H. It is GAE's
+return A_t + v_t (:func:`hrlkit.rl.core.compute_gae`) with continues in place of episode starts.
 """
 
 from __future__ import annotations
 
 import torch
+
+from hrlkit.rl.core import compute_gae
 
 __all__ = ["lambda_returns", "ReturnScale"]
 
@@ -24,12 +27,10 @@ def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, continues: torch
                          f"{tuple(continues.shape)} and {tuple(values.shape)}")
     if not (0.0 <= gamma <= 1.0 and 0.0 <= lam <= 1.0):
         raise ValueError(f"gamma and lam must be in [0, 1], got {gamma!r} and {lam!r}")
-    out = torch.empty_like(rewards)
-    following = values[-1]
-    for t in reversed(range(rewards.shape[0])):
-        following = rewards[t] + gamma * continues[t] * ((1 - lam) * values[t + 1] + lam * following)
-        out[t] = following
-    return out
+    # the same recursion as GAE's returns A_t + V(s_t), with "s_{t+1} starts a new episode" = 1 − c_t
+    starts = torch.cat([torch.zeros_like(continues[:1]), 1 - continues[:-1]])
+    _, returns = compute_gae(rewards, values[:-1], starts, values[-1], 1 - continues[-1], gamma, lam)
+    return returns
 
 
 class ReturnScale:
