@@ -4,6 +4,7 @@
 |----------------------|----------------------------------------|-----------------|
 | hrlkit/Slice5G-v0    | :class:`hrlkit.envs.slice5g.Slice5GEnv` | teleop_slicing |
 | hrlkit/AntTerrain-v0 | :class:`hrlkit.envs.ant.terrain.AntTerrainEnv` | motion_priors (MuJoCo) |
+| hrlkit/PorousMaze-v0 | :class:`hrlkit.envs.porous_maze.PorousMazeEnv` | entropy_planner |
 
 Multi-agent environments (PettingZoo ``ParallelEnv``, checked with ``parallel_api_test``), in
 :data:`PARALLEL_ENVS`:
@@ -19,7 +20,7 @@ the Gymnasium classes wrap one instance for the standard API and ``check_env``.
 
 from gymnasium.envs.registration import register, registry
 
-ENV_IDS = ("hrlkit/Slice5G-v0", "hrlkit/AntTerrain-v0")
+ENV_IDS = ("hrlkit/Slice5G-v0", "hrlkit/AntTerrain-v0", "hrlkit/PorousMaze-v0")
 #: name -> "module:class" of the PettingZoo parallel environments
 PARALLEL_ENVS = {"ebfleet_v0": "hrlkit.envs.ebfleet:EBFleetParallelEnv",
                  "soccer2d_v0": "hrlkit.envs.soccer.soccer2d:Soccer2DParallelEnv"}
@@ -29,3 +30,5 @@ if "hrlkit/Slice5G-v0" not in registry:
 if "hrlkit/AntTerrain-v0" not in registry:
     register(id="hrlkit/AntTerrain-v0", entry_point="hrlkit.envs.ant.terrain:AntTerrainEnv",
              kwargs={"config": None})
+if "hrlkit/PorousMaze-v0" not in registry:
+    register(id="hrlkit/PorousMaze-v0", entry_point="hrlkit.envs.porous_maze:PorousMazeEnv", kwargs={"config": None})

@@ -4,6 +4,9 @@
 * :mod:`hrlkit.mbrl.rssm` -- the recurrent state-space model (deterministic GRU state h, Gaussian stochastic state z),
   the diagonal-Gaussian KL and prior entropy, and KL balancing with free bits.
 * :mod:`hrlkit.mbrl.world_model` -- encoder, RSSM, decoder, reward and continue heads, and their joint loss.
+* :mod:`hrlkit.mbrl.behavior` -- Dreamer's actor-critic learned in imagination (discrete actions, REINFORCE actor,
+  λ-return critic with a slow target, DreamerV3's return scale).
 
-``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``.
+``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``; ``behavior`` imports ``returns``
+and ``rssm``.
 """
