@@ -6,6 +6,8 @@
 * :mod:`hrlkit.mbrl.world_model` -- encoder, RSSM, decoder, reward and continue heads, and their joint loss.
 * :mod:`hrlkit.mbrl.behavior` -- Dreamer's actor-critic learned in imagination (discrete actions, REINFORCE actor,
   λ-return critic with a slow target, DreamerV3's return scale).
+* :mod:`hrlkit.mbrl.replay` -- sequence replay per environment stream (terminal observations kept as rows of their
+  own), windows sampled uniformly.
 
 ``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``; ``behavior`` imports ``returns``
 and ``rssm``.
