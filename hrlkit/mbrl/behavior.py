@@ -120,6 +120,7 @@ class ImaginationActorCritic:
         with torch.no_grad():        # v' ← d·v' + (1 − d)·v
             for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
                 slow.mul_(self.slow_decay).add_(fast, alpha=1 - self.slow_decay)
-        return {"actor_loss": float(actor_loss), "critic_loss": float(critic_loss), "entropy": float(entropy.mean()),
+        return {"actor_loss": float(actor_loss.detach()), "critic_loss": float(critic_loss.detach()),
+                "entropy": float(entropy.detach().mean()),
                 "imagined_return": float(returns[0].mean()), "return_scale": divisor,
                 "imagined_prior_entropy": float(states.prior_entropy[1:].mean())}

@@ -67,6 +67,7 @@ class WorldModel(nn.Module):
         if not torch.isfinite(total):
             raise FloatingPointError(f"world-model loss is {total.item()} (reconstruction {reconstruction.item()}, "
                                      f"reward {reward.item()}, continue {cont.item()}, KL {kl_loss.item()})")
-        parts = {"reconstruction": float(reconstruction), "reward": float(reward), "continue": float(cont),
-                 "kl": float(kl.mean()), "prior_entropy": float(states.prior_entropy.mean())}
+        parts = {name: float(value.detach()) for name, value in (
+            ("reconstruction", reconstruction), ("reward", reward), ("continue", cont), ("kl", kl.mean()),
+            ("prior_entropy", states.prior_entropy.mean()))}
         return total, parts, states
