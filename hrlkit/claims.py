@@ -341,6 +341,15 @@ class ClaimsTable:
         for c, p in zip(tested, adjusted):
             c.p_holm = _r(p, 4)
 
+    def read_with_care(self, alpha: float = 0.05) -> dict[str, list[str]]:
+        """Pre-registered rows with a decided verdict (reproduced / not reproduced) that a reader should weigh:
+        ``not_holm``, whose Holm-adjusted p is >= ``alpha`` (run :meth:`apply_holm` first), and ``underpowered``,
+        whose minimum detectable effect (80 % power) exceeds the measured distance from the threshold."""
+        decided = [c for c in self.claims if not c.post_hoc and c.verdict in ("reproduced", "not reproduced")]
+        return {"not_holm": [c.id for c in decided if c.p_holm is not None and c.p_holm >= alpha],
+                "underpowered": [c.id for c in decided if c.mde is not None and c.value is not None
+                                 and c.mde > abs(c.value - c.threshold)]}
+
     def counts(self) -> dict[str, int]:
         return {v: sum(c.verdict == v for c in self.claims) for v in VERDICTS}
 

@@ -71,9 +71,9 @@ no_prior_scale = 0.5              # rad per unit of no-prior's action around the
 train_roughness = 0.08            # curriculum: highest bump (m) reached at the end of the first half of training
 n_boxes = 8                       # box obstacles per terrain
 eval_roughness = [0.0, 0.08]      # evaluation terrains, highest bump (m); roughness 0 is truly flat (no boxes)
-eval_episodes = 4                 # evaluation episodes per method, seed and roughness (terrains drawn per seed)
+eval_episodes = 2                 # evaluation episodes per method, seed and roughness (terrains drawn per seed)
 tuning_episodes = 2               # validation episodes per roughness of a tuning trial
-episode_steps = 200               # control steps per episode (8 s at 25 Hz)
+episode_steps = 150               # control steps per episode (6 s at 25 Hz)
 
 # %% [markdown]
 # What each parameter may be: checked in the setup cell below before any compute (and on params.yaml by the

@@ -1804,10 +1804,10 @@ for m in TOURNAMENT_SCORE:
                  + (f" (still rising: one-sided p = {rise_p:.2g})" if rising
                     else f" (the last rise is not significant, p = {rise_p:.2g}; with {curve_points} curve "
                          "points after the start this does not show a plateau)"))
-DECIDED = [c for c in DECLARED if c.verdict in ("reproduced", "not reproduced")]
-fragile = [c.id for c in DECIDED if c.p_holm is not None and c.p_holm >= 0.05]
-underpowered = [c.id for c in DECIDED if c.mde is not None and c.value is not None and c.mde > abs(c.value - c.threshold)]
-with_e2e = [c.id for c in DECIDED if c.id in MEASURES and E2E in MEASURES[c.id][0]]
+CARE = CLAIMS.read_with_care()
+fragile, underpowered = CARE["not_holm"], CARE["underpowered"]
+with_e2e = [c.id for c in DECLARED if c.verdict in ("reproduced", "not reproduced") and c.id in MEASURES
+            and E2E in MEASURES[c.id][0]]
 if fragile or underpowered:
     lines.append(f"- **Read with care.** Decided rows that do not survive a Holm correction across the declared rows: "
                  f"{', '.join(fragile) or 'none'}. Decided rows whose minimum detectable effect (80 % power) exceeds "

@@ -133,6 +133,23 @@ def test_holm_is_shown_beside_the_verdict():
     assert frame.loc[4, "id"] == "H (post hoc)"
 
 
+def test_read_with_care_names_decided_rows_not_surviving_holm_or_underpowered():
+    table = ClaimsTable([Claim(f"C{i}", "c", "t", "s", 0.0, ">") for i in range(3)]
+                        + [Claim("H", "h", "t", "s", 0.0, ">", post_hoc=True)])
+    table["C0"].measure_units([2.0, 2.2, 1.9, 2.1, 2.0, 2.1])               # large, tight: survives, powered
+    table["C1"].measure_units([0.05, 0.6, 0.1, 0.5, 0.2, 0.3])              # decided, but noisy and small
+    table["C2"].measure_units([0.3, -0.2, 0.4, 0.1])                        # inconclusive: never listed
+    table["H"].measure_units([0.05, 0.6, 0.1, 0.5])                         # post hoc: never listed
+    table.apply_holm()
+    care = table.read_with_care()
+    c1 = table["C1"]
+    assert table["C0"].verdict == c1.verdict == "reproduced" and table["C2"].verdict == "inconclusive"
+    assert care["not_holm"] == (["C1"] if c1.p_holm >= 0.05 else [])
+    assert care["underpowered"] == (["C1"] if c1.mde > abs(c1.value) else [])
+    assert "C0" not in care["not_holm"] + care["underpowered"]
+    assert care["not_holm"] or care["underpowered"]                         # C1 is a case the method must name
+
+
 def test_validate_metrics_rejects_typed_verdicts():
     claims = _claims()
     claims["C1"].measure(0.5, (0.2, 0.8))

@@ -9,6 +9,6 @@
 * :mod:`hrlkit.mbrl.replay` -- sequence replay per environment stream (terminal observations kept as rows of their
   own), windows sampled uniformly.
 
-``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``; ``behavior`` imports ``returns``
-and ``rssm``.
+``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``; ``behavior`` imports ``returns``,
+``rssm`` and ``world_model`` (its MLP).
 """

@@ -26,12 +26,9 @@ from torch.nn import functional as F
 
 from hrlkit.mbrl.returns import ReturnScale, lambda_returns
 from hrlkit.mbrl.rssm import RSSMState
+from hrlkit.mbrl.world_model import elu_mlp
 
 __all__ = ["Actor", "ValueHead", "ImaginationActorCritic", "imagination_weights"]
-
-
-def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inp, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(), nn.Linear(hidden, out))
 
 
 class Actor(nn.Module):
@@ -40,7 +37,7 @@ class Actor(nn.Module):
     def __init__(self, feat_dim: int, n_actions: int, hidden: int = 64) -> None:
         super().__init__()
         self.n_actions = n_actions
-        self.net = _mlp(feat_dim, hidden, n_actions)
+        self.net = elu_mlp(feat_dim, hidden, n_actions)
 
     def forward(self, features: Tensor) -> Categorical:
         return Categorical(logits=self.net(features))
@@ -55,7 +52,7 @@ class Actor(nn.Module):
 class ValueHead(nn.Module):
     def __init__(self, feat_dim: int, hidden: int = 64) -> None:
         super().__init__()
-        self.net = _mlp(feat_dim, hidden, 1)
+        self.net = elu_mlp(feat_dim, hidden, 1)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features).squeeze(-1)

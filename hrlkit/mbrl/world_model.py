@@ -17,10 +17,11 @@ from torch.nn import functional as F
 
 from hrlkit.mbrl.rssm import RSSM, RSSMState, kl_balance
 
-__all__ = ["WorldModel"]
+__all__ = ["WorldModel", "elu_mlp"]
 
 
-def _mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
+def elu_mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
+    """inp → hidden → hidden → out with ELU between layers (every head and the encoder; the actor and critic too)."""
     return nn.Sequential(nn.Linear(inp, hidden), nn.ELU(), nn.Linear(hidden, hidden), nn.ELU(), nn.Linear(hidden, out))
 
 
@@ -33,12 +34,12 @@ class WorldModel(nn.Module):
         if not (isinstance(obs_dim, int) and obs_dim >= 1):
             raise ValueError(f"obs_dim must be a positive integer, got {obs_dim!r}")
         self.obs_dim = obs_dim
-        self.encoder = _mlp(obs_dim, hidden, embed)
+        self.encoder = elu_mlp(obs_dim, hidden, embed)
         self.rssm = RSSM(action_dim, embed, deter=deter, stoch=stoch, hidden=hidden)
         feat = deter + stoch
-        self.decoder = _mlp(feat, hidden, obs_dim)
-        self.reward = _mlp(feat, hidden, 1)
-        self.cont = _mlp(feat, hidden, 1)
+        self.decoder = elu_mlp(feat, hidden, obs_dim)
+        self.reward = elu_mlp(feat, hidden, 1)
+        self.cont = elu_mlp(feat, hidden, 1)
         self.kl_options = dict(free_bits=free_bits, dyn_scale=dyn_scale, rep_scale=rep_scale)
 
     def observe(self, obs: Tensor, actions: Tensor, is_first: Tensor,
