@@ -338,7 +338,8 @@ def test_end_of_day_value_hand_computed():
 def test_milp_bound_is_below_what_policies_achieve():
     cfg = eb.EBFleetConfig(n_buses=4)
     days = eb.realise_days(cfg, 2, 3)
-    bounds = np.array([eb.perfect_information_bound(cfg, d, time_limit=30)["bound"] for d in days])
+    # a time-limited solve still returns HiGHS's dual bound, a valid lower bound (the second day stops there)
+    bounds = np.array([eb.perfect_information_bound(cfg, d, time_limit=3)["bound"] for d in days])
     rng = np.random.default_rng(0)
     for policy in ("charge-when-low", "random"):
         core = eb.EBFleetCore(cfg, 2, 3)

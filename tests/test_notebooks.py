@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -166,9 +167,13 @@ def _tree_digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_default_run_writes_nothing_under_reports():
+def test_a_default_run_writes_nothing_under_reports(smoke_runs):
     slug = "teleop_slicing"
     before = _tree_digest(ROOT / "reports")
+    if slug in smoke_runs:      # the smoke run's stored results, where the defaults look: this test is about outputs
+        stored = smoke_runs[slug][0].parent
+        shutil.copytree(stored / "runs", ROOT / "scratch" / slug / "runs", dirs_exist_ok=True)
+        shutil.copytree(stored / "runs-tuning", ROOT / "scratch" / slug / "tuning", dirs_exist_ok=True)
     run_notebook(slug, {}, ROOT / "scratch" / slug, html=False)       # the notebook's own defaults, as in JupyterLab
     assert _tree_digest(ROOT / "reports") == before
     assert (ROOT / "scratch" / slug / "metrics.json").exists()
