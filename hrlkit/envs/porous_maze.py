@@ -156,22 +156,27 @@ class PorousMazeCore:
         self.shortest = np.zeros(self.n_envs, dtype=np.int64)        # moves from the start to the goal
         self.reset_envs(np.ones(self.n_envs, dtype=bool))
 
-    def reset_envs(self, mask: np.ndarray) -> None:
-        """New layout, start and goal for every env in ``mask``."""
+    def reset_envs(self, mask: np.ndarray, layout_seeds=None) -> None:
+        """New layout, start and goal for every env in ``mask``: drawn from the core's own stream, or, with
+        ``layout_seeds`` (one integer per env), env i's from ``default_rng(layout_seeds[i])``, so that every method
+        can be evaluated on the same fixed, held-out mazes."""
         cfg = self.cfg
+        if layout_seeds is not None and len(layout_seeds) != self.n_envs:
+            raise ValueError(f"layout_seeds must hold one seed per env ({self.n_envs}), got {len(layout_seeds)}")
         for i in np.flatnonzero(mask):
-            grid = generate_maze(cfg.cells, cfg.porosity, self.rng)
-            sx, sy = (2 * self.rng.integers(cfg.cells, size=2) + 1).tolist()
+            rng = self.rng if layout_seeds is None else np.random.default_rng(int(layout_seeds[i]))
+            grid = generate_maze(cfg.cells, cfg.porosity, rng)
+            sx, sy = (2 * rng.integers(cfg.cells, size=2) + 1).tolist()
             dist = distances_from(grid, sx, sy)
             gy, gx = np.nonzero((dist >= cfg.min_goal_distance) & (np.arange(cfg.size)[:, None] % 2 == 1)
                                 & (np.arange(cfg.size)[None, :] % 2 == 1))
             if len(gx) == 0:                  # a start too central for the distance: take the farthest cell
                 far = np.flatnonzero(dist.ravel() == dist.max())
                 gy, gx = np.unravel_index(far, dist.shape)
-            pick = int(self.rng.integers(len(gx)))
+            pick = int(rng.integers(len(gx)))
             self.grid[i] = grid
             self.pos[i] = (sx, sy)
-            self.heading[i] = self.rng.integers(4)
+            self.heading[i] = rng.integers(4)
             self.goal[i] = (gx[pick], gy[pick])
             self.shortest[i] = dist[gy[pick], gx[pick]]
             self.steps[i] = 0

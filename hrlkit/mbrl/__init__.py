@@ -8,7 +8,9 @@
   λ-return critic with a slow target, DreamerV3's return scale).
 * :mod:`hrlkit.mbrl.replay` -- sequence replay per environment stream (terminal observations kept as rows of their
   own), windows sampled uniformly.
+* :mod:`hrlkit.mbrl.agent` -- a mini-Dreamer for vectorised environments: the latent tracker (filtering per running
+  episode), acting, replay and the update schedule (one update per ``train_every`` steps after a random prefill).
 
 ``returns`` imports :mod:`hrlkit.rl.core` (GAE); ``world_model`` imports ``rssm``; ``behavior`` imports ``returns``,
-``rssm`` and ``world_model`` (its MLP).
+``rssm`` and ``world_model`` (its MLP); ``agent`` imports ``behavior``, ``replay``, ``rssm`` and ``world_model``.
 """
