@@ -99,3 +99,37 @@ def test_state_helpers_and_bad_sizes():
         DreamerConfig(model_lr=float("nan"))
     with pytest.raises(ValueError, match="capacity"):
         MiniDreamer(5, 3, 2, capacity=2, config=SMALL, seed=0)
+
+
+def test_subclass_hooks_see_every_update_and_change_the_imagined_reward():
+    class Counting(MiniDreamer):
+        seen = 0
+        rewards = []
+
+        def after_model_step(self, batch, posterior):
+            self.seen += 1
+            assert posterior.deter.shape[:2] == batch["obs"].shape[:2]
+            return {"extra": 1.0}
+
+        def imagination_model(self):
+            outer = self
+
+            class Bonus:                       # the world model with a reward of 5 everywhere
+                rssm = outer.world_model.rssm
+                predict_continue = outer.world_model.predict_continue
+
+                @staticmethod
+                def predict_reward(features):
+                    outer.rewards.append(features.shape)
+                    return torch.full(features.shape[:-1], 5.0)
+            return Bonus()
+
+    torch.manual_seed(0)
+    agent = Counting(5, 3, 2, capacity=16, config=SMALL, seed=0)
+    agent.begin(np.zeros((2, 5), dtype=np.float32))
+    for _ in range(SMALL.seq_len):
+        agent.record(np.array([0, 1]), np.zeros(2), np.zeros(2, bool), np.zeros(2, bool),
+                     np.zeros((2, 5), dtype=np.float32))
+    log = agent.train_step()
+    assert agent.seen == 1 and log["extra"] == 1.0
+    assert len(agent.rewards) == 1 and log["imagined_return"] > 4.0     # the imagined return saw the bonus

@@ -186,11 +186,20 @@ class MiniDreamer:
         loss.backward()
         nn.utils.clip_grad_norm_(self.world_model.parameters(), c.grad_clip)
         self.model_opt.step()
+        parts.update(self.after_model_step(batch, post))
         flat = flatten_states(post)
         chosen = torch.randperm(flat.deter.shape[0], generator=self.generator)[:c.imagine_starts]
-        parts.update(self.behavior.train(self.world_model, select_states(flat, chosen), self.generator))
+        parts.update(self.behavior.train(self.imagination_model(), select_states(flat, chosen), self.generator))
         self.updates += 1
         return parts
+
+    def after_model_step(self, batch: dict, posterior: RSSMState) -> dict[str, float]:
+        """A subclass's extra learning on the same replayed windows (e.g. a curiosity ensemble); none here."""
+        return {}
+
+    def imagination_model(self):
+        """What the actor-critic imagines with: the world model, or a subclass's wrapper that changes the reward."""
+        return self.world_model
 
     def describe(self) -> dict:
         return {**asdict(self.config), "n_envs": self.n_envs, "n_actions": self.n_actions}
