@@ -149,3 +149,19 @@ def test_layout_seeds_give_the_same_mazes_whatever_the_core_stream():
     assert np.array_equal(a.observations(), b.observations())
     with pytest.raises(ValueError, match="layout_seeds"):
         a.reset_envs(np.ones(3, dtype=bool), layout_seeds=[1, 2])
+
+
+def test_per_episode_layouts_match_episode_by_episode_whatever_the_timing():
+    cfg = PorousMazeConfig(cells=3, porosity=0.3, max_steps=20, min_goal_distance=2)
+    a, b = PorousMazeCore(cfg, 2, seed=5, per_episode=True), PorousMazeCore(cfg, 2, seed=5, per_episode=True)
+    assert np.array_equal(a.grid, b.grid) and np.array_equal(a.goal, b.goal)          # first episodes
+    a.reset_envs(np.array([True, False]))                   # env 0 of a starts its second episode early
+    b.reset_envs(np.array([False, True]))                   # b's env 1 moves on instead
+    assert not np.array_equal(a.grid[0], b.grid[0])
+    b.reset_envs(np.array([True, False]))                   # now b's env 0 reaches its second episode too
+    assert np.array_equal(a.grid[0], b.grid[0]) and np.array_equal(a.pos[0], b.pos[0])
+    assert np.array_equal(a.goal[0], b.goal[0]) and a.heading[0] == b.heading[0]
+    c = PorousMazeCore(cfg, 2, seed=6, per_episode=True)
+    assert not np.array_equal(c.grid, a.grid)
+    shared = PorousMazeCore(cfg, 2, seed=5)                 # the default shared stream is unchanged
+    assert np.array_equal(shared.grid, PorousMazeCore(cfg, 2, seed=5).grid)

@@ -142,10 +142,15 @@ def visible_mask(walls: np.ndarray) -> np.ndarray:
 class PorousMazeCore:
     """``n_envs`` mazes stepped at once; a maze whose episode ended is reset to a new layout by :meth:`step`."""
 
-    def __init__(self, config: PorousMazeConfig, n_envs: int, seed: int) -> None:
+    def __init__(self, config: PorousMazeConfig, n_envs: int, seed: int, per_episode: bool = False) -> None:
+        """``per_episode``: env i's k-th episode draws its layout, start and goal from its own stream
+        ``default_rng([seed, i, k])`` rather than from one shared stream, so two runs with the same seed meet the same
+        mazes episode by episode even when their episodes end at different times (common random numbers)."""
         if int(n_envs) != n_envs or n_envs < 1:
             raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}")
         self.cfg, self.n_envs = config, int(n_envs)
+        self.seed, self.per_episode = int(seed), bool(per_episode)
+        self.episodes = np.zeros(self.n_envs, dtype=np.int64)      # episodes started per env
         self.rng = np.random.default_rng(seed)
         size = config.size
         self.grid = np.full((self.n_envs, size, size), WALL, dtype=np.int8)
@@ -164,7 +169,13 @@ class PorousMazeCore:
         if layout_seeds is not None and len(layout_seeds) != self.n_envs:
             raise ValueError(f"layout_seeds must hold one seed per env ({self.n_envs}), got {len(layout_seeds)}")
         for i in np.flatnonzero(mask):
-            rng = self.rng if layout_seeds is None else np.random.default_rng(int(layout_seeds[i]))
+            if layout_seeds is not None:
+                rng = np.random.default_rng(int(layout_seeds[i]))
+            elif self.per_episode:
+                rng = np.random.default_rng([self.seed, int(i), int(self.episodes[i])])
+            else:
+                rng = self.rng
+            self.episodes[i] += 1
             grid = generate_maze(cfg.cells, cfg.porosity, rng)
             sx, sy = (2 * rng.integers(cfg.cells, size=2) + 1).tolist()
             dist = distances_from(grid, sx, sy)
