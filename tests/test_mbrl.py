@@ -204,3 +204,18 @@ def test_actor_critic_learns_the_rewarded_action_and_its_value_in_imagination():
     # to Σ_t γ^t = 1 / (1 − γ) = 10 once the critic has learned; a lower bound that a failed critic would not reach
     assert info["imagined_return"] > 0.6 * (1 - gamma ** horizon) / (1 - gamma)
     assert math.isfinite(info["critic_loss"]) and info["return_scale"] >= 1.0
+
+
+def test_state_map_drops_the_posterior_and_filter_step_restarts_where_first():
+    torch.manual_seed(0)
+    rssm = RSSM(3, 5, deter=4, stoch=2, hidden=4)
+    g = torch.Generator().manual_seed(1)
+    embed, action = torch.randn(2, 5, generator=g), torch.eye(3)[[0, 2]]
+    state = rssm.obs_step(rssm.initial(2), action, embed, torch.Generator().manual_seed(2))
+    rows = state.map(lambda t: t[[1]])
+    assert rows.post_mean is None and torch.equal(rows.deter, state.deter[[1]])
+    # env 1 starts an episode: from zero h, z and a zero action, whatever the state and action it is given
+    stepped = rssm.filter_step(state, action, embed, torch.tensor([False, True]), torch.Generator().manual_seed(3))
+    fresh = rssm.obs_step(rssm.initial(2), torch.zeros(2, 3), embed, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(stepped.deter[1], fresh.deter[1])
+    assert not torch.allclose(stepped.deter[0], fresh.deter[0])

@@ -17,7 +17,7 @@ The first ``prefill`` environment steps act uniformly at random (:meth:`MiniDrea
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -72,13 +72,12 @@ class DreamerConfig:
 
 def select_states(state: RSSMState, index) -> RSSMState:
     """The rows ``index`` of a batch of states (B, ·)."""
-    return RSSMState(state.deter[index], state.stoch[index], state.prior_mean[index], state.prior_std[index])
+    return state.map(lambda t: t[index])
 
 
 def flatten_states(state: RSSMState) -> RSSMState:
     """States (T, B, ·) as one batch (T·B, ·)."""
-    return RSSMState(*(t.reshape(-1, t.shape[-1]) for t in (state.deter, state.stoch, state.prior_mean,
-                                                                   state.prior_std)))
+    return state.map(lambda t: t.reshape(-1, t.shape[-1]))
 
 
 class LatentTracker:
@@ -98,16 +97,13 @@ class LatentTracker:
     @torch.no_grad()
     def filter(self, obs: np.ndarray) -> RSSMState:
         """s_t = (h_t, z_t ~ q(z | h_t, x_t)), h_t = f(h_{t−1}, z_{t−1}, a_{t−1}); zeros before an episode's x_0."""
-        keep = torch.as_tensor(1.0 - self.first)[:, None]
-        s = self.state
-        s = RSSMState(s.deter * keep, s.stoch * keep, s.prior_mean, s.prior_std)
         embed = self.world_model.encoder(torch.as_tensor(obs, dtype=torch.float32))
-        self.state = self.world_model.rssm.obs_step(s, torch.as_tensor(self.prev_action) * keep, embed,
-                                                    self.generator)
+        self.state = self.world_model.rssm.filter_step(self.state, torch.as_tensor(self.prev_action), embed,
+                                                       torch.as_tensor(self.first), self.generator)
         return self.state
 
     def advance(self, actions: np.ndarray, done: np.ndarray) -> None:
-        """After a step: remember a_t, and restart where the episode ended."""
+        """After a step: remember a_t, and restart where the episode ended (the next filter step zeroes it there)."""
         self.first = np.asarray(done, dtype=np.float32)
         self.prev_action = np.eye(self.n_actions, dtype=np.float32)[np.asarray(actions)] * (1.0 - self.first[:, None])
 
@@ -200,6 +196,3 @@ class MiniDreamer:
     def imagination_model(self):
         """What the actor-critic imagines with: the world model, or a subclass's wrapper that changes the reward."""
         return self.world_model
-
-    def describe(self) -> dict:
-        return {**asdict(self.config), "n_envs": self.n_envs, "n_actions": self.n_actions}

@@ -92,8 +92,7 @@ class ImaginationActorCritic:
 
     def train(self, world_model, start: RSSMState, generator: torch.Generator | None = None) -> dict[str, float]:
         """One actor and one critic step on trajectories imagined from ``start`` (B, ·), detached."""
-        start = RSSMState(start.deter.detach(), start.stoch.detach(), start.prior_mean.detach(),
-                          start.prior_std.detach())
+        start = start.map(Tensor.detach)
         states, actions, rewards, continues = self.imagine(world_model, start, generator)
         feat = states.features                                            # (H + 1, B, F), no gradient
         with torch.no_grad():

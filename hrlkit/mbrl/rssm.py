@@ -68,6 +68,12 @@ class RSSMState:
     def prior_entropy(self) -> Tensor:
         return gaussian_entropy(self.prior_std)
 
+    def map(self, fn) -> "RSSMState":
+        """The latent state (h, z and the prior) with ``fn`` applied to each tensor, the posterior fields dropped:
+        rows ``state.map(lambda t: t[i])``, a flat batch ``state.map(lambda t: t.reshape(-1, t.shape[-1]))``, a
+        detached copy ``state.map(Tensor.detach)``."""
+        return RSSMState(fn(self.deter), fn(self.stoch), fn(self.prior_mean), fn(self.prior_std))
+
 
 def _stack(states: list[RSSMState]) -> RSSMState:
     fields = {}
@@ -119,6 +125,13 @@ class RSSM(nn.Module):
         stoch = mean + std * torch.randn(mean.shape, generator=generator)
         return RSSMState(prior.deter, stoch, prior.prior_mean, prior.prior_std, mean, std)
 
+    def filter_step(self, state: RSSMState, action: Tensor, embed: Tensor, is_first: Tensor,
+                    generator: torch.Generator | None = None) -> RSSMState:
+        """:meth:`obs_step` after restarting, where ``is_first`` (B,), from zero h, z and a zero action."""
+        keep = (~is_first.bool()).float()[:, None]
+        state = RSSMState(state.deter * keep, state.stoch * keep, state.prior_mean, state.prior_std)
+        return self.obs_step(state, action * keep, embed, generator)
+
     def observe(self, embeds: Tensor, actions: Tensor, is_first: Tensor, state: RSSMState | None = None,
                 generator: torch.Generator | None = None) -> RSSMState:
         """Filter (T, B, E) embeddings; ``actions`` (T, B, A) are the actions taken *before* each observation (a zero
@@ -130,9 +143,7 @@ class RSSM(nn.Module):
         state = self.initial(batch) if state is None else state
         out = []
         for t in range(steps):
-            keep = (~is_first[t].bool()).float()[:, None]
-            state = RSSMState(state.deter * keep, state.stoch * keep, state.prior_mean, state.prior_std)
-            state = self.obs_step(state, actions[t] * keep, embeds[t], generator)
+            state = self.filter_step(state, actions[t], embeds[t], is_first[t], generator)
             out.append(state)
         return _stack(out)
 
@@ -140,7 +151,7 @@ class RSSM(nn.Module):
                 generator: torch.Generator | None = None) -> tuple[RSSMState, Tensor]:
         """Roll ``horizon`` steps in the prior from ``start`` (B, ·) with actions a_t = policy(features_t).
         Returns the states s_0 … s_H stacked to (H + 1, B, ·) (s_0 = start) and the actions (H, B, A)."""
-        state = RSSMState(start.deter, start.stoch, start.prior_mean, start.prior_std)
+        state = start.map(lambda t: t)
         states, actions = [state], []
         for _ in range(horizon):
             action = policy(state.features)
