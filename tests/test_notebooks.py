@@ -98,10 +98,22 @@ BAD_PARAMETERS = {
                          ({"methods": ["mappo-sp", "mappo-fsp", "scripted"]}, "methods"),   # ours must come first
                          ({"device": "cuda"}, "device"),
                          ({"methods": ["mappo-fsp", "mappo-sp"]}, "methods")],       # the scripted team is needed
+    "entropy_planner": [({"env_step": 400}, "env_step"),                           # typo: unknown name
+                        ({"meta_lr": math.nan}, "meta_lr"),
+                        ({"tuning_seeds": [1, 100]}, "tuning_seeds"),                  # overlaps the reported seeds
+                        ({"candidates": 8.0}, "candidates"),                           # a float for an integer
+                        ({"eval_porosities": [0.2, 0.2]}, "eval_porosities"),           # repeated entry
+                        ({"eval_porosities": [0.0, 0.5]}, "eval_porosities"),           # the training porosity missing
+                        ({"min_goal_distance": 5}, "min_goal_distance"),               # farther than any cell of 3 × 3
+                        ({"methods": ["planner", "mpc"]}, "methods"),                  # base Dreamer is needed
+                        ({"fixed_horizon": 7}, "fixed_horizon"),                       # not one of the code's horizons
+                        ({"device": "cuda"}, "device"),
+                        ({"methods": ["dreamer", "planner"]}, "methods")],            # ours must come first
 }
 # one paper per shared code path: the RL/PPO core, the LM/GRPO core, the MAPPO/options core + MILP, MuJoCo + prior,
 # tool rollouts with a tool process, team games over frozen skills with opponent pools
-DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_priors", "tool_star", "quadruped_soccer")
+DETERMINISM_PAPERS = ("teleop_slicing", "share_grpo", "ebus_charging", "motion_priors", "tool_star", "quadruped_soccer",
+                      "entropy_planner")
 
 pytestmark = pytest.mark.notebook
 
