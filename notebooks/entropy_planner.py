@@ -359,8 +359,10 @@ class MetaLearner:
         self.meta2 = MetaPolicy(feature_dim + 3 + len(HORIZONS) + len(WEIGHTS), (len(REPLAN),))
         self.optimisers = {1: torch.optim.Adam(self.meta1.parameters(), lr=meta_lr),
                            2: torch.optim.Adam(self.meta2.parameters(), lr=meta_lr)}
-        self.ppo = PPOConfig(clip_coef=0.2, ent_coef=0.1)            # the code's clip and entropy bonus
+        # the code's clip and entropy bonus; its critic loss is not clipped (meta returns are tens of nats)
+        self.ppo = PPOConfig(clip_coef=0.2, ent_coef=0.1, clip_vloss=False)
         self.rows: list[dict] = []
+        self.rows_kept, self.rows_seen = 0, 0        # Meta-2's rows with a complete window / all processed rows
         self.buffers: dict[int, dict[str, torch.Tensor]] = {}
         self.choices: list[np.ndarray] = []          # (n, 3) choice indices per step, for the figure
 
@@ -384,33 +386,42 @@ class MetaLearner:
                     self.update(level)
 
     def process(self, count: int) -> None:
-        """Rewards, advantages and returns of the oldest ``count`` rows, appended to the buffers."""
+        """Rewards, advantages and returns of the oldest ``count`` rows, appended to the buffers. Rows after them
+        (whose rewards may still be incomplete) continue the GAE sums as bootstrap values, so a row at the end of a
+        processed chunk is not treated as the end of an episode."""
         signal = np.stack([r["signal"] for r in self.rows])
         ended = np.stack([r["ended"] for r in self.rows])
         rewards, kept = meta_rewards(signal, ended, self.WINDOW)
-        rows, n = self.rows[:count + 1], ended.shape[1]
+        known, n = rewards.shape[0], ended.shape[1]                 # rows whose reward window is complete
+        self.rows_kept += int(kept[:count].sum())
+        self.rows_seen += count * n
         for level in (1, 2):
-            values = torch.stack([r[f"v{level}"] for r in rows]).numpy()            # (count + 1, n)
-            acts = (np.stack([r["started"] for r in rows[:count]]) if level == 1 else np.ones((count, n), bool))
+            values = torch.stack([r[f"v{level}"] for r in self.rows]).numpy()        # (len(rows), n)
+            acts = (np.stack([r["started"] for r in self.rows]) if level == 1 else np.ones(ended.shape, bool))
             advantages, returns = np.zeros((count, n)), np.zeros((count, n))
             for env in range(n):
-                steps = [t for t in range(count) if acts[t, env] and kept[t, env]]
+                acting = np.flatnonzero(acts[:, env])
+                steps = [t for t in acting if t < known and kept[t, env]]
                 following = 0.0
-                for i in reversed(range(len(steps))):
-                    t = steps[i]
-                    nxt = steps[i + 1] if i + 1 < len(steps) else None
-                    # a bootstrap only to the next acting row of the same episode, with no dropped row between
-                    linked = nxt is not None and not ended[t:nxt, env].any() and kept[t:nxt + 1, env].all()
-                    delta = rewards[t, env] + 0.99 * values[nxt, env] * linked - values[t, env] if nxt is not None \
-                        else rewards[t, env] - values[t, env]
-                    following = delta + 0.99 * 0.95 * linked * following
-                    advantages[t, env], returns[t, env] = following, following + values[t, env]
-            mask = torch.as_tensor(acts & kept[:count])
+                for t in reversed(steps):
+                    later = acting[acting > t]
+                    nxt = int(later[0]) if len(later) else None
+                    # GAE(0.99, 0.95) over this policy's acting rows: bootstrap from the next acting row of the same
+                    # episode with no dropped row between; δ_t = r_t + γ·V(next)·linked − V(t)
+                    linked = (nxt is not None and not ended[t:nxt, env].any()
+                              and bool(kept[t:min(nxt + 1, known), env].all()))
+                    delta = rewards[t, env] + (0.99 * values[nxt, env] if linked else 0.0) - values[t, env]
+                    # the λ-sum continues only into a next row whose own reward is known
+                    following = delta + (0.99 * 0.95 * following if linked and nxt < known else 0.0)
+                    if t < count:
+                        advantages[t, env], returns[t, env] = following, following + values[t, env]
+            mask = torch.as_tensor(acts[:count] & kept[:count])
             if int(mask.sum()) == 0:
                 continue
-            new = {"obs": torch.stack([r[f"x{level}"] for r in rows[:count]])[mask],
-                   "actions": torch.stack([r[f"a{level}"] for r in rows[:count]])[mask],
-                   "logprobs": torch.stack([r[f"lp{level}"] for r in rows[:count]])[mask],
+            rows = self.rows[:count]
+            new = {"obs": torch.stack([r[f"x{level}"] for r in rows])[mask],
+                   "actions": torch.stack([r[f"a{level}"] for r in rows])[mask],
+                   "logprobs": torch.stack([r[f"lp{level}"] for r in rows])[mask],
                    "values": torch.as_tensor(values[:count], dtype=torch.float32)[mask],
                    "advantages": torch.as_tensor(advantages, dtype=torch.float32)[mask],
                    "returns": torch.as_tensor(returns, dtype=torch.float32)[mask]}
@@ -442,6 +453,8 @@ class CommittedPlanner:
         self.plan_length = np.zeros(n, dtype=np.int64)
         self.plan_position = np.zeros(n, dtype=np.int64)
         self.plans_started = 0
+        # per planning event, the spread over candidates of Σ Ĥ and of Σ r̂ (which term can move the argmax)
+        self.spread_sums = {"entropy": 0.0, "reward": 0.0}
         self.decision: dict | None = None
 
     def meta_inputs(self, state, episode_step: np.ndarray):
@@ -469,6 +482,10 @@ class CommittedPlanner:
             scores = endorphin_scores(entropy, reward, torch.as_tensor(weight[rows], dtype=torch.float32),
                                       torch.as_tensor(horizon[rows]))
             best = scores.argmax(-1)
+            horizons = torch.as_tensor(horizon[rows])
+            for term, only in (("entropy", 0.0), ("reward", 1.0)):
+                sums = endorphin_scores(entropy, reward, torch.full((len(rows),), only), horizons)
+                self.spread_sums[term] += float(sums.std(-1).sum()) if candidates > 1 else 0.0
             self.plan[rows, :longest] = actions[:, torch.arange(len(rows)), best].T.numpy()
             self.plan_length[rows], self.plan_position[rows] = horizon[rows], 0
             self.plans_started += len(rows)
@@ -704,6 +721,10 @@ def train_agent(method: str, seed: int, config: dict, split: str) -> dict:
               "updates": agent.updates, "env_steps": agent.env_steps,
               "train_prior_entropy": float(np.mean(visited_entropy)),
               "test_layouts_seen": float(np.mean([maze_key(g) in seen_layouts for g in TEST_GRIDS]))}
+    if controller is not None:
+        result["score_spread"] = {k: v / max(controller.plans_started, 1) for k, v in controller.spread_sums.items()}
+    if meta is not None and meta.rows_seen:
+        result["meta_rows_kept"] = meta.rows_kept / meta.rows_seen
     if meta is not None and meta.choices:
         result["choices"] = np.concatenate(meta.choices).reshape(len(meta.choices), n_envs, 3)[::8].tolist()
     return result
