@@ -1345,7 +1345,7 @@ FACTS = FactsTable([f for f in [
     Fact("F11", "share of the planner's meta-policy rows kept by the code's drop rule (window inside the episode)",
          float(np.mean(per_seed("meta_rows_kept", OURS))), "descriptive",
          note="the rest have no meta reward and do not train the meta-policies")]),
-]])
+] if f is not None])
 if "ppo" not in methods:
     print(f"F5 (planner − PPO) is not reported: {not_run_reason(['ppo'])}")
 display(FACTS)
