@@ -1171,22 +1171,16 @@ def meta_moved(heads: tuple[int, ...]):
     return precondition
 
 
-for cid, other, extra in (("C3", "mpc", ()), ("C6", "curiosity", ()), ("C8a", "fixed-hw", (meta_moved((0, 1)),)),
-                          ("C8b", "fixed-p", (meta_moved((2,)),))):
+# each paired row: (claim, the other method, the per-seed metric, extra preconditions), planner − other
+PAIRED_ROWS = (("C3", "mpc", "late_success", ()), ("C6", "curiosity", "late_success", ()),
+               ("C8a", "fixed-hw", "late_success", (meta_moved((0, 1)),)),
+               ("C8b", "fixed-p", "late_success", (meta_moved((2,)),)),
+               ("C4", "dreamer", "visited_prior_entropy", ()), ("C2b", "dreamer", "mean_curve_success", ()),
+               ("C5", "dreamer", "final_heldout_reconstruction", ()),
+               ("C5b", "dreamer", "mean_curve_heldout_reconstruction", ()))
+for cid, other, metric, extra in PAIRED_ROWS:
     if check(CLAIMS[cid], (OURS, other), *extra):
-        CLAIMS[cid].compare(per_seed("late_success", OURS), per_seed("late_success", other), (OURS, other))
-if check(CLAIMS["C4"], (OURS, "dreamer")):
-    CLAIMS["C4"].compare(per_seed("visited_prior_entropy", OURS), per_seed("visited_prior_entropy", "dreamer"),
-                         (OURS, "dreamer"))
-if check(CLAIMS["C2b"], (OURS, "dreamer")):
-    CLAIMS["C2b"].compare(per_seed("mean_curve_success", OURS), per_seed("mean_curve_success", "dreamer"),
-                          (OURS, "dreamer"))
-if check(CLAIMS["C5"], (OURS, "dreamer")):
-    CLAIMS["C5"].compare(per_seed("final_heldout_reconstruction", OURS),
-                         per_seed("final_heldout_reconstruction", "dreamer"), (OURS, "dreamer"))
-if check(CLAIMS["C5b"], (OURS, "dreamer")):
-    CLAIMS["C5b"].compare(per_seed("mean_curve_heldout_reconstruction", OURS),
-                          per_seed("mean_curve_heldout_reconstruction", "dreamer"), (OURS, "dreamer"))
+        CLAIMS[cid].compare(per_seed(metric, OURS), per_seed(metric, other), (OURS, other))
 CLAIMS["H1"].untestable("MiniWorld renders with OpenGL (none on these machines); Crafter and DMC-vision need "
                         "image models and millions of steps, far beyond the CPU budget")
 CLAIMS.apply_holm()
